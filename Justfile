@@ -1,0 +1,22 @@
+# Weir task runner (a convenience: every recipe is a plain command you can run yourself).
+
+# Run one broker on the embedded defaults (127.0.0.1:9092, ./weir-data).
+run *ARGS:
+    cargo run --release -p weir-broker -- {{ARGS}}
+
+# Every test: Rust workspace + real Kafka clients against the release binary.
+test *ARGS:
+    bash scripts/test.sh {{ARGS}}
+
+# Format and lint as CI does.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --release --workspace --all-targets -- -D warnings
+
+# librdkafka producer/consumer benchmark against a release broker.
+bench:
+    bash scripts/bench.sh
+
+# Coverage-guided fuzzing of request decoding (needs `cargo install cargo-fuzz`).
+fuzz TARGET="decode_request" RUNS="1000000":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -runs={{RUNS}}

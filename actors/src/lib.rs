@@ -1,0 +1,1 @@
+//! Weir actor runtime layer.

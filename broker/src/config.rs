@@ -1,0 +1,403 @@
+//! Broker configuration: built-in defaults < TOML file (`--config`) < `WEIR_*`
+//! environment < command-line flags.
+//!
+//! The TOML file uses Kafka's property names where Kafka has one
+//! (`log.segment.bytes = 1073741824`, dotted keys or nested tables alike); clap
+//! reads each flag's `WEIR_*` variable itself, which puts the environment between
+//! the file and the flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use clap::Parser;
+use thiserror::Error;
+
+use crate::limits;
+use crate::log::FsyncPolicy;
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A key the broker does not know (a typo would otherwise pass silently).
+    #[error("unknown config key `{key}`")]
+    UnknownKey { key: String },
+    /// A value of the wrong type or out of range.
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("expected text or json, got {other}")),
+        }
+    }
+}
+
+/// One named listener. Only plaintext exists today; TLS and SASL listeners will be
+/// further entries with their own protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Listener name (`PLAINTEXT` unless given as `NAME://host:port`).
+    pub name: String,
+    /// Address to bind.
+    pub addr: SocketAddr,
+}
+
+impl FromStr for ListenerConfig {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, addr) = match s.split_once("://") {
+            Some((name, addr)) => (name.to_ascii_uppercase(), addr),
+            None => ("PLAINTEXT".to_string(), s),
+        };
+        let addr = addr
+            .parse()
+            .map_err(|e| format!("listener address `{addr}`: {e}"))?;
+        Ok(Self { name, addr })
+    }
+}
+
+/// Everything the broker is configured with, resolved.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// This broker's id (`node.id`).
+    pub node_id: i32,
+    /// Listeners to bind (`listeners`, comma separated).
+    pub listeners: Vec<ListenerConfig>,
+    /// Host clients should connect to (`advertised.host`); defaults to the bind host.
+    pub advertised_host: Option<String>,
+    /// Where logs and metadata live (`log.dir`).
+    pub data_dir: PathBuf,
+    /// When appends are fsynced (`log.fsync`: default|always|never|<ms>).
+    pub fsync: FsyncPolicy,
+    /// Partitions of an auto-created or defaulted topic (`num.partitions`).
+    pub num_partitions: i32,
+    /// Create unknown topics on Metadata/Produce (`auto.create.topics.enable`).
+    pub auto_create_topics: bool,
+    /// Segment size before a roll (`log.segment.bytes`).
+    pub log_segment_bytes: u64,
+    /// Segment age before a roll (`log.roll.ms`).
+    pub log_roll_ms: u64,
+    /// Time retention, -1 for none (`log.retention.ms`).
+    pub log_retention_ms: i64,
+    /// Size retention per partition, -1 for none (`log.retention.bytes`).
+    pub log_retention_bytes: i64,
+    /// How often retention runs (`log.retention.check.interval.ms`).
+    pub log_retention_check_interval_ms: u64,
+    /// Largest record batch accepted (`message.max.bytes`).
+    pub message_max_bytes: u32,
+    /// Largest request frame (`socket.request.max.bytes`).
+    pub frame_bytes_max: usize,
+    /// Concurrent client connections (`max.connections`).
+    pub max_connections: usize,
+    /// Requests in flight per connection (`max.inflight.requests`).
+    pub max_inflight_requests: usize,
+    /// Log output format (`log.format`).
+    pub log_format: LogFormat,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            listeners: vec![ListenerConfig {
+                name: "PLAINTEXT".into(),
+                addr: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            }],
+            advertised_host: None,
+            data_dir: PathBuf::from("weir-data"),
+            fsync: FsyncPolicy::default(),
+            num_partitions: 1,
+            auto_create_topics: true,
+            log_segment_bytes: 1 << 30,
+            log_roll_ms: 7 * 24 * 3600 * 1000,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 5 * 60 * 1000,
+            message_max_bytes: limits::MESSAGE_BYTES_MAX_DEFAULT,
+            frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
+            max_connections: limits::CONNECTIONS_MAX_DEFAULT,
+            max_inflight_requests: limits::INFLIGHT_REQUESTS_MAX_DEFAULT,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Command-line flags; each also reads its `WEIR_*` environment variable.
+#[derive(Debug, Default, Parser)]
+#[command(name = "weir-broker", version, about = "Weir: a Kafka-protocol streaming broker")]
+pub struct Cli {
+    /// TOML config file with Kafka property names.
+    #[arg(long, env = "WEIR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This broker's id.
+    #[arg(long, env = "WEIR_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Listeners, comma separated: `host:port` or `NAME://host:port`.
+    #[arg(long, env = "WEIR_LISTEN", value_delimiter = ',')]
+    pub listen: Option<Vec<ListenerConfig>>,
+    /// Host advertised to clients in Metadata.
+    #[arg(long, env = "WEIR_ADVERTISED_HOST")]
+    pub advertised_host: Option<String>,
+    /// Data directory.
+    #[arg(long, env = "WEIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// fsync policy: default, always, never, or an interval in ms.
+    #[arg(long, env = "WEIR_FSYNC")]
+    pub fsync: Option<FsyncPolicy>,
+    /// Default partition count for new topics.
+    #[arg(long, env = "WEIR_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// Auto-create unknown topics (true/false).
+    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Segment size in bytes.
+    #[arg(long, env = "WEIR_LOG_SEGMENT_BYTES")]
+    pub log_segment_bytes: Option<u64>,
+    /// Retention time in ms (-1: none).
+    #[arg(long, env = "WEIR_LOG_RETENTION_MS", allow_negative_numbers = true)]
+    pub log_retention_ms: Option<i64>,
+    /// Retention size in bytes per partition (-1: none).
+    #[arg(long, env = "WEIR_LOG_RETENTION_BYTES", allow_negative_numbers = true)]
+    pub log_retention_bytes: Option<i64>,
+    /// Largest record batch in bytes.
+    #[arg(long, env = "WEIR_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<u32>,
+    /// Maximum concurrent connections.
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Maximum requests in flight per connection.
+    #[arg(long, env = "WEIR_MAX_INFLIGHT_REQUESTS")]
+    pub max_inflight_requests: Option<usize>,
+    /// Log output format.
+    #[arg(long, env = "WEIR_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl BrokerConfig {
+    /// Resolves defaults < file < environment < flags.
+    pub fn resolve(cli: &Cli) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(path) = &cli.config {
+            config.apply_file(path)?;
+        }
+        config.apply_cli(cli);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies a TOML file's settings.
+    pub fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut flat = BTreeMap::new();
+        flatten("", toml::Value::Table(table), &mut flat);
+        for (key, value) in flat {
+            self.apply_property(&key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one Kafka-named property.
+    pub fn apply_property(&mut self, key: &str, value: &toml::Value) -> Result<(), ConfigError> {
+        let v = Value { key, value };
+        match key {
+            "node.id" | "broker.id" => self.node_id = v.parse()?,
+            "listeners" => {
+                self.listeners = v
+                    .string()?
+                    .split(',')
+                    .map(|s| s.trim().parse().map_err(|m| v.invalid(m)))
+                    .collect::<Result<_, _>>()?;
+            }
+            "advertised.host" => self.advertised_host = Some(v.string()?),
+            "log.dir" | "log.dirs" | "data.dir" => self.data_dir = v.string()?.into(),
+            "log.fsync" => self.fsync = v.parse()?,
+            "num.partitions" => self.num_partitions = v.parse()?,
+            "auto.create.topics.enable" => self.auto_create_topics = v.parse()?,
+            "log.segment.bytes" => self.log_segment_bytes = v.parse()?,
+            "log.roll.ms" => self.log_roll_ms = v.parse()?,
+            "log.retention.ms" => self.log_retention_ms = v.parse()?,
+            "log.retention.bytes" => self.log_retention_bytes = v.parse()?,
+            "log.retention.check.interval.ms" => self.log_retention_check_interval_ms = v.parse()?,
+            "message.max.bytes" => self.message_max_bytes = v.parse()?,
+            "socket.request.max.bytes" => self.frame_bytes_max = v.parse()?,
+            "max.connections" => self.max_connections = v.parse()?,
+            "max.inflight.requests" => self.max_inflight_requests = v.parse()?,
+            "log.format" => self.log_format = v.parse()?,
+            _ => return Err(ConfigError::UnknownKey { key: key.into() }),
+        }
+        Ok(())
+    }
+
+    fn apply_cli(&mut self, cli: &Cli) {
+        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *slot = v.clone();
+            }
+        }
+        set(&mut self.node_id, &cli.node_id);
+        set(&mut self.listeners, &cli.listen);
+        if cli.advertised_host.is_some() {
+            self.advertised_host = cli.advertised_host.clone();
+        }
+        set(&mut self.data_dir, &cli.data_dir);
+        set(&mut self.fsync, &cli.fsync);
+        set(&mut self.num_partitions, &cli.num_partitions);
+        set(&mut self.auto_create_topics, &cli.auto_create_topics);
+        set(&mut self.log_segment_bytes, &cli.log_segment_bytes);
+        set(&mut self.log_retention_ms, &cli.log_retention_ms);
+        set(&mut self.log_retention_bytes, &cli.log_retention_bytes);
+        set(&mut self.message_max_bytes, &cli.message_max_bytes);
+        set(&mut self.max_connections, &cli.max_connections);
+        set(&mut self.max_inflight_requests, &cli.max_inflight_requests);
+        set(&mut self.log_format, &cli.log_format);
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        if self.listeners.is_empty() {
+            return Err(bad("listeners", "at least one listener is needed"));
+        }
+        if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&self.num_partitions) {
+            return Err(bad("num.partitions", "out of range"));
+        }
+        if self.log_segment_bytes < limits::SEGMENT_BYTES_MIN {
+            return Err(bad("log.segment.bytes", "below the minimum segment size"));
+        }
+        if self.max_connections == 0 || self.max_inflight_requests == 0 {
+            return Err(bad("max.connections", "limits must be positive"));
+        }
+        if (self.message_max_bytes as usize) > self.frame_bytes_max {
+            return Err(bad("message.max.bytes", "larger than socket.request.max.bytes"));
+        }
+        Ok(())
+    }
+
+    /// The host advertised for `listener` in Metadata responses.
+    pub fn advertised_host_for(&self, listener: &ListenerConfig) -> String {
+        match &self.advertised_host {
+            Some(host) => host.clone(),
+            None => listener.addr.ip().to_string(),
+        }
+    }
+}
+
+/// Flattens nested tables into dotted keys, so `[log] segment.bytes = 1` and
+/// `log.segment.bytes = 1` mean the same.
+fn flatten(prefix: &str, value: toml::Value, out: &mut BTreeMap<String, toml::Value>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (k, v) in table {
+                let key = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other);
+        }
+    }
+}
+
+/// One property's value with its key, for error messages.
+struct Value<'a> {
+    key: &'a str,
+    value: &'a toml::Value,
+}
+
+impl Value<'_> {
+    fn invalid(&self, message: impl ToString) -> ConfigError {
+        ConfigError::Invalid {
+            key: self.key.into(),
+            message: message.to_string(),
+        }
+    }
+
+    fn string(&self) -> Result<String, ConfigError> {
+        match self.value {
+            toml::Value::String(s) => Ok(s.clone()),
+            other => Ok(other.to_string()),
+        }
+    }
+
+    /// Parses numbers, booleans and strings alike through `FromStr`.
+    fn parse<T: FromStr>(&self) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.string()?.parse().map_err(|e: T::Err| self.invalid(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags_layering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weir.toml");
+        std::fs::write(
+            &path,
+            "num.partitions = 3\n[log]\nsegment.bytes = 2097152\nfsync = \"always\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from(["weir-broker", "--config", path.to_str().unwrap(), "--num-partitions", "5"])
+            .unwrap();
+        let config = BrokerConfig::resolve(&cli).unwrap();
+        assert_eq!(config.num_partitions, 5, "flag beats file");
+        assert_eq!(config.log_segment_bytes, 2 * 1024 * 1024, "nested table key");
+        assert_eq!(config.fsync, FsyncPolicy::Always);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let mut config = BrokerConfig::default();
+        let err = config.apply_property("log.segmnet.bytes", &toml::Value::Integer(1));
+        assert!(matches!(err, Err(ConfigError::UnknownKey { .. })));
+        let err = config.apply_property("num.partitions", &toml::Value::String("x".into()));
+        assert!(matches!(err, Err(ConfigError::Invalid { .. })));
+    }
+
+    #[test]
+    fn named_listeners_parse() {
+        let l: ListenerConfig = "internal://127.0.0.1:9093".parse().unwrap();
+        assert_eq!(l.name, "INTERNAL");
+        assert_eq!(l.addr.port(), 9093);
+        let l: ListenerConfig = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(l.name, "PLAINTEXT");
+    }
+}

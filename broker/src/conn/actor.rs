@@ -1,0 +1,150 @@
+//! The Connection actor: decodes and dispatches each frame in arrival order, spawns
+//! the handler's second phase, and queues its result for the writer.
+//!
+//! Backpressure: the reader takes an in-flight permit before it casts a frame, and
+//! the permit is released only when the response is written, so one connection has
+//! at most `max_inflight_requests` requests decoded and unanswered, and the
+//! mailbox cannot grow past that.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster_derive::RactorMessage;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use super::reader::read_frames;
+use super::writer::{Pending, write_responses};
+use crate::limits::SHUTDOWN_GRACE_MS;
+use crate::wire::{BrokerCtx, dispatch};
+
+/// Messages of a [`Connection`].
+#[derive(RactorMessage)]
+pub enum ConnectionMsg {
+    /// A complete request frame, with the in-flight permit it holds.
+    Frame {
+        frame: Bytes,
+        permit: OwnedSemaphorePermit,
+    },
+    /// The client closed its side or sent something unreadable.
+    ReaderClosed { reason: String },
+    /// The writer finished (drained after the reader closed, or failed).
+    WriterClosed { reason: String },
+}
+
+/// What a connection starts with.
+pub struct ConnectionArgs {
+    /// The accepted socket.
+    pub stream: TcpStream,
+    /// The client's address (for logs).
+    pub peer: SocketAddr,
+    /// Shared broker context.
+    pub ctx: Arc<BrokerCtx>,
+    /// The listener's connection-limit permit, released when this actor ends.
+    pub connection_permit: OwnedSemaphorePermit,
+}
+
+/// The connection actor.
+pub struct Connection;
+
+/// A connection's state.
+pub struct ConnectionState {
+    /// Client address.
+    peer: SocketAddr,
+    /// Shared broker context.
+    ctx: Arc<BrokerCtx>,
+    /// Feeds the writer; `None` once the reader closed (the writer then drains).
+    to_writer: Option<mpsc::Sender<Pending>>,
+    /// The socket reader task.
+    reader: JoinHandle<()>,
+    /// The response writer task.
+    writer: Option<JoinHandle<()>>,
+    /// Held for the connection's lifetime (the listener's connection limit).
+    _connection_permit: OwnedSemaphorePermit,
+}
+
+impl Actor for Connection {
+    type Msg = ConnectionMsg;
+    type State = ConnectionState;
+    type Arguments = ConnectionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ConnectionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let inflight_max = args.ctx.config.max_inflight_requests;
+        let frame_bytes_max = args.ctx.config.frame_bytes_max;
+        let _ = args.stream.set_nodelay(true);
+        let (read_half, write_half) = args.stream.into_split();
+        let permits = Arc::new(Semaphore::new(inflight_max));
+        let (to_writer, from_actor) = mpsc::channel(inflight_max);
+        let reader = tokio::spawn(read_frames(read_half, myself.clone(), permits, frame_bytes_max));
+        let writer = tokio::spawn(write_responses(write_half, from_actor, myself));
+        tracing::debug!(peer = %args.peer, "connection open");
+        Ok(ConnectionState {
+            peer: args.peer,
+            ctx: args.ctx,
+            to_writer: Some(to_writer),
+            reader,
+            writer: Some(writer),
+            _connection_permit: args.connection_permit,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ConnectionMsg::Frame { frame, permit } => state.on_frame(&myself, frame, permit),
+            ConnectionMsg::ReaderClosed { reason } => {
+                tracing::debug!(peer = %state.peer, reason, "reader closed; draining responses");
+                // Dropping the sender lets the writer finish what is queued, then stop.
+                state.to_writer = None;
+            }
+            ConnectionMsg::WriterClosed { reason } => {
+                tracing::debug!(peer = %state.peer, reason, "connection closed");
+                myself.stop(None);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stop reading; let the writer answer what is already in flight (bounded).
+        state.reader.abort();
+        state.to_writer = None;
+        if let Some(writer) = state.writer.take() {
+            let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
+            if tokio::time::timeout(grace, writer).await.is_err() {
+                tracing::warn!(peer = %state.peer, "in-flight responses abandoned at shutdown");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConnectionState {
+    fn on_frame(&mut self, myself: &ActorRef<ConnectionMsg>, frame: Bytes, permit: OwnedSemaphorePermit) {
+        let Some(to_writer) = &self.to_writer else {
+            return;
+        };
+        // Dispatch runs here, in arrival order: casts it makes keep request order.
+        let response = tokio::spawn(dispatch(&self.ctx, frame));
+        // Capacity equals the permit count, so this cannot be full.
+        if to_writer.try_send(Pending { response, permit }).is_err() {
+            myself.stop(Some("writer gone".into()));
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The immutable metadata image: what every actor reads. A new image is built by
+//! applying records to the previous one and published as a fresh `Arc`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::records::MetadataRecord;
+
+/// One live broker as clients should reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// Broker id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// Rack, if configured.
+    pub rack: Option<String>,
+}
+
+/// One partition's placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// Partition index.
+    pub partition: i32,
+    /// Current leader.
+    pub leader: i32,
+    /// Leader epoch (bumped on every leader change).
+    pub leader_epoch: i32,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica ids.
+    pub isr: Vec<i32>,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    /// Topic id.
+    pub topic_id: [u8; 16],
+    /// Topic name.
+    pub name: String,
+    /// Partitions in index order.
+    pub partitions: Vec<PartitionImage>,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Everything known about the cluster at one metadata offset.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    /// Offset of the next record to apply (0 for an empty log).
+    pub version: u64,
+    /// Cluster id.
+    pub cluster_id: String,
+    /// Id of the active controller.
+    pub controller_id: i32,
+    /// Live brokers by id.
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, Arc<TopicImage>>,
+    /// Topic names by id.
+    pub topic_names: HashMap<[u8; 16], String>,
+}
+
+impl MetadataImage {
+    /// The image after applying `record` (the record is at offset `self.version`).
+    pub fn apply(&self, record: &MetadataRecord) -> MetadataImage {
+        let mut next = self.clone();
+        next.version += 1;
+        match record {
+            MetadataRecord::ClusterCreated { cluster_id } => next.cluster_id = cluster_id.clone(),
+            MetadataRecord::TopicCreated {
+                topic_id,
+                name,
+                partitions,
+                configs,
+            } => {
+                let topic = TopicImage {
+                    topic_id: *topic_id,
+                    name: name.clone(),
+                    partitions: partition_images(0, partitions),
+                    configs: configs.iter().cloned().collect(),
+                };
+                next.topic_names.insert(*topic_id, name.clone());
+                next.topics.insert(name.clone(), Arc::new(topic));
+            }
+            MetadataRecord::TopicDeleted { topic_id } => {
+                if let Some(name) = next.topic_names.remove(topic_id) {
+                    next.topics.remove(&name);
+                }
+            }
+            MetadataRecord::TopicConfigsAltered { topic_id, changes } => {
+                next.update_topic(topic_id, |topic| {
+                    for (key, value) in changes {
+                        match value {
+                            Some(value) => topic.configs.insert(key.clone(), value.clone()),
+                            None => topic.configs.remove(key),
+                        };
+                    }
+                });
+            }
+            MetadataRecord::PartitionsCreated { topic_id, partitions } => {
+                next.update_topic(topic_id, |topic| {
+                    let first = topic.partitions.len() as i32;
+                    topic.partitions.extend(partition_images(first, partitions));
+                });
+            }
+        }
+        next
+    }
+
+    fn update_topic(&mut self, topic_id: &[u8; 16], change: impl FnOnce(&mut TopicImage)) {
+        let Some(name) = self.topic_names.get(topic_id) else {
+            return;
+        };
+        if let Some(topic) = self.topics.get_mut(name) {
+            change(Arc::make_mut(topic));
+        }
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topics.get(name)
+    }
+}
+
+fn partition_images(first: i32, replicas: &[Vec<i32>]) -> Vec<PartitionImage> {
+    replicas
+        .iter()
+        .enumerate()
+        .map(|(i, replicas)| PartitionImage {
+            partition: first + i as i32,
+            leader: replicas.first().copied().unwrap_or(-1),
+            leader_epoch: 0,
+            replicas: replicas.clone(),
+            isr: replicas.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_alter_extend_delete() {
+        let id = [7u8; 16];
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id: id,
+                name: "t".into(),
+                partitions: vec![vec![0], vec![0]],
+                configs: vec![("retention.ms".into(), "1".into())],
+            },
+            MetadataRecord::TopicConfigsAltered {
+                topic_id: id,
+                changes: vec![("retention.ms".into(), None)],
+            },
+            MetadataRecord::PartitionsCreated {
+                topic_id: id,
+                partitions: vec![vec![0]],
+            },
+        ];
+        let image = records
+            .iter()
+            .fold(MetadataImage::default(), |image, r| image.apply(r));
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 3);
+        assert_eq!(topic.partitions[2].partition, 2);
+        assert!(topic.configs.is_empty());
+        assert_eq!(image.version, 3);
+        let image = image.apply(&MetadataRecord::TopicDeleted { topic_id: id });
+        assert!(image.topic("t").is_none() && image.topic_names.is_empty());
+    }
+}

@@ -1,0 +1,57 @@
+//! Metadata records: the only way metadata changes. Stored as postcard inside a
+//! versioned envelope; new variants go at the end of the enum so old logs still
+//! decode.
+
+use serde::{Deserialize, Serialize};
+
+/// Envelope format written today.
+pub const RECORD_FORMAT_VERSION: u16 = 1;
+
+/// One metadata change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataRecord {
+    /// The cluster got its id (the first record of a new data dir).
+    ClusterCreated {
+        /// Kafka-style cluster id string.
+        cluster_id: String,
+    },
+    /// A topic was created.
+    TopicCreated {
+        /// Random 16-byte topic id.
+        topic_id: [u8; 16],
+        /// Topic name.
+        name: String,
+        /// Replica broker ids per partition, in partition order.
+        partitions: Vec<Vec<i32>>,
+        /// Topic config overrides.
+        configs: Vec<(String, String)>,
+    },
+    /// A topic was deleted.
+    TopicDeleted {
+        /// The deleted topic's id.
+        topic_id: [u8; 16],
+    },
+    /// Topic config overrides changed (`None` removes an override).
+    TopicConfigsAltered {
+        /// The topic's id.
+        topic_id: [u8; 16],
+        /// Overrides set or removed.
+        changes: Vec<(String, Option<String>)>,
+    },
+    /// Partitions were added to a topic.
+    PartitionsCreated {
+        /// The topic's id.
+        topic_id: [u8; 16],
+        /// Replica broker ids per new partition.
+        partitions: Vec<Vec<i32>>,
+    },
+}
+
+/// What is written to the store: a format version and the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// Envelope format (`RECORD_FORMAT_VERSION` when written).
+    pub format: u16,
+    /// The change.
+    pub record: MetadataRecord,
+}

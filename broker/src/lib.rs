@@ -1,0 +1,11 @@
+//! Weir broker library: everything the `weir-broker` binary wires together.
+
+pub mod broker;
+pub mod config;
+pub mod conn;
+pub mod controller;
+pub mod limits;
+pub mod listener;
+pub mod log;
+pub mod partition;
+pub mod wire;

@@ -1,0 +1,50 @@
+//! Every bound the broker enforces, in one place, with the relations between them
+//! checked at compile time.
+
+pub use weir_client::protocol::limits::FRAME_BYTES_MAX_DEFAULT;
+
+/// Largest record batch accepted by default (Kafka's `message.max.bytes`, ~1 MiB).
+pub const MESSAGE_BYTES_MAX_DEFAULT: u32 = 1024 * 1024 + 12;
+
+/// Concurrent client connections by default.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 4096;
+
+/// Requests one connection may have in flight (decoded, not yet answered).
+pub const INFLIGHT_REQUESTS_MAX_DEFAULT: usize = 64;
+
+/// Most partitions one topic may have.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+/// Smallest segment size allowed (Kafka's minimum is 14 bytes; this keeps file counts sane).
+pub const SEGMENT_BYTES_MIN: u64 = 1024;
+
+/// Longest a fetch may be parked, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
+
+/// Bytes read from the socket per read call.
+pub const SOCKET_READ_BYTES: usize = 64 * 1024;
+
+/// Responses the writer task coalesces into one socket write.
+pub const WRITE_BATCH_RESPONSES_MAX: usize = 64;
+
+/// Longest a request handler may wait on an actor RPC before answering with a timeout.
+pub const ACTOR_CALL_TIMEOUT_MS: u64 = 30_000;
+
+/// Longest a CreateTopics/auto-create waits for new partitions to come online.
+pub const TOPIC_READY_WAIT_MS: u64 = 10_000;
+
+/// Appends a partition may have waiting for an fsync before it refuses more.
+pub const PENDING_ACKS_MAX: usize = 100_000;
+
+/// Interval at which unflushed appends are flushed under the default policy.
+pub const FLUSH_INTERVAL_MS_DEFAULT: u64 = 50;
+
+/// Topics one CreateTopics/DeleteTopics request may name.
+pub const TOPICS_PER_REQUEST_MAX: usize = 10_000;
+
+/// Graceful shutdown waits at most this long for in-flight requests.
+pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
+
+const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT as usize <= FRAME_BYTES_MAX_DEFAULT);
+const _: () = assert!(INFLIGHT_REQUESTS_MAX_DEFAULT >= 5, "Kafka clients pipeline 5 requests");
+const _: () = assert!(WRITE_BATCH_RESPONSES_MAX <= INFLIGHT_REQUESTS_MAX_DEFAULT);

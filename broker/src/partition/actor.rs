@@ -1,0 +1,387 @@
+//! The Partition actor: the only writer of one partition's log.
+//!
+//! Appends are validated (magic 2, CRC, sizes), written, and acknowledged according
+//! to the fsync policy: under the default policy an acks=all append is answered
+//! once the flusher has fsynced it, everything else at once (and flushed within
+//! 50 ms); `always` makes every ack wait; `never` leaves flushing to the OS. fsync
+//! runs on the flusher thread, never on this actor's task.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor_cluster_derive::RactorMessage;
+use tokio::sync::watch;
+use weir_client::protocol::records::{BatchError, RecordBatchView, batches};
+
+use super::PartitionError;
+use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
+use crate::controller::TopicConfig;
+use crate::controller::topic_config::TimestampType;
+use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX};
+use crate::log::{FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log, LogConfig, LogError};
+
+/// The result of an append, as a Produce response needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Offset given to the first record.
+    pub base_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// Reply port of an append.
+pub type AppendReply = RpcReplyPort<Result<AppendOutcome, PartitionError>>;
+
+/// Messages of a [`Partition`].
+#[derive(RactorMessage)]
+pub enum PartitionMsg {
+    /// Append a record set (one or more v2 batches) from a Produce request.
+    Append {
+        records: Bytes,
+        acks: i16,
+        reply: AppendReply,
+    },
+    /// The flusher finished an fsync covering offsets below `up_to`.
+    Flushed { result: Result<i64, String> },
+    /// Time to flush what the default policy left unflushed.
+    FlushTick,
+    /// Time to apply retention.
+    RetentionTick,
+    /// The topic's config changed.
+    ConfigChanged(TopicConfig),
+}
+
+/// What a partition actor starts with (cloned for each incarnation).
+#[derive(Clone)]
+pub struct PartitionArgs {
+    /// Which partition.
+    pub tp: TopicPartition,
+    /// Its log directory.
+    pub dir: PathBuf,
+    /// Effective topic config.
+    pub config: TopicConfig,
+    /// When appends are fsynced.
+    pub fsync: FsyncPolicy,
+    /// The broker's flusher thread.
+    pub flusher: FlusherHandle,
+    /// The file-system seam.
+    pub fs: Arc<dyn FileSystem>,
+    /// Where to register this partition for connections.
+    pub registry: Arc<PartitionRegistry>,
+    /// How often retention runs.
+    pub retention_check_interval_ms: u64,
+}
+
+/// The partition actor.
+pub struct Partition;
+
+/// An acknowledgement waiting for an fsync.
+struct PendingAck {
+    /// The fsync must cover offsets up to and including this one.
+    last_offset: i64,
+    /// The answer, sent once covered.
+    outcome: AppendOutcome,
+    /// Where to send it.
+    reply: AppendReply,
+}
+
+/// A partition's state.
+pub struct PartitionState {
+    /// Start arguments.
+    args: PartitionArgs,
+    /// The log this actor alone writes.
+    log: Log,
+    /// Publishes the high watermark (wakes parked fetches).
+    high_watermark: watch::Sender<i64>,
+    /// Acks waiting for an fsync, in offset order.
+    pending_acks: VecDeque<PendingAck>,
+    /// An fsync request is with the flusher.
+    flush_in_flight: bool,
+    /// More appends arrived after the in-flight flush was taken.
+    flush_again: bool,
+    /// A FlushTick is scheduled.
+    tick_armed: bool,
+}
+
+impl Actor for Partition {
+    type Msg = PartitionMsg;
+    type State = PartitionState;
+    type Arguments = PartitionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PartitionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let (dir, fs, log_config) = (args.dir.clone(), args.fs.clone(), log_config(&args.config));
+        // Recovery scans files: keep it off the async workers.
+        let log = tokio::task::spawn_blocking(move || Log::open(&dir, log_config, fs)).await??;
+        let reader = log.reader();
+        let (high_watermark, hw_rx) = watch::channel(reader.log_end_offset());
+        let handle = PartitionHandle {
+            actor: myself.clone(),
+            reader,
+            high_watermark: hw_rx,
+        };
+        args.registry.set(args.tp.clone(), PartitionEntry::Online(handle));
+        let interval = Duration::from_millis(args.retention_check_interval_ms.max(1));
+        myself.send_interval(interval, || PartitionMsg::RetentionTick);
+        tracing::debug!(partition = %args.tp, log_end_offset = log.reader().log_end_offset(), "partition online");
+        Ok(PartitionState {
+            args,
+            log,
+            high_watermark,
+            pending_acks: VecDeque::new(),
+            flush_in_flight: false,
+            flush_again: false,
+            tick_armed: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PartitionMsg::Append { records, acks, reply } => state.on_append(&myself, records, acks, reply)?,
+            PartitionMsg::Flushed { result } => state.on_flushed(&myself, result)?,
+            PartitionMsg::FlushTick => {
+                state.tick_armed = false;
+                state.request_flush(&myself);
+            }
+            PartitionMsg::RetentionTick => state.on_retention()?,
+            PartitionMsg::ConfigChanged(config) => {
+                state.log.set_config(log_config(&config));
+                state.args.config = config;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for pending in state.pending_acks.drain(..) {
+            let _ = pending.reply.send(Err(PartitionError::NotAvailable));
+        }
+        Ok(())
+    }
+}
+
+impl PartitionState {
+    fn on_append(
+        &mut self,
+        myself: &ActorRef<PartitionMsg>,
+        records: Bytes,
+        acks: i16,
+        reply: AppendReply,
+    ) -> Result<(), ActorProcessingErr> {
+        if self.pending_acks.len() >= PENDING_ACKS_MAX {
+            let _ = reply.send(Err(PartitionError::Timeout));
+            return Ok(());
+        }
+        let views = match validate(&records, self.args.config.max_message_bytes as usize) {
+            Ok(views) => views,
+            Err(e) => {
+                tracing::debug!(partition = %self.args.tp, error = %e, "append refused");
+                let _ = reply.send(Err(e));
+                return Ok(());
+            }
+        };
+        let append_time = (self.args.config.timestamp_type == TimestampType::LogAppendTime).then(now_ms);
+        let mut first = None;
+        let mut last_offset = -1;
+        for range in views {
+            let batch = BytesMut::from(&records[range]);
+            match self.log.append(batch, append_time, 0) {
+                Ok(info) => {
+                    first.get_or_insert(info.base_offset);
+                    last_offset = info.last_offset;
+                }
+                Err(e) => return self.fail_append(e, reply),
+            }
+        }
+        let reader = self.log.reader();
+        self.high_watermark.send_replace(reader.log_end_offset());
+        let outcome = AppendOutcome {
+            base_offset: first.unwrap_or(-1),
+            log_append_time_ms: append_time.unwrap_or(-1),
+            log_start_offset: reader.log_start_offset(),
+        };
+        self.acknowledge(myself, acks, last_offset, outcome, reply);
+        Ok(())
+    }
+
+    /// An append the log refused: a validation error is the client's; anything
+    /// else means the log can't be trusted and the actor restarts to recover.
+    fn fail_append(&mut self, e: LogError, reply: AppendReply) -> Result<(), ActorProcessingErr> {
+        match e {
+            LogError::Corrupt { .. } => {
+                let _ = reply.send(Err(PartitionError::CorruptMessage(e.to_string())));
+                Ok(())
+            }
+            LogError::MessageTooLarge { size, max } => {
+                let _ = reply.send(Err(PartitionError::MessageTooLarge { size, max }));
+                Ok(())
+            }
+            other => {
+                let _ = reply.send(Err(PartitionError::Storage(other.to_string())));
+                Err(format!("append failed on {}: {other}", self.args.tp).into())
+            }
+        }
+    }
+
+    fn acknowledge(
+        &mut self,
+        myself: &ActorRef<PartitionMsg>,
+        acks: i16,
+        last_offset: i64,
+        outcome: AppendOutcome,
+        reply: AppendReply,
+    ) {
+        let waits = match self.args.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Default => acks == -1,
+            FsyncPolicy::Never | FsyncPolicy::IntervalMs(_) => false,
+        };
+        if waits {
+            self.pending_acks.push_back(PendingAck {
+                last_offset,
+                outcome,
+                reply,
+            });
+            self.request_flush(myself);
+            return;
+        }
+        let _ = reply.send(Ok(outcome));
+        match self.args.fsync {
+            FsyncPolicy::Default => self.arm_tick(myself, FLUSH_INTERVAL_MS_DEFAULT),
+            FsyncPolicy::IntervalMs(ms) => self.arm_tick(myself, ms),
+            FsyncPolicy::Always | FsyncPolicy::Never => {}
+        }
+    }
+
+    fn arm_tick(&mut self, myself: &ActorRef<PartitionMsg>, ms: u64) {
+        if !self.tick_armed {
+            self.tick_armed = true;
+            myself.send_after(Duration::from_millis(ms), || PartitionMsg::FlushTick);
+        }
+    }
+
+    /// Hands an fsync to the flusher unless one is already running (then one more
+    /// follows it: group commit covers everything appended meanwhile).
+    fn request_flush(&mut self, myself: &ActorRef<PartitionMsg>) {
+        if self.flush_in_flight {
+            self.flush_again = true;
+            return;
+        }
+        let Some(target) = self.log.flush_handle() else {
+            return; // nothing unflushed
+        };
+        let actor = myself.clone();
+        let request = FlushRequest {
+            target,
+            done: Box::new(move |result| {
+                let result = result.map_err(|e| e.to_string());
+                let _ = actor.cast(PartitionMsg::Flushed { result });
+            }),
+        };
+        self.flush_in_flight = true;
+        self.flush_again = false;
+        if self.args.flusher.submit(request).is_err() {
+            self.flush_in_flight = false;
+            tracing::error!(partition = %self.args.tp, "flusher is gone");
+        }
+    }
+
+    fn on_flushed(&mut self, myself: &ActorRef<PartitionMsg>, result: Result<i64, String>) -> Result<(), ActorProcessingErr> {
+        self.flush_in_flight = false;
+        let up_to = match result {
+            Ok(up_to) => up_to,
+            Err(e) => {
+                // fsync failure is fatal for this log: never pretend it succeeded.
+                for pending in self.pending_acks.drain(..) {
+                    let _ = pending.reply.send(Err(PartitionError::Storage(e.clone())));
+                }
+                return Err(format!("fsync failed on {}: {e}", self.args.tp).into());
+            }
+        };
+        self.log.mark_flushed(up_to)?;
+        while self.pending_acks.front().is_some_and(|p| p.last_offset < up_to) {
+            if let Some(p) = self.pending_acks.pop_front() {
+                let _ = p.reply.send(Ok(p.outcome));
+            }
+        }
+        if self.flush_again || !self.pending_acks.is_empty() {
+            self.request_flush(myself);
+        }
+        Ok(())
+    }
+
+    fn on_retention(&mut self) -> Result<(), ActorProcessingErr> {
+        if !self.args.config.cleanup_delete {
+            return Ok(());
+        }
+        let deleted = self.log.apply_retention(now_ms())?;
+        if deleted > 0 {
+            tracing::info!(partition = %self.args.tp, deleted, "retention deleted segments");
+        }
+        Ok(())
+    }
+}
+
+/// Splits a record set into whole v2 batches, checking each (magic, CRC, size).
+/// The log checks again when it writes (assertions in pairs).
+fn validate(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<std::ops::Range<usize>>, PartitionError> {
+    let mut ranges = Vec::new();
+    let mut position = 0;
+    for batch in batches(records) {
+        let (view, len): (RecordBatchView, usize) = batch.map_err(|e| match e {
+            BatchError::UnsupportedMagic { .. } => PartitionError::UnsupportedMessageFormat,
+            other => PartitionError::CorruptMessage(other.to_string()),
+        })?;
+        if len > max_batch_bytes {
+            return Err(PartitionError::MessageTooLarge {
+                size: len,
+                max: max_batch_bytes,
+            });
+        }
+        if view.is_transactional() || view.is_control() {
+            return Err(PartitionError::InvalidRecord("transactions are not supported".into()));
+        }
+        ranges.push(position..position + len);
+        position += len;
+    }
+    if ranges.is_empty() {
+        return Err(PartitionError::CorruptMessage("empty record set".into()));
+    }
+    Ok(ranges)
+}
+
+fn log_config(config: &TopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: config.segment_bytes,
+        segment_ms: Some(config.segment_ms),
+        retention_ms: (config.retention_ms >= 0).then_some(config.retention_ms),
+        retention_bytes: (config.retention_bytes >= 0).then_some(config.retention_bytes),
+        max_message_bytes: config.max_message_bytes,
+        ..LogConfig::default()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,246 @@
+//! The PartitionManager actor: keeps one Partition actor per partition this broker
+//! hosts, in line with the metadata image. Partition actors live under a
+//! `weir-actors` supervisor (permanent, restarted with backoff); one that keeps
+//! failing is given up on and its partition marked offline (KAFKA_STORAGE_ERROR)
+//! without disturbing anything above it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor_cluster_derive::RactorMessage;
+use tokio::sync::watch;
+use weir_actors::supervisor::{ChildSpec, Restart, Supervisor, SupervisorArgs, SupervisorMsg};
+
+use super::actor::{Partition, PartitionArgs, PartitionMsg};
+use super::registry::{PartitionEntry, PartitionRegistry, TopicPartition};
+use crate::config::BrokerConfig;
+use crate::controller::{MetadataImage, TopicConfig};
+use crate::limits::ACTOR_CALL_TIMEOUT_MS;
+use crate::log::{FileSystem, FlusherHandle};
+
+/// Messages of the [`PartitionManager`].
+#[derive(RactorMessage)]
+pub enum PartitionManagerMsg {
+    /// A new metadata image was published.
+    ImageChanged(Arc<MetadataImage>),
+    /// The supervisor gave up on a partition actor.
+    GaveUp(String),
+}
+
+/// What the manager starts with.
+#[derive(Clone)]
+pub struct PartitionManagerArgs {
+    /// Broker configuration.
+    pub config: Arc<BrokerConfig>,
+    /// Published metadata images.
+    pub images: watch::Receiver<Arc<MetadataImage>>,
+    /// The partition directory.
+    pub registry: Arc<PartitionRegistry>,
+    /// The broker's flusher.
+    pub flusher: FlusherHandle,
+    /// The file-system seam.
+    pub fs: Arc<dyn FileSystem>,
+    /// Prefix for registered actor names (several brokers may share a process).
+    pub name_prefix: String,
+}
+
+/// The manager actor.
+pub struct PartitionManager;
+
+/// One hosted partition.
+struct Hosted {
+    /// Registered child name.
+    child_name: String,
+    /// The config it was started or last updated with.
+    config: TopicConfig,
+}
+
+/// The manager's state.
+pub struct PartitionManagerState {
+    /// Start arguments.
+    args: PartitionManagerArgs,
+    /// Supervisor of the partition actors.
+    supervisor: ActorRef<SupervisorMsg>,
+    /// Hosted partitions.
+    hosted: HashMap<TopicPartition, Hosted>,
+    /// Child name → partition, for give-up notices.
+    by_child: HashMap<String, TopicPartition>,
+    /// Forwards image changes into the mailbox.
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Actor for PartitionManager {
+    type Msg = PartitionManagerMsg;
+    type State = PartitionManagerState;
+    type Arguments = PartitionManagerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PartitionManagerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let notify = myself.clone();
+        let supervisor_args = SupervisorArgs::give_up(move |child: &str| {
+            let _ = notify.cast(PartitionManagerMsg::GaveUp(child.to_owned()));
+        });
+        let (supervisor, _) = Actor::spawn_linked(
+            Some(format!("{}partitions", args.name_prefix)),
+            Supervisor,
+            supervisor_args,
+            myself.get_cell(),
+        )
+        .await?;
+        let watcher = tokio::spawn(forward_images(args.images.clone(), myself.clone()));
+        Ok(PartitionManagerState {
+            args,
+            supervisor,
+            hosted: HashMap::new(),
+            by_child: HashMap::new(),
+            watcher,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PartitionManagerMsg::ImageChanged(image) => state.reconcile(&image).await?,
+            PartitionManagerMsg::GaveUp(child) => {
+                if let Some(tp) = state.by_child.get(&child) {
+                    tracing::error!(partition = %tp, "partition keeps failing; marked offline");
+                    state.args.registry.set(tp.clone(), PartitionEntry::Offline);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Only the partition supervisor is linked here; if it dies, so do we, and
+        // our own supervisor restarts us (and it) from the image.
+        match evt {
+            SupervisionEvent::ActorFailed(_, e) => Err(format!("partition supervisor failed: {e}").into()),
+            SupervisionEvent::ActorTerminated(..) => Err("partition supervisor stopped".into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.watcher.abort();
+        // Partitions flush in their own post_stop.
+        let grace = Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS));
+        state.supervisor.stop_and_wait(None, grace).await.ok();
+        Ok(())
+    }
+}
+
+async fn forward_images(mut images: watch::Receiver<Arc<MetadataImage>>, manager: ActorRef<PartitionManagerMsg>) {
+    loop {
+        let image = images.borrow_and_update().clone();
+        if manager.cast(PartitionManagerMsg::ImageChanged(image)).is_err() {
+            return;
+        }
+        if images.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+impl PartitionManagerState {
+    /// Starts, updates and stops partition actors to match `image`.
+    async fn reconcile(&mut self, image: &MetadataImage) -> Result<(), ActorProcessingErr> {
+        let node = self.args.config.node_id;
+        let mut desired = HashMap::new();
+        for topic in image.topics.values() {
+            let config = TopicConfig::resolve(&self.args.config, &topic.configs);
+            for p in topic.partitions.iter().filter(|p| p.replicas.contains(&node)) {
+                desired.insert(TopicPartition::new(&topic.name, p.partition), config.clone());
+            }
+        }
+        let gone: Vec<TopicPartition> = self.hosted.keys().filter(|tp| !desired.contains_key(*tp)).cloned().collect();
+        for tp in gone {
+            self.remove(&tp).await?;
+        }
+        for (tp, config) in desired {
+            match self.hosted.get_mut(&tp) {
+                Some(hosted) if hosted.config != config => {
+                    hosted.config = config.clone();
+                    if let Some(PartitionEntry::Online(handle)) = self.args.registry.get(&tp) {
+                        let _ = handle.actor.cast(PartitionMsg::ConfigChanged(config));
+                    }
+                }
+                Some(_) => {}
+                None => self.add(tp, config).await?,
+            }
+        }
+        self.args.registry.mark_reconciled(image.version);
+        Ok(())
+    }
+
+    fn partition_dir(&self, tp: &TopicPartition) -> PathBuf {
+        self.args.config.data_dir.join(tp.to_string())
+    }
+
+    async fn add(&mut self, tp: TopicPartition, config: TopicConfig) -> Result<(), ActorProcessingErr> {
+        let child_name = format!("{}partition/{tp}", self.args.name_prefix);
+        let partition_args = PartitionArgs {
+            tp: tp.clone(),
+            dir: self.partition_dir(&tp),
+            config: config.clone(),
+            fsync: self.args.config.fsync,
+            flusher: self.args.flusher.clone(),
+            fs: self.args.fs.clone(),
+            registry: self.args.registry.clone(),
+            retention_check_interval_ms: self.args.config.log_retention_check_interval_ms,
+        };
+        let spec = ChildSpec::new(child_name.clone(), Restart::Permanent, move |supervisor, name| {
+            let args = partition_args.clone();
+            async move { Actor::spawn_linked(Some(name), Partition, args, supervisor).await.map(|(a, _)| a.get_cell()) }
+        });
+        let started = self
+            .supervisor
+            .call(|reply| SupervisorMsg::StartChild { spec, reply }, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)))
+            .await?;
+        if !matches!(started, ractor::rpc::CallResult::Success(Ok(_))) {
+            // Spawn failures are retried by the supervisor; the partition stays
+            // unregistered (clients retry) until it comes up or is given up on.
+            tracing::warn!(partition = %tp, "partition did not start at once");
+        }
+        self.by_child.insert(child_name.clone(), tp.clone());
+        self.hosted.insert(tp, Hosted { child_name, config });
+        Ok(())
+    }
+
+    async fn remove(&mut self, tp: &TopicPartition) -> Result<(), ActorProcessingErr> {
+        let Some(hosted) = self.hosted.remove(tp) else {
+            return Ok(());
+        };
+        self.by_child.remove(&hosted.child_name);
+        self.args.registry.remove(tp);
+        let name = hosted.child_name;
+        let _ = self
+            .supervisor
+            .call(|reply| SupervisorMsg::StopChild { name, reply }, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)))
+            .await?;
+        let dir = self.partition_dir(tp);
+        let fs = self.args.fs.clone();
+        tokio::task::spawn_blocking(move || fs.remove_dir_all(&dir)).await??;
+        tracing::info!(partition = %tp, "partition deleted");
+        Ok(())
+    }
+}

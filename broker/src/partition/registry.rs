@@ -1,0 +1,109 @@
+//! The broker's directory of partitions: who to cast appends to, which log view to
+//! read, and which watch to wait on for new data. Written by partition actors as
+//! they start and stop, read by every connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use ractor::ActorRef;
+use tokio::sync::watch;
+
+use super::actor::PartitionMsg;
+use crate::log::LogReader;
+
+/// A topic-partition key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A key for `topic`/`partition`.
+    pub fn new(topic: &str, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A serving partition as connections see it.
+#[derive(Clone)]
+pub struct PartitionHandle {
+    /// The actor that alone writes the log.
+    pub actor: ActorRef<PartitionMsg>,
+    /// Read-only view of the log.
+    pub reader: LogReader,
+    /// The high watermark; changes wake parked fetches.
+    pub high_watermark: watch::Receiver<i64>,
+}
+
+/// A partition's state in the registry.
+#[derive(Clone)]
+pub enum PartitionEntry {
+    /// Serving.
+    Online(PartitionHandle),
+    /// Its actor kept failing; its storage is considered broken (KAFKA_STORAGE_ERROR).
+    Offline,
+}
+
+/// All partitions of this broker.
+#[derive(Default)]
+pub struct PartitionRegistry {
+    /// Entries by topic-partition.
+    entries: RwLock<HashMap<TopicPartition, PartitionEntry>>,
+    /// Metadata image version the partition set last matched; waiters watch it.
+    reconciled: watch::Sender<u64>,
+}
+
+impl PartitionRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entry for `tp`, if any.
+    pub fn get(&self, tp: &TopicPartition) -> Option<PartitionEntry> {
+        self.entries.read().get(tp).cloned()
+    }
+
+    /// Looks up by name without building a key.
+    pub fn lookup(&self, topic: &str, partition: i32) -> Option<PartitionEntry> {
+        self.get(&TopicPartition::new(topic, partition))
+    }
+
+    /// Sets the entry for `tp`.
+    pub fn set(&self, tp: TopicPartition, entry: PartitionEntry) {
+        self.entries.write().insert(tp, entry);
+    }
+
+    /// Removes `tp` (topic deleted).
+    pub fn remove(&self, tp: &TopicPartition) {
+        self.entries.write().remove(tp);
+    }
+
+    /// Every partition key currently registered.
+    pub fn keys(&self) -> Vec<TopicPartition> {
+        self.entries.read().keys().cloned().collect()
+    }
+
+    /// Records that partitions now match metadata `version`.
+    pub fn mark_reconciled(&self, version: u64) {
+        self.reconciled.send_replace(version);
+    }
+
+    /// A receiver to wait for reconciliation of a given metadata version.
+    pub fn reconciled(&self) -> watch::Receiver<u64> {
+        self.reconciled.subscribe()
+    }
+}

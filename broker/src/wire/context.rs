@@ -1,0 +1,112 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::ActorRef;
+use tokio::sync::watch;
+
+use crate::config::BrokerConfig;
+use crate::controller::{ControllerMsg, MetadataImage, TopicError, TopicSpec};
+use crate::limits::{ACTOR_CALL_TIMEOUT_MS, TOPIC_READY_WAIT_MS};
+use crate::partition::PartitionRegistry;
+
+/// Shared broker context handed to handlers.
+pub struct BrokerCtx {
+    /// Resolved configuration.
+    pub config: Arc<BrokerConfig>,
+    /// The latest metadata image.
+    pub images: watch::Receiver<Arc<MetadataImage>>,
+    /// Registered name of the controller actor (looked up per call, so a restarted
+    /// controller is found).
+    pub controller_name: String,
+    /// This broker's partitions.
+    pub partitions: Arc<PartitionRegistry>,
+}
+
+impl BrokerCtx {
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.images.borrow().clone()
+    }
+
+    fn controller(&self) -> Option<ActorRef<ControllerMsg>> {
+        ractor::registry::where_is(self.controller_name.clone()).map(ActorRef::from)
+    }
+
+    /// Asks the controller to create topics and waits (bounded) until this broker's
+    /// partitions for them are online.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<(), TopicError>> {
+        let count = topics.len();
+        let unavailable = || vec![Err(TopicError::Storage("controller unavailable".into())); count];
+        let Some(controller) = self.controller() else {
+            return unavailable();
+        };
+        let call = controller.call(
+            |reply| ControllerMsg::CreateTopics {
+                topics,
+                validate_only,
+                reply,
+            },
+            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+        );
+        let results = match call.await {
+            Ok(ractor::rpc::CallResult::Success(results)) => results,
+            _ => return unavailable(),
+        };
+        self.await_reconciled().await;
+        results
+    }
+
+    /// Asks the controller to delete topics.
+    pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<(), TopicError>> {
+        let count = names.len();
+        let unavailable = || vec![Err(TopicError::Storage("controller unavailable".into())); count];
+        let Some(controller) = self.controller() else {
+            return unavailable();
+        };
+        let call = controller.call(
+            |reply| ControllerMsg::DeleteTopics { names, reply },
+            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+        );
+        let results = match call.await {
+            Ok(ractor::rpc::CallResult::Success(results)) => results,
+            _ => return unavailable(),
+        };
+        self.await_reconciled().await;
+        results
+    }
+
+    /// Waits (bounded) until the partition set matches the current image.
+    pub async fn await_reconciled(&self) {
+        let target = self.image().version;
+        let mut reconciled = self.partitions.reconciled();
+        let wait = reconciled.wait_for(|&v| v >= target);
+        let _ = tokio::time::timeout(Duration::from_millis(TOPIC_READY_WAIT_MS), wait).await;
+    }
+
+    /// Creates `names` with broker defaults (auto-creation), ignoring races with
+    /// other creators.
+    pub async fn auto_create(&self, names: Vec<String>) {
+        let specs = names
+            .into_iter()
+            .map(|name| TopicSpec {
+                name,
+                num_partitions: None,
+                replication_factor: None,
+                configs: Vec::new(),
+            })
+            .collect();
+        for result in self.create_topics(specs, false).await {
+            if let Err(e) = result {
+                if !matches!(e, TopicError::AlreadyExists(_)) {
+                    tracing::debug!(error = %e, "auto-create failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! From a request frame to its response: decode, route to the API's handler.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use weir_client::protocol::{DecodeError, Request, decode_request};
+
+use super::context::BrokerCtx;
+use super::encode::{begin_frame, finish_frame};
+use super::{
+    api_versions, create_topics, delete_topics, describe_configs, errors, fetch, list_offsets, metadata,
+    produce,
+};
+
+/// What the connection does with a finished request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this framed response.
+    Reply(BytesMut),
+    /// Send nothing (acks=0 produce).
+    Silent,
+    /// Send this framed response, then close the connection.
+    ReplyThenClose(BytesMut),
+    /// Close the connection without answering (garbage, or an acks=0 failure the
+    /// client must notice).
+    Close(String),
+}
+
+/// The second phase of a handler; spawned by the connection.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+
+/// Decodes `frame` and starts its handler. Runs inside the connection actor's
+/// `handle`: whatever a handler casts here reaches its target in request order.
+pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
+    let (header, request) = match decode_request(frame) {
+        Ok(decoded) => decoded,
+        Err((header, error)) => return Box::pin(std::future::ready(refuse(header, error))),
+    };
+    match request {
+        Request::ApiVersions(r) => api_versions::start(ctx, header, r),
+        Request::Metadata(r) => metadata::start(ctx, header, r),
+        Request::Produce(r) => produce::start(ctx, header, r),
+        Request::Fetch(r) => fetch::start(ctx, header, r),
+        Request::ListOffsets(r) => list_offsets::start(ctx, header, r),
+        Request::CreateTopics(r) => create_topics::start(ctx, header, r),
+        Request::DeleteTopics(r) => delete_topics::start(ctx, header, r),
+        Request::DescribeConfigs(r) => describe_configs::start(ctx, header, r),
+    }
+}
+
+/// Answers a request that did not decode.
+///
+/// An unsupported ApiVersions version gets a v0 body with UNSUPPORTED_VERSION and the
+/// full table (KIP-511). Any other unsupported version gets the correlation id and
+/// UNSUPPORTED_VERSION, then the connection is closed: the client broke version
+/// negotiation and no body layout of that version can be trusted. Malformed bodies
+/// and unknown APIs close the connection, as Kafka does.
+fn refuse(header: Option<weir_client::protocol::RequestHeader>, error: DecodeError) -> Outcome {
+    let Some(header) = header else {
+        return Outcome::Close(format!("unreadable request header: {error}"));
+    };
+    match error {
+        DecodeError::UnsupportedVersion { api_key, .. } if api_key == api_versions::API_KEY => {
+            api_versions::unsupported_version(&header)
+        }
+        DecodeError::UnsupportedVersion { .. } => {
+            let mut out = begin_frame(header.correlation_id, false);
+            out.put_i16(errors::unsupported_version());
+            finish_frame(&mut out);
+            tracing::info!(api_key = header.api_key, api_version = header.api_version, client_id = ?header.client_id, "unsupported version, closing");
+            Outcome::ReplyThenClose(out)
+        }
+        other => {
+            tracing::info!(api_key = header.api_key, api_version = header.api_version, client_id = ?header.client_id, error = %other, "bad request, closing");
+            Outcome::Close(other.to_string())
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Produce: appends are cast to partition actors during dispatch (request order is
+//! kept per partition), replies are awaited in the spawned phase.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BufMut;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ProduceResponse;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use ractor::RpcReplyPort;
+use ractor::concurrency::{OneshotReceiver, oneshot};
+use weir_client::protocol::RequestHeader;
+use weir_client::protocol::requests::ProduceRequest;
+
+use super::dispatch::{Outcome, ResponseFuture};
+use super::encode::{begin_frame, finish_frame, put_string, reply};
+use super::{BrokerCtx, errors};
+use crate::limits::ACTOR_CALL_TIMEOUT_MS;
+use crate::partition::{AppendOutcome, PartitionEntry, PartitionError, PartitionMsg};
+
+/// First Produce version kafka-protocol can encode; older ones are written by hand.
+const FIRST_ENCODABLE_VERSION: i16 = 3;
+
+/// One partition's answer, before it is encoded for the request's version.
+struct PartitionResult {
+    /// Partition index.
+    index: i32,
+    /// Kafka error code.
+    error_code: i16,
+    /// Offset of the first appended record, or -1.
+    base_offset: i64,
+    /// Broker append time for LogAppendTime topics, else -1.
+    log_append_time_ms: i64,
+    /// The partition's log start offset, or -1.
+    log_start_offset: i64,
+    /// Human-readable detail (v8+).
+    error_message: Option<String>,
+}
+
+impl PartitionResult {
+    fn error(index: i32, error_code: i16, message: Option<String>) -> Self {
+        Self {
+            index,
+            error_code,
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+            error_message: message,
+        }
+    }
+
+    fn from_append(index: i32, result: Result<AppendOutcome, PartitionError>) -> Self {
+        match result {
+            Ok(ok) => Self {
+                index,
+                error_code: errors::NONE,
+                base_offset: ok.base_offset,
+                log_append_time_ms: ok.log_append_time_ms,
+                log_start_offset: ok.log_start_offset,
+                error_message: None,
+            },
+            Err(e) => Self::error(index, errors::partition_error_code(&e), Some(e.to_string())),
+        }
+    }
+}
+
+/// A partition's answer: known now, or awaited from its actor.
+enum Pending {
+    Ready(PartitionResult),
+    Waiting(i32, OneshotReceiver<Result<AppendOutcome, PartitionError>>),
+}
+
+pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: ProduceRequest) -> ResponseFuture {
+    let acks = request.acks;
+    let refusal = refusal(&request);
+    let image = ctx.image();
+    let mut unknown_topics = Vec::new();
+    let mut topics = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let known = image.topic(&topic.name).is_some();
+        if !known && ctx.config.auto_create_topics {
+            unknown_topics.push(topic.name.clone());
+        }
+        let pending = topic
+            .partition_data
+            .into_iter()
+            .map(|p| match (refusal, p.records) {
+                (Some(code), _) => Pending::Ready(PartitionResult::error(p.index, code, None)),
+                (None, None) => Pending::Ready(PartitionResult::error(
+                    p.index,
+                    ResponseError::CorruptMessage.code(),
+                    Some("null record set".into()),
+                )),
+                (None, Some(records)) => cast_append(ctx, &topic.name, known, p.index, records, acks),
+            })
+            .collect::<Vec<_>>();
+        topics.push((topic.name, pending));
+    }
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        if !unknown_topics.is_empty() {
+            // Answered UNKNOWN_TOPIC_OR_PARTITION now (retriable); the client's
+            // retry finds the topic.
+            let ctx = ctx.clone();
+            tokio::spawn(async move { ctx.auto_create(unknown_topics).await });
+        }
+        let mut results = Vec::with_capacity(topics.len());
+        for (name, pending) in topics {
+            let mut partitions = Vec::with_capacity(pending.len());
+            for p in pending {
+                partitions.push(resolve(p).await);
+            }
+            results.push((name, partitions));
+        }
+        respond(&header, acks, results)
+    })
+}
+
+/// A request-wide reason to refuse every partition.
+fn refusal(request: &ProduceRequest) -> Option<i16> {
+    if request.transactional_id.is_some() {
+        return Some(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    if !matches!(request.acks, 0 | 1 | -1) {
+        return Some(ResponseError::InvalidRequiredAcks.code());
+    }
+    None
+}
+
+fn cast_append(
+    ctx: &BrokerCtx,
+    topic: &str,
+    topic_known: bool,
+    index: i32,
+    records: bytes::Bytes,
+    acks: i16,
+) -> Pending {
+    let handle = match ctx.partitions.lookup(topic, index) {
+        Some(PartitionEntry::Online(handle)) => handle,
+        Some(PartitionEntry::Offline) => {
+            return Pending::Ready(PartitionResult::error(index, errors::storage_error(), None));
+        }
+        None if topic_known && partition_exists(ctx, topic, index) => {
+            return Pending::Ready(PartitionResult::error(
+                index,
+                ResponseError::NotLeaderOrFollower.code(),
+                None,
+            ));
+        }
+        None => {
+            return Pending::Ready(PartitionResult::error(index, errors::unknown_topic_or_partition(), None));
+        }
+    };
+    let (tx, rx) = oneshot();
+    let msg = PartitionMsg::Append {
+        records,
+        acks,
+        reply: RpcReplyPort::from(tx),
+    };
+    match handle.actor.cast(msg) {
+        Ok(()) => Pending::Waiting(index, rx),
+        Err(_) => Pending::Ready(PartitionResult::error(
+            index,
+            ResponseError::NotLeaderOrFollower.code(),
+            None,
+        )),
+    }
+}
+
+fn partition_exists(ctx: &BrokerCtx, topic: &str, index: i32) -> bool {
+    ctx.image()
+        .topic(topic)
+        .is_some_and(|t| index >= 0 && (index as usize) < t.partitions.len())
+}
+
+async fn resolve(pending: Pending) -> PartitionResult {
+    match pending {
+        Pending::Ready(result) => result,
+        Pending::Waiting(index, rx) => {
+            let wait = tokio::time::timeout(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS), rx).await;
+            match wait {
+                Ok(Ok(result)) => PartitionResult::from_append(index, result),
+                // The partition actor died with our reply port (it is restarting).
+                Ok(Err(_)) => PartitionResult::error(index, ResponseError::NotLeaderOrFollower.code(), None),
+                Err(_) => PartitionResult::error(index, ResponseError::RequestTimedOut.code(), None),
+            }
+        }
+    }
+}
+
+fn respond(header: &RequestHeader, acks: i16, results: Vec<(String, Vec<PartitionResult>)>) -> Outcome {
+    if acks == 0 {
+        // No response exists for acks=0; a failure closes the connection so the
+        // client notices and refreshes metadata.
+        let failed = results
+            .iter()
+            .flat_map(|(_, ps)| ps)
+            .find(|p| p.error_code != errors::NONE);
+        return match failed {
+            Some(p) => Outcome::Close(format!("acks=0 produce failed with error {}", p.error_code)),
+            None => Outcome::Silent,
+        };
+    }
+    if header.api_version < FIRST_ENCODABLE_VERSION {
+        return respond_legacy(header, &results);
+    }
+    let responses = results
+        .into_iter()
+        .map(|(name, partitions)| {
+            TopicProduceResponse::default()
+                .with_name(TopicName(StrBytes::from_string(name)))
+                .with_partition_responses(partitions.into_iter().map(encode_partition(header.api_version)).collect())
+        })
+        .collect();
+    reply(header, &ProduceResponse::default().with_responses(responses))
+}
+
+fn encode_partition(version: i16) -> impl Fn(PartitionResult) -> PartitionProduceResponse {
+    move |p| {
+        let message = if version >= 8 {
+            p.error_message.map(StrBytes::from_string)
+        } else {
+            None
+        };
+        PartitionProduceResponse::default()
+            .with_index(p.index)
+            .with_error_code(p.error_code)
+            .with_base_offset(p.base_offset)
+            .with_log_append_time_ms(p.log_append_time_ms)
+            .with_log_start_offset(if version >= 5 { p.log_start_offset } else { -1 })
+            .with_error_message(message)
+    }
+}
+
+/// Produce response v0–2, which kafka-protocol 0.18 cannot encode.
+fn respond_legacy(header: &RequestHeader, results: &[(String, Vec<PartitionResult>)]) -> Outcome {
+    let v = header.api_version;
+    let mut out = begin_frame(header.correlation_id, false);
+    out.put_i32(results.len() as i32);
+    for (name, partitions) in results {
+        put_string(&mut out, name);
+        out.put_i32(partitions.len() as i32);
+        for p in partitions {
+            out.put_i32(p.index);
+            out.put_i16(p.error_code);
+            out.put_i64(p.base_offset);
+            if v >= 2 {
+                out.put_i64(p.log_append_time_ms);
+            }
+        }
+    }
+    if v >= 1 {
+        out.put_i32(0); // throttle_time_ms
+    }
+    finish_frame(&mut out);
+    Outcome::Reply(out)
+}

@@ -1,0 +1,2 @@
+//! Kafka wire layer shared by broker and client.
+pub mod protocol;

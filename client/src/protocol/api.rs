@@ -1,0 +1,92 @@
+//! The registry of served APIs: key, version range and where flexible versions start.
+//!
+//! This table is the single source of truth: the request decoder dispatches on it and
+//! the ApiVersions response is generated from it, so we advertise exactly what we
+//! decode.
+
+/// A served API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i16)]
+pub enum ApiKey {
+    Produce = 0,
+    Fetch = 1,
+    ListOffsets = 2,
+    Metadata = 3,
+    ApiVersions = 18,
+    CreateTopics = 19,
+    DeleteTopics = 20,
+    DescribeConfigs = 32,
+}
+
+impl ApiKey {
+    /// The served API with this wire key, if any.
+    pub fn from_i16(key: i16) -> Option<Self> {
+        SUPPORTED_APIS.iter().find(|s| s.key as i16 == key).map(|s| s.key)
+    }
+
+    /// Kafka's name for the API (used in logs and metrics).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Produce => "Produce",
+            Self::Fetch => "Fetch",
+            Self::ListOffsets => "ListOffsets",
+            Self::Metadata => "Metadata",
+            Self::ApiVersions => "ApiVersions",
+            Self::CreateTopics => "CreateTopics",
+            Self::DeleteTopics => "DeleteTopics",
+            Self::DescribeConfigs => "DescribeConfigs",
+        }
+    }
+}
+
+/// An inclusive version range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    /// Oldest version served.
+    pub min: i16,
+    /// Newest version served.
+    pub max: i16,
+}
+
+impl ApiRange {
+    /// Whether `version` is served.
+    pub fn contains(self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+/// One served API.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSpec {
+    /// Wire key.
+    pub key: ApiKey,
+    /// Versions we decode and answer.
+    pub range: ApiRange,
+    /// First flexible (compact strings, tagged fields, header v2) version.
+    pub flexible_min: i16,
+}
+
+const fn spec(key: ApiKey, min: i16, max: i16, flexible_min: i16) -> ApiSpec {
+    ApiSpec {
+        key,
+        range: ApiRange { min, max },
+        flexible_min,
+    }
+}
+
+/// Every served API. Floors follow librdkafka's feature checks (Produce from v0).
+pub const SUPPORTED_APIS: &[ApiSpec] = &[
+    spec(ApiKey::Produce, 0, 9, 9),
+    spec(ApiKey::Fetch, 4, 12, 12),
+    spec(ApiKey::ListOffsets, 1, 6, 6),
+    spec(ApiKey::Metadata, 0, 12, 9),
+    spec(ApiKey::ApiVersions, 0, 3, 3),
+    spec(ApiKey::CreateTopics, 2, 7, 5),
+    spec(ApiKey::DeleteTopics, 1, 6, 4),
+    spec(ApiKey::DescribeConfigs, 1, 4, 4),
+];
+
+/// The spec of a served API by wire key.
+pub fn api_spec(key: i16) -> Option<&'static ApiSpec> {
+    SUPPORTED_APIS.iter().find(|s| s.key as i16 == key)
+}
