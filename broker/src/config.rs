@@ -349,7 +349,10 @@ impl Value<'_> {
     fn string(&self) -> Result<String, ConfigError> {
         match self.value {
             toml::Value::String(s) => Ok(s.clone()),
-            other => Ok(other.to_string()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            _ => Err(self.invalid("expected a string, number or boolean")),
         }
     }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 use tokio::sync::watch;
@@ -202,8 +202,7 @@ impl PartitionState {
         let mut first = None;
         let mut last_offset = -1;
         for range in views {
-            let batch = BytesMut::from(&records[range]);
-            match self.log.append(batch, append_time, 0) {
+            match self.log.append(records.slice(range), append_time, 0) {
                 Ok(info) => {
                     first.get_or_insert(info.base_offset);
                     last_offset = info.last_offset;

@@ -1,0 +1,158 @@
+//! The flusher: one thread that fsyncs for every log of the broker, with group
+//! commit — it drains every queued request, syncs each distinct file once, then
+//! answers them all. fsync never runs on an actor's task, and a blocking channel
+//! receive never runs on a tokio worker.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use super::checkpoint;
+use super::fs::{FileHandle, FileSystem};
+
+/// Flush requests queued at most (one in flight per partition, so this bounds
+/// partitions per broker comfortably).
+pub const FLUSH_QUEUE_MAX: usize = 65_536;
+/// Requests one group commit covers at most.
+pub const GROUP_COMMIT_MAX: usize = 4_096;
+
+/// When appends are fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// acks=all waits for its fsync; everything else is flushed within 50 ms.
+    #[default]
+    Default,
+    /// Every acknowledgement waits for its fsync.
+    Always,
+    /// Flushing is left to the operating system.
+    Never,
+    /// Flush every N ms; acknowledgements never wait.
+    IntervalMs(u64),
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "default" => Ok(Self::Default),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            ms => match ms.parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Self::IntervalMs(ms)),
+                _ => Err(format!("expected default, always, never or a positive interval in ms, got `{s}`")),
+            },
+        }
+    }
+}
+
+/// What one log needs synced.
+pub struct FlushTarget {
+    /// Files with unsynced appends (sealed segments and the active one).
+    pub files: Vec<Arc<dyn FileHandle>>,
+    /// Everything below this offset is covered once the files are synced.
+    pub up_to: i64,
+    /// A recovery checkpoint to write (durably) after the sync, when due.
+    pub checkpoint: Option<PathBuf>,
+    /// The file-system seam of that log.
+    pub fs: Arc<dyn FileSystem>,
+}
+
+/// Called on the flusher thread with the covered offset, or the sync error.
+pub type FlushDone = Box<dyn FnOnce(Result<i64, io::Error>) + Send>;
+
+/// One request to the flusher.
+pub struct FlushRequest {
+    /// What to sync.
+    pub target: FlushTarget,
+    /// Called when done (keep it short: it runs on the flusher thread).
+    pub done: FlushDone,
+}
+
+/// A cheap handle to submit requests.
+#[derive(Clone)]
+pub struct FlusherHandle {
+    /// The request queue.
+    tx: Sender<FlushRequest>,
+}
+
+impl FlusherHandle {
+    /// Queues a request; fails (returning it) when the queue is full or closed.
+    pub fn submit(&self, request: FlushRequest) -> Result<(), FlushRequest> {
+        self.tx.try_send(request).map_err(|e| match e {
+            TrySendError::Full(r) | TrySendError::Disconnected(r) => r,
+        })
+    }
+}
+
+/// The flusher thread.
+pub struct Flusher {
+    /// Submission handle (dropped at shutdown so the thread ends).
+    handle: Option<FlusherHandle>,
+    /// The thread.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Flusher {
+    /// Starts the thread.
+    pub fn spawn() -> io::Result<Self> {
+        let (tx, rx) = bounded(FLUSH_QUEUE_MAX);
+        let thread = std::thread::Builder::new().name("weir-flusher".into()).spawn(move || run(rx))?;
+        Ok(Self {
+            handle: Some(FlusherHandle { tx }),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for submitting requests.
+    pub fn handle(&self) -> FlusherHandle {
+        self.handle.clone().expect("handle is present until shutdown")
+    }
+
+    /// Stops the thread once every handle is dropped and the queue is drained.
+    pub fn shutdown(mut self) {
+        self.handle = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(rx: Receiver<FlushRequest>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        commit(batch);
+    }
+}
+
+/// Syncs each distinct file once, then answers every request in the batch.
+fn commit(batch: Vec<FlushRequest>) {
+    let mut synced: HashMap<*const (), Result<(), io::ErrorKind>> = HashMap::new();
+    for request in batch {
+        let mut result = Ok(request.target.up_to);
+        for file in &request.target.files {
+            let key = Arc::as_ptr(file) as *const ();
+            let outcome = *synced.entry(key).or_insert_with(|| file.sync().map_err(|e| e.kind()));
+            if let Err(kind) = outcome {
+                result = Err(io::Error::new(kind, "fsync failed"));
+            }
+        }
+        if let (Ok(up_to), Some(path)) = (&result, &request.target.checkpoint) {
+            if let Err(e) = checkpoint::write(&*request.target.fs, path, *up_to, true) {
+                // The data is durable; only the recovery shortcut is stale.
+                tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
+            }
+        }
+        (request.done)(result);
+    }
+}
