@@ -34,9 +34,13 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>
 /// Decodes `frame` and starts its handler. Runs inside the connection actor's
 /// `handle`: whatever a handler casts here reaches its target in request order.
 pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
+    let raw = frame.clone();
     let (header, request) = match decode_request(frame) {
         Ok(decoded) => decoded,
-        Err((header, error)) => return Box::pin(std::future::ready(refuse(header, error))),
+        Err((header, error)) => {
+            tracing::debug!(frame_len = raw.len(), prefix = ?&raw[..raw.len().min(64)], "undecodable request");
+            return Box::pin(std::future::ready(refuse(header, error)));
+        }
     };
     match request {
         Request::ApiVersions(r) => api_versions::start(ctx, header, r),

@@ -78,6 +78,7 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
             Request::DescribeConfigs(DescribeConfigsRequest::decode(reader, v)?)
         }
     };
-    reader.finish()?;
+    // Like Kafka's own parsers, ignore bytes after the last field: librdkafka
+    // sends a few in some flexible versions, and Kafka accepts them.
     Ok(request)
 }
