@@ -21,7 +21,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
+    SupervisionEvent,
+};
 use ractor_cluster_derive::RactorMessage;
 
 #[cfg(test)]
@@ -190,7 +193,10 @@ pub enum SupervisorMsg {
         reply: RpcReplyPort<Result<ActorCell, String>>,
     },
     /// Stop a child without restarting it, and forget it; replies whether it existed.
-    StopChild { name: String, reply: RpcReplyPort<bool> },
+    StopChild {
+        name: String,
+        reply: RpcReplyPort<bool>,
+    },
     /// Every child and its state.
     Children { reply: RpcReplyPort<Vec<ChildInfo>> },
     /// Internal: a scheduled restart is due.
@@ -250,7 +256,10 @@ impl Actor for Supervisor {
             stopping: false,
         };
         for spec in initial {
-            state.start_child(&myself, spec).await.map_err(|e| format!("initial child failed: {e}"))?;
+            state
+                .start_child(&myself, spec)
+                .await
+                .map_err(|e| format!("initial child failed: {e}"))?;
         }
         Ok(state)
     }
@@ -273,7 +282,9 @@ impl Actor for Supervisor {
             SupervisorMsg::Children { reply } => {
                 let _ = reply.send(state.children_info());
             }
-            SupervisorMsg::RestartDue { name, generation } => state.on_restart_due(&myself, &name, generation).await?,
+            SupervisorMsg::RestartDue { name, generation } => {
+                state.on_restart_due(&myself, &name, generation).await?
+            }
         }
         Ok(())
     }
@@ -285,7 +296,9 @@ impl Actor for Supervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let (cell, reason) = match evt {
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
             SupervisionEvent::ActorFailed(cell, error) => (cell, format!("failed: {error}")),
             _ => return Ok(()),
         };
@@ -299,21 +312,33 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         state.stopping = true;
         // Stop children in reverse start order would need an order; stop all and wait.
-        let cells: Vec<ActorCell> = state.children.values().filter_map(|c| c.cell.clone()).collect();
+        let cells: Vec<ActorCell> = state
+            .children
+            .values()
+            .filter_map(|c| c.cell.clone())
+            .collect();
         for cell in cells {
-            cell.stop_and_wait(None, Some(BACKOFF_MAX_DEFAULT * 5)).await.ok();
+            cell.stop_and_wait(None, Some(BACKOFF_MAX_DEFAULT * 5))
+                .await
+                .ok();
         }
         Ok(())
     }
 }
 
 impl SupervisorState {
-    async fn start_child(&mut self, myself: &ActorRef<SupervisorMsg>, spec: ChildSpec) -> Result<ActorCell, String> {
+    async fn start_child(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: ChildSpec,
+    ) -> Result<ActorCell, String> {
         let name = spec.name.clone();
-        if let Some(existing) = self.children.get(&name) {
-            if existing.status != ChildStatus::GivenUp {
-                return Err(format!("child {name} already exists"));
-            }
+        if self
+            .children
+            .get(&name)
+            .is_some_and(|c| c.status != ChildStatus::GivenUp)
+        {
+            return Err(format!("child {name} already exists"));
         }
         let mut child = Child {
             spec,
@@ -338,7 +363,8 @@ impl SupervisorState {
         self.children.insert(name.clone(), child);
         if result.is_err() {
             if permanent {
-                self.schedule_restart(myself, &name).map_err(|e| e.to_string())?;
+                self.schedule_restart(myself, &name)
+                    .map_err(|e| e.to_string())?;
             } else {
                 self.children.remove(&name);
             }
@@ -352,7 +378,9 @@ impl SupervisorState {
         };
         if let Some(cell) = child.cell {
             self.by_id.remove(&cell.get_id());
-            cell.stop_and_wait(None, Some(BACKOFF_MAX_DEFAULT * 5)).await.ok();
+            cell.stop_and_wait(None, Some(BACKOFF_MAX_DEFAULT * 5))
+                .await
+                .ok();
         }
         true
     }
@@ -371,7 +399,12 @@ impl SupervisorState {
         info
     }
 
-    fn on_child_exit(&mut self, myself: &ActorRef<SupervisorMsg>, id: ActorId, reason: String) -> Result<(), ActorProcessingErr> {
+    fn on_child_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ActorId,
+        reason: String,
+    ) -> Result<(), ActorProcessingErr> {
         let Some(name) = self.by_id.remove(&id) else {
             return Ok(()); // a child we already stopped and forgot
         };
@@ -393,13 +426,21 @@ impl SupervisorState {
 
     /// Counts a restart against the intensity limit and schedules it after the
     /// backoff, or applies the policy when the limit is exceeded.
-    fn schedule_restart(&mut self, myself: &ActorRef<SupervisorMsg>, name: &str) -> Result<(), ActorProcessingErr> {
+    fn schedule_restart(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        name: &str,
+    ) -> Result<(), ActorProcessingErr> {
         let (max_restarts, period) = (self.args.max_restarts, self.args.period);
         let Some(child) = self.children.get_mut(name) else {
             return Ok(());
         };
         let now = Instant::now();
-        while child.recent.front().is_some_and(|t| now.duration_since(*t) > period) {
+        while child
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > period)
+        {
             child.recent.pop_front();
         }
         if now.duration_since(child.started_at) > period {
@@ -413,9 +454,16 @@ impl SupervisorState {
         child.restarts_total += 1;
         child.generation += 1;
         child.status = ChildStatus::Restarting;
-        let delay = backoff(self.args.backoff_initial, self.args.backoff_max, child.consecutive);
+        let delay = backoff(
+            self.args.backoff_initial,
+            self.args.backoff_max,
+            child.consecutive,
+        );
         let (name, generation) = (name.to_owned(), child.generation);
-        myself.send_after(delay, move || SupervisorMsg::RestartDue { name, generation });
+        myself.send_after(delay, move || SupervisorMsg::RestartDue {
+            name,
+            generation,
+        });
         Ok(())
     }
 
@@ -436,7 +484,12 @@ impl SupervisorState {
         }
     }
 
-    async fn on_restart_due(&mut self, myself: &ActorRef<SupervisorMsg>, name: &str, generation: u64) -> Result<(), ActorProcessingErr> {
+    async fn on_restart_due(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        name: &str,
+        generation: u64,
+    ) -> Result<(), ActorProcessingErr> {
         let Some(child) = self.children.get(name) else {
             return Ok(());
         };
@@ -465,7 +518,10 @@ impl SupervisorState {
 
 /// Spawns a child under its name, retrying briefly while the old incarnation's
 /// name is still registered.
-async fn spawn_with_name(myself: &ActorRef<SupervisorMsg>, spec: &ChildSpec) -> Result<ActorCell, SpawnErr> {
+async fn spawn_with_name(
+    myself: &ActorRef<SupervisorMsg>,
+    spec: &ChildSpec,
+) -> Result<ActorCell, SpawnErr> {
     let mut attempt = 0;
     loop {
         match (spec.spawn)(myself.get_cell(), spec.name.clone()).await {

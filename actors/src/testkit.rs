@@ -68,11 +68,20 @@ impl<M: Message + Debug> Actor for ProbeActor<M> {
     type State = ProbeState<M>;
     type Arguments = ProbeState<M>;
 
-    async fn pre_start(&self, _myself: ActorRef<M>, args: ProbeState<M>) -> Result<ProbeState<M>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<M>,
+        args: ProbeState<M>,
+    ) -> Result<ProbeState<M>, ActorProcessingErr> {
         Ok(args)
     }
 
-    async fn handle(&self, _myself: ActorRef<M>, msg: M, state: &mut ProbeState<M>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<M>,
+        msg: M,
+        state: &mut ProbeState<M>,
+    ) -> Result<(), ActorProcessingErr> {
         state.journal.entries.lock().push(format!("{msg:?}"));
         state.journal.changed.notify_waiters();
         (state.script)(msg);
@@ -183,7 +192,10 @@ mod tests {
     #[tokio::test]
     async fn wait_for_times_out_with_what_it_saw() {
         let probe: Probe<Msg> = Probe::silent().await;
-        let err = probe.wait_for(1, Duration::from_millis(20)).await.unwrap_err();
+        let err = probe
+            .wait_for(1, Duration::from_millis(20))
+            .await
+            .unwrap_err();
         assert!(err.seen.is_empty());
     }
 }

@@ -51,7 +51,10 @@ impl Broker {
     }
 
     /// Starts a broker on a given file-system seam (tests inject faults).
-    pub async fn start_with_fs(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> anyhow::Result<Self> {
+    pub async fn start_with_fs(
+        config: BrokerConfig,
+        fs: Arc<dyn FileSystem>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let (sockets, listen_addrs) = bind_listeners(&config)?;
@@ -73,9 +76,13 @@ impl Broker {
             controller_name: format!("{prefix}controller"),
             partitions: registry.clone(),
         });
-        let (supervisor, _) = Actor::spawn(Some(format!("{prefix}supervisor")), Supervisor, SupervisorArgs::escalate())
-            .await
-            .context("starting the broker supervisor")?;
+        let (supervisor, _) = Actor::spawn(
+            Some(format!("{prefix}supervisor")),
+            Supervisor,
+            SupervisorArgs::escalate(),
+        )
+        .await
+        .context("starting the broker supervisor")?;
         let store: Box<dyn MetadataStore> = Box::new(FileStore::new(&config.data_dir));
         let controller_args = ControllerArgsFactory {
             config: config.clone(),
@@ -83,10 +90,18 @@ impl Broker {
             broker: broker_info,
             images: images_tx,
         };
-        let mut specs = vec![ChildSpec::new(ctx.controller_name.clone(), Restart::Permanent, move |sup, name| {
-            let args = controller_args.args();
-            async move { Actor::spawn_linked(Some(name), Controller, args, sup).await.map(|(a, _)| a.get_cell()) }
-        })];
+        let mut specs = vec![ChildSpec::new(
+            ctx.controller_name.clone(),
+            Restart::Permanent,
+            move |sup, name| {
+                let args = controller_args.args();
+                async move {
+                    Actor::spawn_linked(Some(name), Controller, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        )];
         let partitions_name = format!("{prefix}partition-manager");
         let manager_args = PartitionManagerArgs {
             config: config.clone(),
@@ -96,28 +111,47 @@ impl Broker {
             fs,
             name_prefix: prefix.clone(),
         };
-        specs.push(ChildSpec::new(partitions_name.clone(), Restart::Permanent, move |sup, name| {
-            let args = manager_args.clone();
-            async move { Actor::spawn_linked(Some(name), PartitionManager, args, sup).await.map(|(a, _)| a.get_cell()) }
-        }));
+        specs.push(ChildSpec::new(
+            partitions_name.clone(),
+            Restart::Permanent,
+            move |sup, name| {
+                let args = manager_args.clone();
+                async move {
+                    Actor::spawn_linked(Some(name), PartitionManager, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        ));
         let mut listener_names = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
             let name = format!("{prefix}listener.{i}");
             let socket = Arc::new(Mutex::new(Some(socket)));
             let ctx = ctx.clone();
             listener_names.push(name.clone());
-            specs.push(ChildSpec::new(name, Restart::Permanent, move |sup, name| {
-                let args = ListenerArgs {
-                    socket: socket.clone(),
-                    ctx: ctx.clone(),
-                };
-                async move { Actor::spawn_linked(Some(name), Listener, args, sup).await.map(|(a, _)| a.get_cell()) }
-            }));
+            specs.push(ChildSpec::new(
+                name,
+                Restart::Permanent,
+                move |sup, name| {
+                    let args = ListenerArgs {
+                        socket: socket.clone(),
+                        ctx: ctx.clone(),
+                    };
+                    async move {
+                        Actor::spawn_linked(Some(name), Listener, args, sup)
+                            .await
+                            .map(|(a, _)| a.get_cell())
+                    }
+                },
+            ));
         }
         for spec in specs {
             let name = spec.name().to_owned();
             let started = supervisor
-                .call(|reply| SupervisorMsg::StartChild { spec, reply }, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)))
+                .call(
+                    |reply| SupervisorMsg::StartChild { spec, reply },
+                    Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+                )
                 .await
                 .with_context(|| format!("starting {name}"))?;
             match started {
@@ -192,7 +226,9 @@ impl ControllerArgsFactory {
     }
 }
 
-fn bind_listeners(config: &BrokerConfig) -> anyhow::Result<(Vec<std::net::TcpListener>, Vec<SocketAddr>)> {
+fn bind_listeners(
+    config: &BrokerConfig,
+) -> anyhow::Result<(Vec<std::net::TcpListener>, Vec<SocketAddr>)> {
     let mut sockets = Vec::new();
     let mut addrs = Vec::new();
     for listener in &config.listeners {

@@ -149,7 +149,11 @@ impl Default for BrokerConfig {
 
 /// Command-line flags; each also reads its `WEIR_*` environment variable.
 #[derive(Debug, Default, Parser)]
-#[command(name = "weir-broker", version, about = "Weir: a Kafka-protocol streaming broker")]
+#[command(
+    name = "weir-broker",
+    version,
+    about = "Weir: a Kafka-protocol streaming broker"
+)]
 pub struct Cli {
     /// TOML config file with Kafka property names.
     #[arg(long, env = "WEIR_CONFIG")]
@@ -216,10 +220,12 @@ impl BrokerConfig {
             path: path.to_owned(),
             source,
         })?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         let mut flat = BTreeMap::new();
         flatten("", toml::Value::Table(table), &mut flat);
         for (key, value) in flat {
@@ -249,7 +255,9 @@ impl BrokerConfig {
             "log.roll.ms" => self.log_roll_ms = v.parse()?,
             "log.retention.ms" => self.log_retention_ms = v.parse()?,
             "log.retention.bytes" => self.log_retention_bytes = v.parse()?,
-            "log.retention.check.interval.ms" => self.log_retention_check_interval_ms = v.parse()?,
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval_ms = v.parse()?
+            }
             "message.max.bytes" => self.message_max_bytes = v.parse()?,
             "socket.request.max.bytes" => self.frame_bytes_max = v.parse()?,
             "max.connections" => self.max_connections = v.parse()?,
@@ -302,7 +310,10 @@ impl BrokerConfig {
             return Err(bad("max.connections", "limits must be positive"));
         }
         if (self.message_max_bytes as usize) > self.frame_bytes_max {
-            return Err(bad("message.max.bytes", "larger than socket.request.max.bytes"));
+            return Err(bad(
+                "message.max.bytes",
+                "larger than socket.request.max.bytes",
+            ));
         }
         Ok(())
     }
@@ -322,7 +333,11 @@ fn flatten(prefix: &str, value: toml::Value, out: &mut BTreeMap<String, toml::Va
     match value {
         toml::Value::Table(table) => {
             for (k, v) in table {
-                let key = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -378,11 +393,21 @@ mod tests {
             "num.partitions = 3\n[log]\nsegment.bytes = 2097152\nfsync = \"always\"\n",
         )
         .unwrap();
-        let cli = Cli::try_parse_from(["weir-broker", "--config", path.to_str().unwrap(), "--num-partitions", "5"])
-            .unwrap();
+        let cli = Cli::try_parse_from([
+            "weir-broker",
+            "--config",
+            path.to_str().unwrap(),
+            "--num-partitions",
+            "5",
+        ])
+        .unwrap();
         let config = BrokerConfig::resolve(&cli).unwrap();
         assert_eq!(config.num_partitions, 5, "flag beats file");
-        assert_eq!(config.log_segment_bytes, 2 * 1024 * 1024, "nested table key");
+        assert_eq!(
+            config.log_segment_bytes,
+            2 * 1024 * 1024,
+            "nested table key"
+        );
         assert_eq!(config.fsync, FsyncPolicy::Always);
     }
 

@@ -46,5 +46,8 @@ pub const TOPICS_PER_REQUEST_MAX: usize = 10_000;
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 
 const _: () = assert!(MESSAGE_BYTES_MAX_DEFAULT as usize <= FRAME_BYTES_MAX_DEFAULT);
-const _: () = assert!(INFLIGHT_REQUESTS_MAX_DEFAULT >= 5, "Kafka clients pipeline 5 requests");
+const _: () = assert!(
+    INFLIGHT_REQUESTS_MAX_DEFAULT >= 5,
+    "Kafka clients pipeline 5 requests"
+);
 const _: () = assert!(WRITE_BATCH_RESPONSES_MAX <= INFLIGHT_REQUESTS_MAX_DEFAULT);

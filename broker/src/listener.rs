@@ -57,7 +57,10 @@ impl Actor for Listener {
         // A restarted listener reuses the same bound socket.
         let std_socket = {
             let guard = args.socket.lock();
-            guard.as_ref().ok_or("listener socket missing")?.try_clone()?
+            guard
+                .as_ref()
+                .ok_or("listener socket missing")?
+                .try_clone()?
         };
         std_socket.set_nonblocking(true)?;
         let socket = TcpListener::from_std(std_socket)?;
@@ -115,7 +118,12 @@ impl Actor for Listener {
     }
 }
 
-async fn accept_loop(socket: TcpListener, limit: Arc<Semaphore>, ctx: Arc<BrokerCtx>, listener: ActorRef<ListenerMsg>) {
+async fn accept_loop(
+    socket: TcpListener,
+    limit: Arc<Semaphore>,
+    ctx: Arc<BrokerCtx>,
+    listener: ActorRef<ListenerMsg>,
+) {
     let mut backoff_ms = 1;
     loop {
         let Ok(connection_permit) = limit.clone().acquire_owned().await else {

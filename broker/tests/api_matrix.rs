@@ -30,7 +30,12 @@ impl Client {
 
     /// Sends a request encoded by kafka-protocol; returns the response body after
     /// the header (None if the broker closed the connection).
-    async fn send<R: Encodable + HeaderVersion>(&mut self, key: i16, version: i16, body: &R) -> Option<Bytes> {
+    async fn send<R: Encodable + HeaderVersion>(
+        &mut self,
+        key: i16,
+        version: i16,
+        body: &R,
+    ) -> Option<Bytes> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(key)
@@ -49,16 +54,26 @@ impl Client {
         framed.put_slice(&request);
         self.stream.write_all(&framed).await.unwrap();
         let mut prefix = [0u8; 4];
-        let read = tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut prefix)).await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut prefix))
+                .await;
         if !matches!(read, Ok(Ok(_))) {
             return None;
         }
         let mut body = vec![0u8; i32::from_be_bytes(prefix) as usize];
         self.stream.read_exact(&mut body).await.unwrap();
         let mut body = Bytes::from(body);
-        assert_eq!(body.get_i32(), self.correlation_id, "correlation id of {key} v{version}");
+        assert_eq!(
+            body.get_i32(),
+            self.correlation_id,
+            "correlation id of {key} v{version}"
+        );
         if response_header_flexible(key, version) {
-            assert_eq!(body.get_u8(), 0, "empty tagged fields in the response header");
+            assert_eq!(
+                body.get_u8(),
+                0,
+                "empty tagged fields in the response header"
+            );
         }
         Some(body)
     }
@@ -73,7 +88,10 @@ fn response_header_flexible(key: i16, version: i16) -> bool {
 
 async fn start_broker() -> (Broker, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    // The actor registry is process-global: each in-process broker needs its own id.
+    static NEXT_NODE_ID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(100);
     let config = BrokerConfig {
+        node_id: NEXT_NODE_ID.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         listeners: vec!["127.0.0.1:0".parse().unwrap()],
         data_dir: dir.path().to_owned(),
         ..BrokerConfig::default()
@@ -87,7 +105,10 @@ fn topic_name(s: &str) -> TopicName {
 
 /// A valid one-record v2 batch.
 fn batch() -> Bytes {
-    weir_client::protocol::records::testing::build_batch(&[(Some(b"k"), Some(b"v"))], 1_700_000_000_000)
+    weir_client::protocol::records::testing::build_batch(
+        &[(Some(b"k"), Some(b"v"))],
+        1_700_000_000_000,
+    )
 }
 
 async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
@@ -107,43 +128,82 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             let topics = if v == 0 {
                 Some(vec![])
             } else {
-                Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name("matrix")))])
+                Some(vec![
+                    metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(topic_name("matrix"))),
+                ])
             };
-            let r = MetadataRequest::default().with_topics(topics).with_allow_auto_topic_creation(v >= 4);
+            let r = MetadataRequest::default()
+                .with_topics(topics)
+                .with_allow_auto_topic_creation(true);
             let mut b = client.send(k, v, &r).await.unwrap();
             let resp = MetadataResponse::decode(&mut b, v).unwrap();
             assert_eq!(resp.brokers.len(), 1);
-            let t = resp.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("matrix"));
-            assert_eq!(t.map(|t| t.error_code), Some(0), "matrix topic in Metadata v{v}");
+            let t = resp
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("matrix"));
+            assert_eq!(
+                t.map(|t| t.error_code),
+                Some(0),
+                "matrix topic in Metadata v{v}"
+            );
             return;
         }
         ApiKey::Produce if v < 3 => return check_legacy_produce(client, v).await,
         ApiKey::Produce => {
-            let partition = produce_request::PartitionProduceData::default().with_index(0).with_records(Some(batch()));
+            let partition = produce_request::PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch()));
             let topic = produce_request::TopicProduceData::default()
                 .with_name(topic_name("matrix"))
                 .with_partition_data(vec![partition]);
-            let r = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![topic]);
+            let r = ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(5000)
+                .with_topic_data(vec![topic]);
             let mut b = client.send(k, v, &r).await.unwrap();
             let resp = ProduceResponse::decode(&mut b, v).unwrap();
-            assert_eq!(resp.responses[0].partition_responses[0].error_code, 0, "Produce v{v}");
+            assert_eq!(
+                resp.responses[0].partition_responses[0].error_code, 0,
+                "Produce v{v}"
+            );
             return;
         }
         ApiKey::Fetch => {
-            let p = fetch_request::FetchPartition::default().with_partition(0).with_fetch_offset(0).with_partition_max_bytes(1 << 20);
-            let t = fetch_request::FetchTopic::default().with_topic(topic_name("matrix")).with_partitions(vec![p]);
-            let r = FetchRequest::default().with_max_wait_ms(10).with_min_bytes(1).with_max_bytes(1 << 20).with_topics(vec![t]).with_replica_id(BrokerId(-1));
+            let p = fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20);
+            let t = fetch_request::FetchTopic::default()
+                .with_topic(topic_name("matrix"))
+                .with_partitions(vec![p]);
+            let r = FetchRequest::default()
+                .with_max_wait_ms(10)
+                .with_min_bytes(1)
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![t])
+                .with_replica_id(BrokerId(-1));
             let mut b = client.send(k, v, &r).await.unwrap();
             let resp = FetchResponse::decode(&mut b, v).unwrap();
             let p = &resp.responses[0].partitions[0];
             assert_eq!(p.error_code, 0, "Fetch v{v}");
-            assert!(!p.records.as_ref().unwrap().is_empty(), "Fetch v{v} returns the batch");
+            assert!(
+                !p.records.as_ref().unwrap().is_empty(),
+                "Fetch v{v} returns the batch"
+            );
             return;
         }
         ApiKey::ListOffsets => {
-            let p = list_offsets_request::ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1);
-            let t = list_offsets_request::ListOffsetsTopic::default().with_name(topic_name("matrix")).with_partitions(vec![p]);
-            let r = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![t]);
+            let p = list_offsets_request::ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1);
+            let t = list_offsets_request::ListOffsetsTopic::default()
+                .with_name(topic_name("matrix"))
+                .with_partitions(vec![p]);
+            let r = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![t]);
             let mut b = client.send(k, v, &r).await.unwrap();
             let resp = ListOffsetsResponse::decode(&mut b, v).unwrap();
             let p = &resp.topics[0].partitions[0];
@@ -152,15 +212,23 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
         }
         ApiKey::CreateTopics => {
             let name = format!("created-v{v}");
-            let t = create_topics_request::CreatableTopic::default().with_name(topic_name(&name)).with_num_partitions(2).with_replication_factor(1);
-            let r = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(5000);
+            let t = create_topics_request::CreatableTopic::default()
+                .with_name(topic_name(&name))
+                .with_num_partitions(2)
+                .with_replication_factor(1);
+            let r = CreateTopicsRequest::default()
+                .with_topics(vec![t])
+                .with_timeout_ms(5000);
             let mut b = client.send(k, v, &r).await.unwrap();
             CreateTopicsResponse::decode(&mut b, v).unwrap().topics[0].error_code
         }
         ApiKey::DeleteTopics => {
             let name = format!("created-v{}", 2);
             let r = if v >= 6 {
-                DeleteTopicsRequest::default().with_topics(vec![delete_topics_request::DeleteTopicState::default().with_name(Some(topic_name(&name)))])
+                DeleteTopicsRequest::default().with_topics(vec![
+                    delete_topics_request::DeleteTopicState::default()
+                        .with_name(Some(topic_name(&name))),
+                ])
             } else {
                 DeleteTopicsRequest::default().with_topic_names(vec![topic_name(&name)])
             };
@@ -171,12 +239,20 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             return;
         }
         ApiKey::DescribeConfigs => {
-            let res = describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(StrBytes::from_static_str("matrix"));
+            let res = describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("matrix"))
+                .with_configuration_keys(None);
             let r = DescribeConfigsRequest::default().with_resources(vec![res]);
             let mut b = client.send(k, v, &r).await.unwrap();
             let resp = DescribeConfigsResponse::decode(&mut b, v).unwrap();
             assert_eq!(resp.results[0].error_code, 0);
-            assert!(resp.results[0].configs.iter().any(|c| c.name.as_str() == "retention.ms"));
+            assert!(
+                resp.results[0]
+                    .configs
+                    .iter()
+                    .any(|c| c.name.as_str() == "retention.ms")
+            );
             return;
         }
     };
@@ -209,7 +285,13 @@ async fn check_legacy_produce(client: &mut Client, v: i16) {
     assert_eq!(body.get_i32(), 0, "partition index");
     assert_eq!(body.get_i16(), 0, "Produce v{v} error code");
     assert!(body.get_i64() >= 0);
-    let tail = if v >= 2 { 12 } else if v == 1 { 4 } else { 0 };
+    let tail = if v >= 2 {
+        12
+    } else if v == 1 {
+        4
+    } else {
+        0
+    };
     assert_eq!(body.remaining(), tail, "Produce v{v} response length");
 }
 
@@ -256,7 +338,12 @@ async fn one_above_each_maximum_is_unsupported_version() {
             let resp = ApiVersionsResponse::decode(&mut body.clone(), 0).unwrap();
             assert_eq!(resp.api_keys.len(), SUPPORTED_APIS.len());
         }
-        assert_eq!(body.get_i16(), 35, "{:?} v{v}: UNSUPPORTED_VERSION", spec.key);
+        assert_eq!(
+            body.get_i16(),
+            35,
+            "{:?} v{v}: UNSUPPORTED_VERSION",
+            spec.key
+        );
     }
     broker.shutdown().await;
 }

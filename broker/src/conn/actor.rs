@@ -83,7 +83,12 @@ impl Actor for Connection {
         let (read_half, write_half) = args.stream.into_split();
         let permits = Arc::new(Semaphore::new(inflight_max));
         let (to_writer, from_actor) = mpsc::channel(inflight_max);
-        let reader = tokio::spawn(read_frames(read_half, myself.clone(), permits, frame_bytes_max));
+        let reader = tokio::spawn(read_frames(
+            read_half,
+            myself.clone(),
+            permits,
+            frame_bytes_max,
+        ));
         let writer = tokio::spawn(write_responses(write_half, from_actor, myself));
         tracing::debug!(peer = %args.peer, "connection open");
         Ok(ConnectionState {
@@ -136,7 +141,12 @@ impl Actor for Connection {
 }
 
 impl ConnectionState {
-    fn on_frame(&mut self, myself: &ActorRef<ConnectionMsg>, frame: Bytes, permit: OwnedSemaphorePermit) {
+    fn on_frame(
+        &mut self,
+        myself: &ActorRef<ConnectionMsg>,
+        frame: Bytes,
+        permit: OwnedSemaphorePermit,
+    ) {
         let Some(to_writer) = &self.to_writer else {
             return;
         };

@@ -45,7 +45,9 @@ async fn read_loop(
                 frame: frame.freeze(),
                 permit,
             };
-            actor.cast(msg).map_err(|_| "connection actor gone".to_string())?;
+            actor
+                .cast(msg)
+                .map_err(|_| "connection actor gone".to_string())?;
         }
         // Grow only to what the (already checked) frame in progress needs.
         let wanted = match peek_frame_len(&buf, frame_bytes_max).map_err(|e| bad_frame(&e))? {
@@ -53,7 +55,10 @@ async fn read_loop(
             None => SOCKET_READ_BYTES,
         };
         buf.reserve(wanted.max(1));
-        let read = socket.read_buf(&mut buf).await.map_err(|e| format!("read error: {e}"))?;
+        let read = socket
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| format!("read error: {e}"))?;
         if read == 0 {
             return Ok(());
         }

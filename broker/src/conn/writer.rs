@@ -34,7 +34,10 @@ pub async fn write_responses(
     let _ = actor.cast(ConnectionMsg::WriterClosed { reason });
 }
 
-async fn write_loop(socket: &mut OwnedWriteHalf, queue: &mut mpsc::Receiver<Pending>) -> Result<(), String> {
+async fn write_loop(
+    socket: &mut OwnedWriteHalf,
+    queue: &mut mpsc::Receiver<Pending>,
+) -> Result<(), String> {
     let mut out = BytesMut::new();
     let mut permits = Vec::with_capacity(WRITE_BATCH_RESPONSES_MAX);
     while let Some(first) = queue.recv().await {
@@ -89,7 +92,10 @@ async fn flush(
     permits: &mut Vec<OwnedSemaphorePermit>,
 ) -> Result<(), String> {
     if !out.is_empty() {
-        socket.write_all(out).await.map_err(|e| format!("write error: {e}"))?;
+        socket
+            .write_all(out)
+            .await
+            .map_err(|e| format!("write error: {e}"))?;
         out.clear();
     }
     permits.clear();

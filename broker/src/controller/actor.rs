@@ -110,7 +110,9 @@ impl Actor for Controller {
     ) -> Result<Self::State, ActorProcessingErr> {
         let store = args.store.clone();
         let records = tokio::task::spawn_blocking(move || store.lock().load()).await??;
-        let mut image = records.iter().fold(MetadataImage::default(), |i, r| i.apply(r));
+        let mut image = records
+            .iter()
+            .fold(MetadataImage::default(), |i, r| i.apply(r));
         image.controller_id = args.broker.node_id;
         image.brokers = BTreeMap::from([(args.broker.node_id, args.broker.clone())]);
         let mut state = ControllerState {
@@ -119,10 +121,16 @@ impl Actor for Controller {
         };
         if state.image.cluster_id.is_empty() {
             let cluster_id = new_cluster_id();
-            state.commit(vec![MetadataRecord::ClusterCreated { cluster_id }]).await?;
+            state
+                .commit(vec![MetadataRecord::ClusterCreated { cluster_id }])
+                .await?;
         }
         state.args.images.send_replace(state.image.clone());
-        tracing::info!(topics = state.image.topics.len(), version = state.image.version, "metadata loaded");
+        tracing::info!(
+            topics = state.image.topics.len(),
+            version = state.image.version,
+            "metadata loaded"
+        );
         Ok(state)
     }
 
@@ -160,7 +168,9 @@ impl ControllerState {
         let store = self.args.store.clone();
         let to_write = records.clone();
         tokio::task::spawn_blocking(move || store.lock().append(&to_write)).await??;
-        let image = records.iter().fold((*self.image).clone(), |i, r| i.apply(r));
+        let image = records
+            .iter()
+            .fold((*self.image).clone(), |i, r| i.apply(r));
         self.image = Arc::new(image);
         self.args.images.send_replace(self.image.clone());
         Ok(())
@@ -197,7 +207,9 @@ impl ControllerState {
         if self.image.topics.contains_key(&spec.name) {
             return Err(TopicError::AlreadyExists(spec.name.clone()));
         }
-        let partitions = spec.num_partitions.unwrap_or(self.args.config.num_partitions);
+        let partitions = spec
+            .num_partitions
+            .unwrap_or(self.args.config.num_partitions);
         if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return Err(TopicError::InvalidPartitions(format!(
                 "number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, got {partitions}"
@@ -210,7 +222,8 @@ impl ControllerState {
                 "replication factor {replication_factor} is not between 1 and the {live} live broker(s)"
             )));
         }
-        TopicConfig::validate(&self.args.config, &spec.configs).map_err(TopicError::InvalidConfig)?;
+        TopicConfig::validate(&self.args.config, &spec.configs)
+            .map_err(TopicError::InvalidConfig)?;
         let brokers: Vec<i32> = self.image.brokers.keys().copied().collect();
         let assignment = (0..partitions as usize)
             .map(|p| {
@@ -256,7 +269,11 @@ impl ControllerState {
 
 /// Kafka's topic name rules: 1–249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
-    let invalid = |why: &str| Err(TopicError::InvalidName(format!("topic name '{name}' is illegal: {why}")));
+    let invalid = |why: &str| {
+        Err(TopicError::InvalidName(format!(
+            "topic name '{name}' is illegal: {why}"
+        )))
+    };
     if name.is_empty() {
         return invalid("it is empty");
     }

@@ -101,7 +101,10 @@ impl MetadataImage {
                     }
                 });
             }
-            MetadataRecord::PartitionsCreated { topic_id, partitions } => {
+            MetadataRecord::PartitionsCreated {
+                topic_id,
+                partitions,
+            } => {
                 next.update_topic(topic_id, |topic| {
                     let first = topic.partitions.len() as i32;
                     topic.partitions.extend(partition_images(first, partitions));

@@ -110,7 +110,10 @@ fn encode_into(record: &MetadataRecord, out: &mut Vec<u8>) -> Result<(), StoreEr
     };
     let payload = postcard::to_stdvec(&stored).map_err(|e| StoreError::Encode(e.to_string()))?;
     if payload.len() > RECORD_BYTES_MAX {
-        return Err(StoreError::Encode(format!("record of {} bytes", payload.len())));
+        return Err(StoreError::Encode(format!(
+            "record of {} bytes",
+            payload.len()
+        )));
     }
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());

@@ -97,7 +97,10 @@ impl TopicConfig {
 
     fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
         fn num<T: std::str::FromStr>(value: &str) -> Result<T, String> {
-            value.trim().parse().map_err(|_| format!("`{value}` is not a valid number"))
+            value
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{value}` is not a valid number"))
         }
         match name {
             "cleanup.policy" => {
@@ -127,11 +130,16 @@ impl TopicConfig {
     }
 
     /// Checks overrides before they are stored; the error names the bad one.
-    pub fn validate(broker: &BrokerConfig, overrides: &[(String, Option<String>)]) -> Result<(), String> {
+    pub fn validate(
+        broker: &BrokerConfig,
+        overrides: &[(String, Option<String>)],
+    ) -> Result<(), String> {
         let mut probe = Self::resolve(broker, &BTreeMap::new());
         for (name, value) in overrides {
             match value {
-                Some(value) => probe.apply(name, value).map_err(|e| format!("{name}: {e}"))?,
+                Some(value) => probe
+                    .apply(name, value)
+                    .map_err(|e| format!("{name}: {e}"))?,
                 None if TOPIC_CONFIG_NAMES.contains(&name.as_str()) => {}
                 None => return Err(format!("unknown topic config `{name}`")),
             }
@@ -162,7 +170,10 @@ impl TopicConfig {
     }
 
     /// Every known config with its value and source, for DescribeConfigs.
-    pub fn describe(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+    pub fn describe(
+        broker: &BrokerConfig,
+        overrides: &BTreeMap<String, String>,
+    ) -> Vec<ConfigEntry> {
         let effective = Self::resolve(broker, overrides);
         TOPIC_CONFIG_NAMES
             .iter()
@@ -205,7 +216,11 @@ mod tests {
         assert!(c.cleanup_compact && !c.cleanup_delete);
         assert_eq!(c.retention_ms, 1000);
         let bad = [("segment.bytes".to_string(), Some("12".to_string()))];
-        assert!(TopicConfig::validate(&broker, &bad).unwrap_err().contains("segment.bytes"));
+        assert!(
+            TopicConfig::validate(&broker, &bad)
+                .unwrap_err()
+                .contains("segment.bytes")
+        );
         let unknown = [("nope".to_string(), Some("1".to_string()))];
         assert!(TopicConfig::validate(&broker, &unknown).is_err());
     }
@@ -217,7 +232,10 @@ mod tests {
         o.insert("retention.ms".to_string(), "5".to_string());
         let entries = TopicConfig::describe(&broker, &o);
         let r = entries.iter().find(|e| e.name == "retention.ms").unwrap();
-        assert_eq!((r.value.as_str(), r.source), ("5", ConfigSource::TopicOverride));
+        assert_eq!(
+            (r.value.as_str(), r.source),
+            ("5", ConfigSource::TopicOverride)
+        );
         assert_eq!(entries.len(), TOPIC_CONFIG_NAMES.len());
     }
 }

@@ -45,10 +45,8 @@ pub fn write(fs: &dyn FileSystem, path: &Path, offset: i64, durable: bool) -> io
         file.sync()?;
     }
     fs.rename(&tmp, path)?;
-    if durable {
-        if let Some(dir) = path.parent() {
-            fs.sync_dir(dir)?;
-        }
+    if let (true, Some(dir)) = (durable, path.parent()) {
+        fs.sync_dir(dir)?;
     }
     Ok(())
 }

@@ -44,7 +44,9 @@ impl FromStr for FsyncPolicy {
             "never" => Ok(Self::Never),
             ms => match ms.parse::<u64>() {
                 Ok(ms) if ms > 0 => Ok(Self::IntervalMs(ms)),
-                _ => Err(format!("expected default, always, never or a positive interval in ms, got `{s}`")),
+                _ => Err(format!(
+                    "expected default, always, never or a positive interval in ms, got `{s}`"
+                )),
             },
         }
     }
@@ -101,7 +103,9 @@ impl Flusher {
     /// Starts the thread.
     pub fn spawn() -> io::Result<Self> {
         let (tx, rx) = bounded(FLUSH_QUEUE_MAX);
-        let thread = std::thread::Builder::new().name("weir-flusher".into()).spawn(move || run(rx))?;
+        let thread = std::thread::Builder::new()
+            .name("weir-flusher".into())
+            .spawn(move || run(rx))?;
         Ok(Self {
             handle: Some(FlusherHandle { tx }),
             thread: Some(thread),
@@ -110,7 +114,9 @@ impl Flusher {
 
     /// A handle for submitting requests.
     pub fn handle(&self) -> FlusherHandle {
-        self.handle.clone().expect("handle is present until shutdown")
+        self.handle
+            .clone()
+            .expect("handle is present until shutdown")
     }
 
     /// Stops the thread once every handle is dropped and the queue is drained.
@@ -142,16 +148,18 @@ fn commit(batch: Vec<FlushRequest>) {
         let mut result = Ok(request.target.up_to);
         for file in &request.target.files {
             let key = Arc::as_ptr(file) as *const ();
-            let outcome = *synced.entry(key).or_insert_with(|| file.sync().map_err(|e| e.kind()));
+            let outcome = *synced
+                .entry(key)
+                .or_insert_with(|| file.sync().map_err(|e| e.kind()));
             if let Err(kind) = outcome {
                 result = Err(io::Error::new(kind, "fsync failed"));
             }
         }
-        if let (Ok(up_to), Some(path)) = (&result, &request.target.checkpoint) {
-            if let Err(e) = checkpoint::write(&*request.target.fs, path, *up_to, true) {
-                // The data is durable; only the recovery shortcut is stale.
-                tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
-            }
+        if let (Ok(up_to), Some(path)) = (&result, &request.target.checkpoint)
+            && let Err(e) = checkpoint::write(&*request.target.fs, path, *up_to, true)
+        {
+            // The data is durable; only the recovery shortcut is stale.
+            tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
         }
         (request.done)(result);
     }

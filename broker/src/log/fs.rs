@@ -24,6 +24,10 @@ pub trait FileHandle: Send + Sync {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Current length.
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let mut done = 0;
@@ -81,14 +85,21 @@ impl FileHandle for File {
 
 impl FileSystem for RealFs {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
-        let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
         Ok(Arc::new(file))
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         std::fs::create_dir_all(path)
     }
     fn list_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect()
+        std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect()
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
@@ -278,10 +289,18 @@ impl FileSystem for SimFs {
     }
     fn list_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
         let files = self.files.lock();
-        Ok(files.keys().filter(|p| p.parent() == Some(path)).cloned().collect())
+        Ok(files
+            .keys()
+            .filter(|p| p.parent() == Some(path))
+            .cloned()
+            .collect())
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.files.lock().remove(path).map(|_| ()).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        self.files
+            .lock()
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         self.files.lock().retain(|p, _| !p.starts_with(path));
@@ -290,7 +309,9 @@ impl FileSystem for SimFs {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut files = self.files.lock();
-        let file = files.remove(from).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let file = files
+            .remove(from)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         files.insert(to.to_owned(), file);
         Ok(())
     }

@@ -41,7 +41,12 @@ impl SegmentIndex {
 
     /// Writes both index files (a sealed segment's; not fsynced: a torn index is
     /// detected on load and rebuilt).
-    pub fn write(&self, fs: &dyn FileSystem, offset_path: &Path, time_path: &Path) -> io::Result<()> {
+    pub fn write(
+        &self,
+        fs: &dyn FileSystem,
+        offset_path: &Path,
+        time_path: &Path,
+    ) -> io::Result<()> {
         let mut buf = Vec::with_capacity(self.offsets.len() * OFFSET_ENTRY_BYTES);
         for (o, p) in &self.offsets {
             buf.extend_from_slice(&o.to_be_bytes());
@@ -58,17 +63,33 @@ impl SegmentIndex {
 
     /// Loads both files; `None` when either is missing or not a valid, increasing
     /// index within `segment_bytes` (the caller then rebuilds by scanning).
-    pub fn load(fs: &dyn FileSystem, offset_path: &Path, time_path: &Path, segment_bytes: u64) -> Option<Self> {
+    pub fn load(
+        fs: &dyn FileSystem,
+        offset_path: &Path,
+        time_path: &Path,
+        segment_bytes: u64,
+    ) -> Option<Self> {
         let raw = read_all(fs, offset_path)?;
         if raw.len() % OFFSET_ENTRY_BYTES != 0 {
             return None;
         }
         let offsets: Vec<(u32, u32)> = raw
             .chunks_exact(OFFSET_ENTRY_BYTES)
-            .map(|c| (u32::from_be_bytes([c[0], c[1], c[2], c[3]]), u32::from_be_bytes([c[4], c[5], c[6], c[7]])))
+            .map(|c| {
+                (
+                    u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+                    u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
             .collect();
-        let increasing = offsets.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
-        if !increasing || offsets.iter().any(|(_, p)| u64::from(*p) >= segment_bytes.max(1)) {
+        let increasing = offsets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+        if !increasing
+            || offsets
+                .iter()
+                .any(|(_, p)| u64::from(*p) >= segment_bytes.max(1))
+        {
             return None;
         }
         let raw = read_all(fs, time_path)?;
@@ -80,7 +101,10 @@ impl SegmentIndex {
             .map(|c| {
                 let mut t = [0u8; 8];
                 t.copy_from_slice(&c[..8]);
-                (i64::from_be_bytes(t), u32::from_be_bytes([c[8], c[9], c[10], c[11]]))
+                (
+                    i64::from_be_bytes(t),
+                    u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+                )
             })
             .collect();
         if !times.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1) {

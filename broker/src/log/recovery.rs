@@ -56,7 +56,11 @@ pub fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Lo
         .map_err(io(&segment.path))?;
         apply_scan(&segment, &scan).map_err(io(&segment.path))?;
         segments.push(Arc::new(segment));
-        if scan.truncated || bases.get(i + 1).is_some_and(|&next| next != scan.next_offset) {
+        if scan.truncated
+            || bases
+                .get(i + 1)
+                .is_some_and(|&next| next != scan.next_offset)
+        {
             tracing::warn!(dir = %dir.display(), base, valid_bytes = scan.valid_bytes, "log truncated at the first invalid batch");
             remove_segments(&*fs, &bases[i + 1..], dir).map_err(io(dir))?;
             break;
@@ -73,8 +77,13 @@ fn finish_open(
     start_checkpoint: Option<i64>,
 ) -> Result<Log, LogError> {
     let first_base = segments[0].base_offset;
-    let end = segments.last().map(|s| s.next_offset()).unwrap_or(first_base);
-    let log_start = start_checkpoint.unwrap_or(first_base).clamp(first_base, end);
+    let end = segments
+        .last()
+        .map(|s| s.next_offset())
+        .unwrap_or(first_base);
+    let log_start = start_checkpoint
+        .unwrap_or(first_base)
+        .clamp(first_base, end);
     // Whatever survived is made durable now, so the checkpoint may cover it.
     for segment in &segments {
         segment.file.sync().map_err(|source| LogError::Io {
@@ -123,17 +132,30 @@ fn apply_scan(segment: &Segment, scan: &Scan) -> std::io::Result<()> {
         segment.file.set_len(scan.valid_bytes)?;
     }
     segment.size.store(scan.valid_bytes, Ordering::Release);
-    segment.next_offset.store(scan.next_offset, Ordering::Release);
-    segment.max_timestamp.store(scan.max_timestamp, Ordering::Release);
+    segment
+        .next_offset
+        .store(scan.next_offset, Ordering::Release);
+    segment
+        .max_timestamp
+        .store(scan.max_timestamp, Ordering::Release);
     *segment.index.write() = scan.index.clone();
     Ok(())
 }
 
 /// A segment wholly below the recovery point: trust its bytes; load its index
 /// files, or rebuild them from batch headers when they are missing or torn.
-fn load_trusted(fs: &dyn FileSystem, segment: &Segment, config: &LogConfig) -> std::io::Result<Scan> {
+fn load_trusted(
+    fs: &dyn FileSystem,
+    segment: &Segment,
+    config: &LogConfig,
+) -> std::io::Result<Scan> {
     let size = segment.file.len()?;
-    let loaded = SegmentIndex::load(fs, &segment.sibling("index"), &segment.sibling("timeindex"), size);
+    let loaded = SegmentIndex::load(
+        fs,
+        &segment.sibling("index"),
+        &segment.sibling("timeindex"),
+        size,
+    );
     let mut scan = Scan {
         valid_bytes: 0,
         next_offset: segment.base_offset,
@@ -157,7 +179,12 @@ fn load_trusted(fs: &dyn FileSystem, segment: &Segment, config: &LogConfig) -> s
     }
     scan.valid_bytes = position;
     if let Some(index) = loaded {
-        scan.max_timestamp = index.times.last().map(|t| t.0).unwrap_or(-1).max(scan.max_timestamp);
+        scan.max_timestamp = index
+            .times
+            .last()
+            .map(|t| t.0)
+            .unwrap_or(-1)
+            .max(scan.max_timestamp);
         scan.index = index;
     }
     Ok(scan)
@@ -193,8 +220,17 @@ fn scan_validating(segment: &Segment, config: &LogConfig) -> std::io::Result<Sca
     Ok(scan)
 }
 
-fn batch_is_valid(segment: &Segment, position: u64, size: u64, header: &BatchHeader, expected: i64) -> std::io::Result<bool> {
-    if header.magic != 2 || header.base_offset != expected || header.total_len < BATCH_HEADER_BYTES as u64 {
+fn batch_is_valid(
+    segment: &Segment,
+    position: u64,
+    size: u64,
+    header: &BatchHeader,
+    expected: i64,
+) -> std::io::Result<bool> {
+    if header.magic != 2
+        || header.base_offset != expected
+        || header.total_len < BATCH_HEADER_BYTES as u64
+    {
         return Ok(false);
     }
     if position + header.total_len > size {
@@ -205,7 +241,13 @@ fn batch_is_valid(segment: &Segment, position: u64, size: u64, header: &BatchHea
     Ok(RecordBatchView::parse(&Bytes::from(buf)).is_ok())
 }
 
-fn index_batch(scan: &mut Scan, base: i64, position: u64, header: &BatchHeader, config: &LogConfig) {
+fn index_batch(
+    scan: &mut Scan,
+    base: i64,
+    position: u64,
+    header: &BatchHeader,
+    config: &LogConfig,
+) {
     let relative = (header.base_offset - base) as u32;
     let last_indexed = scan.index.offsets.last().map(|(_, p)| u64::from(*p));
     if last_indexed.is_none_or(|p| position - p >= u64::from(config.index_interval_bytes)) {

@@ -60,7 +60,11 @@ impl Default for LogConfig {
 pub enum LogError {
     /// The batch is not a valid v2 batch (the client's fault; nothing written).
     #[error("corrupt batch at offset {base_offset}, position {position}: {reason}")]
-    Corrupt { base_offset: i64, position: u64, reason: String },
+    Corrupt {
+        base_offset: i64,
+        position: u64,
+        reason: String,
+    },
     /// The batch exceeds `max_message_bytes` (nothing written).
     #[error("batch of {size} bytes exceeds the maximum of {max}")]
     MessageTooLarge { size: usize, max: usize },
@@ -78,7 +82,11 @@ pub enum LogError {
 pub enum ReadError {
     /// The offset is outside [log start, log end].
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
-    OffsetOutOfRange { offset: i64, log_start_offset: i64, log_end_offset: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
     /// File I/O failed.
     #[error("log read I/O: {0}")]
     Io(#[from] io::Error),
@@ -172,13 +180,23 @@ impl Log {
     }
 
     fn active(&self) -> Arc<Segment> {
-        self.shared.segments.read().last().cloned().expect("a log always has an active segment")
+        self.shared
+            .segments
+            .read()
+            .last()
+            .cloned()
+            .expect("a log always has an active segment")
     }
 
     /// Validates a v2 batch, gives it offsets, and writes it to the active segment.
     /// Only the 61-byte header is copied and rewritten (base offset, leader epoch,
     /// and for LogAppendTime the timestamp type, max timestamp and CRC).
-    pub fn append(&mut self, batch: Bytes, append_time: Option<i64>, leader_epoch: i32) -> Result<AppendInfo, LogError> {
+    pub fn append(
+        &mut self,
+        batch: Bytes,
+        append_time: Option<i64>,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
         if let Some(reason) = &self.failed {
             return Err(LogError::Failed(reason.clone()));
         }
@@ -196,7 +214,8 @@ impl Log {
         }
         self.maybe_roll(batch.len() as u64, base_offset)?;
         let body = &batch[BATCH_HEADER_BYTES..];
-        if let Err(e) = self.write_to_active(&header, body, base_offset, last_offset, max_timestamp) {
+        if let Err(e) = self.write_to_active(&header, body, base_offset, last_offset, max_timestamp)
+        {
             self.failed = Some(e.to_string());
             return Err(e);
         }
@@ -219,12 +238,20 @@ impl Log {
         let active = self.active();
         let position = active.size();
         let batch_len = (header.len() + body.len()) as u64;
-        active.file.write_all_at(header, position).map_err(self.io(&active.path))?;
-        active.file.write_all_at(body, position + header.len() as u64).map_err(self.io(&active.path))?;
+        active
+            .file
+            .write_all_at(header, position)
+            .map_err(self.io(&active.path))?;
+        active
+            .file
+            .write_all_at(body, position + header.len() as u64)
+            .map_err(self.io(&active.path))?;
         let relative = (base_offset - active.base_offset) as u32;
         {
             let mut index = active.index.write();
-            if index.offsets.is_empty() || self.bytes_since_index >= u64::from(self.config.index_interval_bytes) {
+            if index.offsets.is_empty()
+                || self.bytes_since_index >= u64::from(self.config.index_interval_bytes)
+            {
                 index.offsets.push((relative, position as u32));
                 self.bytes_since_index = 0;
             }
@@ -240,7 +267,9 @@ impl Log {
         // Publish: size first, then the offsets readers use to bound reads.
         active.size.store(position + batch_len, Ordering::Release);
         active.next_offset.store(last_offset + 1, Ordering::Release);
-        self.shared.log_end_offset.store(last_offset + 1, Ordering::Release);
+        self.shared
+            .log_end_offset
+            .store(last_offset + 1, Ordering::Release);
         Ok(())
     }
 
@@ -254,7 +283,10 @@ impl Log {
         }
         let full = size + batch_bytes > self.config.segment_bytes;
         let first = active.first_append_ms.load(Ordering::Acquire);
-        let old = self.config.segment_ms.is_some_and(|ms| first >= 0 && now_ms() - first >= ms as i64);
+        let old = self
+            .config
+            .segment_ms
+            .is_some_and(|ms| first >= 0 && now_ms() - first >= ms as i64);
         if !(full || old || size + batch_bytes > u64::from(u32::MAX)) {
             return Ok(());
         }
@@ -267,9 +299,14 @@ impl Log {
         active
             .index
             .read()
-            .write(&*self.fs, &active.sibling("index"), &active.sibling("timeindex"))
+            .write(
+                &*self.fs,
+                &active.sibling("index"),
+                &active.sibling("timeindex"),
+            )
             .map_err(self.io(&active.path))?;
-        let segment = Segment::open(&*self.fs, &self.dir, next_offset).map_err(self.io(&self.dir))?;
+        let segment =
+            Segment::open(&*self.fs, &self.dir, next_offset).map_err(self.io(&self.dir))?;
         segment.file.set_len(0).map_err(self.io(&segment.path))?;
         segment.size.store(0, Ordering::Release);
         segment.next_offset.store(next_offset, Ordering::Release);
@@ -290,10 +327,11 @@ impl Log {
         }
         let mut files = std::mem::take(&mut self.unflushed_sealed);
         files.push(self.active().file.clone());
-        let checkpoint = (self.last_checkpoint.elapsed() >= RECOVERY_CHECKPOINT_INTERVAL).then(|| {
-            self.last_checkpoint = Instant::now();
-            self.dir.join(RECOVERY_POINT_FILE)
-        });
+        let checkpoint =
+            (self.last_checkpoint.elapsed() >= RECOVERY_CHECKPOINT_INTERVAL).then(|| {
+                self.last_checkpoint = Instant::now();
+                self.dir.join(RECOVERY_POINT_FILE)
+            });
         Some(FlushTarget {
             files,
             up_to,
@@ -319,7 +357,10 @@ impl Log {
                 let newest = segment.max_timestamp.load(Ordering::Acquire);
                 newest >= 0 && now_ms - newest > ms
             });
-            let by_size = self.config.retention_bytes.is_some_and(|max| total - segment.size() as i64 >= max);
+            let by_size = self
+                .config
+                .retention_bytes
+                .is_some_and(|max| total - segment.size() as i64 >= max);
             if !(by_time || by_size) || segment.next_offset() > self.flushed_offset {
                 break;
             }
@@ -337,10 +378,17 @@ impl Log {
         let start = self.shared.log_start_offset.load(Ordering::Acquire);
         let new_start = offset.clamp(start, end);
         let segments = self.shared.segments.read().clone();
-        let below = segments[..segments.len() - 1].iter().take_while(|s| s.next_offset() <= new_start).count();
-        self.shared.log_start_offset.store(new_start, Ordering::Release);
+        let below = segments[..segments.len() - 1]
+            .iter()
+            .take_while(|s| s.next_offset() <= new_start)
+            .count();
+        self.shared
+            .log_start_offset
+            .store(new_start, Ordering::Release);
         self.delete_oldest(below)?;
-        self.shared.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
+        self.shared
+            .log_start_offset
+            .fetch_max(new_start, Ordering::AcqRel);
         self.write_log_start()?;
         Ok(new_start)
     }
@@ -353,17 +401,24 @@ impl Log {
             let mut segments = self.shared.segments.write();
             let removed = segments.drain(..count).collect();
             let next_start = segments[0].base_offset;
-            self.shared.log_start_offset.fetch_max(next_start, Ordering::AcqRel);
+            self.shared
+                .log_start_offset
+                .fetch_max(next_start, Ordering::AcqRel);
             removed
         };
         self.write_log_start()?;
         for segment in removed {
             // Readers holding the segment keep reading the unlinked file.
-            for path in [segment.path.clone(), segment.sibling("index"), segment.sibling("timeindex")] {
-                if let Err(e) = self.fs.remove_file(&path) {
-                    if e.kind() != io::ErrorKind::NotFound {
+            for path in [
+                segment.path.clone(),
+                segment.sibling("index"),
+                segment.sibling("timeindex"),
+            ] {
+                match self.fs.remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
                         return Err(LogError::Io { path, source: e });
                     }
+                    _ => {}
                 }
             }
         }
@@ -390,9 +445,13 @@ fn validate(batch: &Bytes, max_message_bytes: usize) -> Result<RecordBatchView, 
         position: 0,
         reason,
     };
-    let (view, len) = RecordBatchView::parse(batch).map_err(|e: BatchError| corrupt(e.to_string()))?;
+    let (view, len) =
+        RecordBatchView::parse(batch).map_err(|e: BatchError| corrupt(e.to_string()))?;
     if len != batch.len() {
-        return Err(corrupt(format!("{} trailing bytes after the batch", batch.len() - len)));
+        return Err(corrupt(format!(
+            "{} trailing bytes after the batch",
+            batch.len() - len
+        )));
     }
     Ok(view)
 }
@@ -433,7 +492,13 @@ impl LogReader {
     /// Whole batches from the one containing `fetch_offset`, below `max_offset`
     /// (the high watermark), within `max_bytes` — except that with `min_one` the
     /// first batch is returned even when larger (KIP-74).
-    pub fn read(&self, fetch_offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<ReadResult, ReadError> {
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<ReadResult, ReadError> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if fetch_offset < start || fetch_offset > end {
             return Err(ReadError::OffsetOutOfRange {
@@ -444,16 +509,26 @@ impl LogReader {
         }
         let upper = max_offset.min(end);
         let segments = self.shared.segments.read().clone();
-        let first = segments.partition_point(|s| s.base_offset <= fetch_offset).saturating_sub(1);
+        let first = segments
+            .partition_point(|s| s.base_offset <= fetch_offset)
+            .saturating_sub(1);
         for segment in &segments[first..] {
             if fetch_offset >= upper {
                 break;
             }
-            if let Some(records) = read_segment(segment, fetch_offset, max_bytes.min(READ_BYTES_MAX), upper, min_one)? {
+            if let Some(records) = read_segment(
+                segment,
+                fetch_offset,
+                max_bytes.min(READ_BYTES_MAX),
+                upper,
+                min_one,
+            )? {
                 return Ok(ReadResult { records });
             }
         }
-        Ok(ReadResult { records: Bytes::new() })
+        Ok(ReadResult {
+            records: Bytes::new(),
+        })
     }
 
     /// The first batch whose max timestamp reaches `ts`: (base offset, its max
@@ -461,8 +536,12 @@ impl LogReader {
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, io::Error> {
         let start = self.log_start_offset();
         let segments = self.shared.segments.read().clone();
-        for segment in segments.iter().filter(|s| s.max_timestamp.load(Ordering::Acquire) >= ts) {
-            let from = segment.base_offset + i64::from(segment.index.read().scan_start_for_time(ts));
+        for segment in segments
+            .iter()
+            .filter(|s| s.max_timestamp.load(Ordering::Acquire) >= ts)
+        {
+            let from =
+                segment.base_offset + i64::from(segment.index.read().scan_start_for_time(ts));
             let Some((mut position, _)) = segment.find_position(from)? else {
                 continue;
             };
@@ -480,7 +559,13 @@ impl LogReader {
 
 /// Reads from one segment; `None` when the segment holds nothing at or after
 /// `fetch_offset`.
-fn read_segment(segment: &Segment, fetch_offset: i64, max_bytes: usize, upper: i64, min_one: bool) -> Result<Option<Bytes>, io::Error> {
+fn read_segment(
+    segment: &Segment,
+    fetch_offset: i64,
+    max_bytes: usize,
+    upper: i64,
+    min_one: bool,
+) -> Result<Option<Bytes>, io::Error> {
     let Some((start, first)) = segment.find_position(fetch_offset)? else {
         return Ok(None);
     };

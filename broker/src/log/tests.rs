@@ -30,7 +30,8 @@ fn config() -> LogConfig {
 /// A batch of `n` records whose values are `tag-i`.
 fn batch(tag: u64, n: usize, ts: i64) -> Bytes {
     let values: Vec<Vec<u8>> = (0..n).map(|i| format!("{tag}-{i}").into_bytes()).collect();
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = values.iter().map(|v| (None, Some(v.as_slice()))).collect();
+    let records: Vec<weir_client::protocol::records::testing::KeyValue<'_>> =
+        values.iter().map(|v| (None, Some(v.as_slice()))).collect();
     build_batch(&records, ts)
 }
 
@@ -72,7 +73,10 @@ fn append_and_read_round_trip_across_segments() {
         assert_eq!(info.last_offset, i as i64 * 3 + 2);
         expected.push((info.base_offset, 3));
     }
-    assert!(log.shared.segments.read().len() > 3, "segments rolled by size");
+    assert!(
+        log.shared.segments.read().len() > 3,
+        "segments rolled by size"
+    );
     let reader = log.reader();
     assert_eq!(reader.log_end_offset(), 600);
     assert_eq!(read_all(&reader, 0), expected);
@@ -81,11 +85,26 @@ fn append_and_read_round_trip_across_segments() {
     let (view, _) = RecordBatchView::parse(&mid.records).unwrap();
     assert_eq!(view.base_offset(), 300);
     // max_bytes without min_one returns nothing when the first batch is larger.
-    assert!(reader.read(300, 1, i64::MAX, false).unwrap().records.is_empty());
+    assert!(
+        reader
+            .read(300, 1, i64::MAX, false)
+            .unwrap()
+            .records
+            .is_empty()
+    );
     // The high watermark bounds reads.
-    assert!(reader.read(300, 1 << 20, 300, true).unwrap().records.is_empty());
+    assert!(
+        reader
+            .read(300, 1 << 20, 300, true)
+            .unwrap()
+            .records
+            .is_empty()
+    );
     // Out of range.
-    assert!(matches!(reader.read(601, 10, i64::MAX, true), Err(ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        reader.read(601, 10, i64::MAX, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -98,7 +117,10 @@ fn reopen_after_clean_close_keeps_everything_and_continues() {
     drop(log);
     let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
     assert_eq!(log.reader().log_end_offset(), 100);
-    assert_eq!(log.append(batch(99, 1, 5), None, 0).unwrap().base_offset, 100);
+    assert_eq!(
+        log.append(batch(99, 1, 5), None, 0).unwrap().base_offset,
+        100
+    );
     assert_eq!(read_all(&log.reader(), 0).len(), 51);
 }
 
@@ -107,11 +129,15 @@ fn offset_for_timestamp_uses_batch_max_timestamps() {
     let fs = Arc::new(SimFs::new());
     let mut log = Log::open(&dir(), config(), fs).unwrap();
     for i in 0..100 {
-        log.append(batch(i, 1, 1_000 + i as i64 * 10), None, 0).unwrap();
+        log.append(batch(i, 1, 1_000 + i as i64 * 10), None, 0)
+            .unwrap();
     }
     let reader = log.reader();
     assert_eq!(reader.offset_for_timestamp(0).unwrap(), Some((0, 1_000)));
-    assert_eq!(reader.offset_for_timestamp(1_505).unwrap(), Some((51, 1_510)));
+    assert_eq!(
+        reader.offset_for_timestamp(1_505).unwrap(),
+        Some((51, 1_510))
+    );
     assert_eq!(reader.offset_for_timestamp(5_000).unwrap(), None);
 }
 
@@ -124,19 +150,36 @@ fn log_append_time_rewrites_timestamp_and_crc() {
     let read = log.reader().read(0, 1 << 20, i64::MAX, true).unwrap();
     let (view, _) = RecordBatchView::parse(&read.records).expect("CRC recomputed");
     assert!(view.is_log_append_time());
-    assert_eq!((view.max_timestamp(), view.partition_leader_epoch()), (77_777, 3));
+    assert_eq!(
+        (view.max_timestamp(), view.partition_leader_epoch()),
+        (77_777, 3)
+    );
 }
 
 #[test]
 fn invalid_batches_are_refused_before_writing() {
     let fs = Arc::new(SimFs::new());
-    let mut log = Log::open(&dir(), LogConfig { max_message_bytes: 100, ..config() }, fs).unwrap();
+    let mut log = Log::open(
+        &dir(),
+        LogConfig {
+            max_message_bytes: 100,
+            ..config()
+        },
+        fs,
+    )
+    .unwrap();
     let big = batch(1, 20, 0);
-    assert!(matches!(log.append(big, None, 0), Err(LogError::MessageTooLarge { .. })));
+    assert!(matches!(
+        log.append(big, None, 0),
+        Err(LogError::MessageTooLarge { .. })
+    ));
     let mut bad = batch(1, 1, 0).to_vec();
     let last = bad.len() - 1;
     bad[last] ^= 0x55;
-    assert!(matches!(log.append(Bytes::from(bad), None, 0), Err(LogError::Corrupt { .. })));
+    assert!(matches!(
+        log.append(Bytes::from(bad), None, 0),
+        Err(LogError::Corrupt { .. })
+    ));
     assert_eq!(log.reader().log_end_offset(), 0);
 }
 
@@ -161,7 +204,10 @@ fn retention_by_size_and_time_deletes_whole_old_segments() {
     assert!(reader.size_bytes() >= 8192 - 4096 && reader.size_bytes() <= 8192 + 4096);
     let start = reader.log_start_offset();
     assert_eq!(start, log.shared.segments.read()[0].base_offset);
-    assert!(matches!(reader.read(0, 10, i64::MAX, true), Err(ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        reader.read(0, 10, i64::MAX, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
     assert_eq!(read_all(&reader, start).first().map(|b| b.0), Some(start));
     // Time retention deletes everything but the active segment.
     log.set_config(LogConfig {
@@ -195,7 +241,15 @@ fn delete_records_advances_log_start() {
 #[test]
 fn segment_roll_by_time() {
     let fs = Arc::new(SimFs::new());
-    let mut log = Log::open(&dir(), LogConfig { segment_ms: Some(1), ..config() }, fs).unwrap();
+    let mut log = Log::open(
+        &dir(),
+        LogConfig {
+            segment_ms: Some(1),
+            ..config()
+        },
+        fs,
+    )
+    .unwrap();
     log.append(batch(0, 1, 0), None, 0).unwrap();
     std::thread::sleep(Duration::from_millis(5));
     log.append(batch(1, 1, 0), None, 0).unwrap();
@@ -203,7 +257,12 @@ fn segment_roll_by_time() {
 }
 
 fn last_segment_path(fs: &SimFs, dir: &Path) -> PathBuf {
-    let mut logs: Vec<PathBuf> = fs.list_dir(dir).unwrap().into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")).collect();
+    let mut logs: Vec<PathBuf> = fs
+        .list_dir(dir)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
     logs.sort();
     logs.pop().unwrap()
 }
@@ -216,7 +275,8 @@ fn recovery_truncates_torn_tails_at_random_positions() {
         let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
         let n = rng.random_range(1..60);
         for i in 0..n {
-            log.append(batch(i, rng.random_range(1..5), 1), None, 0).unwrap();
+            log.append(batch(i, rng.random_range(1..5), 1), None, 0)
+                .unwrap();
         }
         let before = read_all(&log.reader(), 0);
         drop(log);
@@ -228,10 +288,16 @@ fn recovery_truncates_torn_tails_at_random_positions() {
         });
         let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
         let after = read_all(&log.reader(), 0);
-        assert!(before.starts_with(&after), "recovered log is a prefix of the original");
+        assert!(
+            before.starts_with(&after),
+            "recovered log is a prefix of the original"
+        );
         let end = log.reader().log_end_offset();
         let next = log.append(batch(999, 1, 1), None, 0).unwrap();
-        assert_eq!(next.base_offset, end, "appends continue at the recovered end");
+        assert_eq!(
+            next.base_offset, end,
+            "appends continue at the recovered end"
+        );
     }
 }
 
@@ -240,7 +306,15 @@ fn recovery_drops_everything_from_a_flipped_byte_on() {
     let mut rng = StdRng::seed_from_u64(seed());
     for _ in 0..40 {
         let fs = Arc::new(SimFs::new());
-        let mut log = Log::open(&dir(), LogConfig { segment_bytes: 1 << 20, ..config() }, fs.clone()).unwrap();
+        let mut log = Log::open(
+            &dir(),
+            LogConfig {
+                segment_bytes: 1 << 20,
+                ..config()
+            },
+            fs.clone(),
+        )
+        .unwrap();
         for i in 0..30 {
             log.append(batch(i, 2, 1), None, 0).unwrap();
         }
@@ -254,7 +328,9 @@ fn recovery_drops_everything_from_a_flipped_byte_on() {
             // in Kafka: a flip there cannot be detected.
             let mut start = 0;
             while start + 12 <= at {
-                let len = 12 + i32::from_be_bytes([b[start + 8], b[start + 9], b[start + 10], b[start + 11]]) as usize;
+                let len = 12
+                    + i32::from_be_bytes([b[start + 8], b[start + 9], b[start + 10], b[start + 11]])
+                        as usize;
                 if at < start + len {
                     break;
                 }
@@ -268,7 +344,15 @@ fn recovery_drops_everything_from_a_flipped_byte_on() {
         }
         // The recovery checkpoint is at the end; force a full scan as after a crash.
         let _ = fs.remove_file(&dir().join("recovery-point"));
-        let log = Log::open(&dir(), LogConfig { segment_bytes: 1 << 20, ..config() }, fs.clone()).unwrap();
+        let log = Log::open(
+            &dir(),
+            LogConfig {
+                segment_bytes: 1 << 20,
+                ..config()
+            },
+            fs.clone(),
+        )
+        .unwrap();
         let after = read_all(&log.reader(), 0);
         assert!(after.len() < before.len(), "the damaged batch is gone");
         assert!(before.starts_with(&after));
@@ -285,7 +369,8 @@ fn crash_keeps_every_record_below_the_flushed_offset() {
         let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
         let mut acknowledged = 0;
         for i in 0..rng.random_range(1..120) {
-            log.append(batch(i, rng.random_range(1..4), 1), None, 0).unwrap();
+            log.append(batch(i, rng.random_range(1..4), 1), None, 0)
+                .unwrap();
             if rng.random_bool(0.2) {
                 acknowledged = flush_now(&flusher, &mut log).unwrap_or(acknowledged);
             }
@@ -293,7 +378,10 @@ fn crash_keeps_every_record_below_the_flushed_offset() {
         fs.crash();
         let log = Log::open(&dir(), config(), fs).unwrap();
         let end = log.reader().log_end_offset();
-        assert!(end >= acknowledged, "seed {seed} round {round}: lost flushed data ({end} < {acknowledged})");
+        assert!(
+            end >= acknowledged,
+            "seed {seed} round {round}: lost flushed data ({end} < {acknowledged})"
+        );
         let got = read_all(&log.reader(), 0);
         let mut expect = 0;
         for (base, count) in got {
@@ -374,9 +462,15 @@ fn write_failure_makes_the_log_refuse_appends() {
     let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
     log.append(batch(0, 1, 1), None, 0).unwrap();
     fs.fail_writes(".log");
-    assert!(matches!(log.append(batch(1, 1, 1), None, 0), Err(LogError::Io { .. })));
+    assert!(matches!(
+        log.append(batch(1, 1, 1), None, 0),
+        Err(LogError::Io { .. })
+    ));
     fs.heal();
-    assert!(matches!(log.append(batch(2, 1, 1), None, 0), Err(LogError::Failed(_))));
+    assert!(matches!(
+        log.append(batch(2, 1, 1), None, 0),
+        Err(LogError::Failed(_))
+    ));
     // Reopening recovers: what was written before the failure is intact.
     let log = Log::open(&dir(), config(), fs).unwrap();
     assert_eq!(read_all(&log.reader(), 0), vec![(0, 1)]);

@@ -129,7 +129,8 @@ impl Actor for Partition {
             reader,
             high_watermark: hw_rx,
         };
-        args.registry.set(args.tp.clone(), PartitionEntry::Online(handle));
+        args.registry
+            .set(args.tp.clone(), PartitionEntry::Online(handle));
         let interval = Duration::from_millis(args.retention_check_interval_ms.max(1));
         myself.send_interval(interval, || PartitionMsg::RetentionTick);
         tracing::debug!(partition = %args.tp, log_end_offset = log.reader().log_end_offset(), "partition online");
@@ -151,7 +152,11 @@ impl Actor for Partition {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PartitionMsg::Append { records, acks, reply } => state.on_append(&myself, records, acks, reply)?,
+            PartitionMsg::Append {
+                records,
+                acks,
+                reply,
+            } => state.on_append(&myself, records, acks, reply)?,
             PartitionMsg::Flushed { result } => state.on_flushed(&myself, result)?,
             PartitionMsg::FlushTick => {
                 state.tick_armed = false;
@@ -198,7 +203,8 @@ impl PartitionState {
                 return Ok(());
             }
         };
-        let append_time = (self.args.config.timestamp_type == TimestampType::LogAppendTime).then(now_ms);
+        let append_time =
+            (self.args.config.timestamp_type == TimestampType::LogAppendTime).then(now_ms);
         let mut first = None;
         let mut last_offset = -1;
         for range in views {
@@ -303,7 +309,11 @@ impl PartitionState {
         }
     }
 
-    fn on_flushed(&mut self, myself: &ActorRef<PartitionMsg>, result: Result<i64, String>) -> Result<(), ActorProcessingErr> {
+    fn on_flushed(
+        &mut self,
+        myself: &ActorRef<PartitionMsg>,
+        result: Result<i64, String>,
+    ) -> Result<(), ActorProcessingErr> {
         self.flush_in_flight = false;
         let up_to = match result {
             Ok(up_to) => up_to,
@@ -316,7 +326,11 @@ impl PartitionState {
             }
         };
         self.log.mark_flushed(up_to)?;
-        while self.pending_acks.front().is_some_and(|p| p.last_offset < up_to) {
+        while self
+            .pending_acks
+            .front()
+            .is_some_and(|p| p.last_offset < up_to)
+        {
             if let Some(p) = self.pending_acks.pop_front() {
                 let _ = p.reply.send(Ok(p.outcome));
             }
@@ -341,7 +355,10 @@ impl PartitionState {
 
 /// Splits a record set into whole v2 batches, checking each (magic, CRC, size).
 /// The log checks again when it writes (assertions in pairs).
-fn validate(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<std::ops::Range<usize>>, PartitionError> {
+fn validate(
+    records: &Bytes,
+    max_batch_bytes: usize,
+) -> Result<Vec<std::ops::Range<usize>>, PartitionError> {
     let mut ranges = Vec::new();
     let mut position = 0;
     for batch in batches(records) {
@@ -356,7 +373,9 @@ fn validate(records: &Bytes, max_batch_bytes: usize) -> Result<Vec<std::ops::Ran
             });
         }
         if view.is_transactional() || view.is_control() {
-            return Err(PartitionError::InvalidRecord("transactions are not supported".into()));
+            return Err(PartitionError::InvalidRecord(
+                "transactions are not supported".into(),
+            ));
         }
         ranges.push(position..position + len);
         position += len;

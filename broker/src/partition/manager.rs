@@ -130,7 +130,9 @@ impl Actor for PartitionManager {
         // Only the partition supervisor is linked here; if it dies, so do we, and
         // our own supervisor restarts us (and it) from the image.
         match evt {
-            SupervisionEvent::ActorFailed(_, e) => Err(format!("partition supervisor failed: {e}").into()),
+            SupervisionEvent::ActorFailed(_, e) => {
+                Err(format!("partition supervisor failed: {e}").into())
+            }
             SupervisionEvent::ActorTerminated(..) => Err("partition supervisor stopped".into()),
             _ => Ok(()),
         }
@@ -149,10 +151,16 @@ impl Actor for PartitionManager {
     }
 }
 
-async fn forward_images(mut images: watch::Receiver<Arc<MetadataImage>>, manager: ActorRef<PartitionManagerMsg>) {
+async fn forward_images(
+    mut images: watch::Receiver<Arc<MetadataImage>>,
+    manager: ActorRef<PartitionManagerMsg>,
+) {
     loop {
         let image = images.borrow_and_update().clone();
-        if manager.cast(PartitionManagerMsg::ImageChanged(image)).is_err() {
+        if manager
+            .cast(PartitionManagerMsg::ImageChanged(image))
+            .is_err()
+        {
             return;
         }
         if images.changed().await.is_err() {
@@ -168,11 +176,23 @@ impl PartitionManagerState {
         let mut desired = HashMap::new();
         for topic in image.topics.values() {
             let config = TopicConfig::resolve(&self.args.config, &topic.configs);
-            for p in topic.partitions.iter().filter(|p| p.replicas.contains(&node)) {
-                desired.insert(TopicPartition::new(&topic.name, p.partition), config.clone());
+            for p in topic
+                .partitions
+                .iter()
+                .filter(|p| p.replicas.contains(&node))
+            {
+                desired.insert(
+                    TopicPartition::new(&topic.name, p.partition),
+                    config.clone(),
+                );
             }
         }
-        let gone: Vec<TopicPartition> = self.hosted.keys().filter(|tp| !desired.contains_key(*tp)).cloned().collect();
+        let gone: Vec<TopicPartition> = self
+            .hosted
+            .keys()
+            .filter(|tp| !desired.contains_key(*tp))
+            .cloned()
+            .collect();
         for tp in gone {
             self.remove(&tp).await?;
         }
@@ -196,7 +216,11 @@ impl PartitionManagerState {
         self.args.config.data_dir.join(tp.to_string())
     }
 
-    async fn add(&mut self, tp: TopicPartition, config: TopicConfig) -> Result<(), ActorProcessingErr> {
+    async fn add(
+        &mut self,
+        tp: TopicPartition,
+        config: TopicConfig,
+    ) -> Result<(), ActorProcessingErr> {
         let child_name = format!("{}partition/{tp}", self.args.name_prefix);
         let partition_args = PartitionArgs {
             tp: tp.clone(),
@@ -208,13 +232,24 @@ impl PartitionManagerState {
             registry: self.args.registry.clone(),
             retention_check_interval_ms: self.args.config.log_retention_check_interval_ms,
         };
-        let spec = ChildSpec::new(child_name.clone(), Restart::Permanent, move |supervisor, name| {
-            let args = partition_args.clone();
-            async move { Actor::spawn_linked(Some(name), Partition, args, supervisor).await.map(|(a, _)| a.get_cell()) }
-        });
+        let spec = ChildSpec::new(
+            child_name.clone(),
+            Restart::Permanent,
+            move |supervisor, name| {
+                let args = partition_args.clone();
+                async move {
+                    Actor::spawn_linked(Some(name), Partition, args, supervisor)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        );
         let started = self
             .supervisor
-            .call(|reply| SupervisorMsg::StartChild { spec, reply }, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)))
+            .call(
+                |reply| SupervisorMsg::StartChild { spec, reply },
+                Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+            )
             .await?;
         if !matches!(started, ractor::rpc::CallResult::Success(Ok(_))) {
             // Spawn failures are retried by the supervisor; the partition stays
@@ -235,7 +270,10 @@ impl PartitionManagerState {
         let name = hosted.child_name;
         let _ = self
             .supervisor
-            .call(|reply| SupervisorMsg::StopChild { name, reply }, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)))
+            .call(
+                |reply| SupervisorMsg::StopChild { name, reply },
+                Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+            )
             .await?;
         let dir = self.partition_dir(tp);
         let fs = self.args.fs.clone();

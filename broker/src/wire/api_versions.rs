@@ -28,7 +28,11 @@ pub fn api_table() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn start(_ctx: &Arc<BrokerCtx>, header: RequestHeader, _request: ApiVersionsRequest) -> ResponseFuture {
+pub fn start(
+    _ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    _request: ApiVersionsRequest,
+) -> ResponseFuture {
     let body = ApiVersionsResponse::default()
         .with_error_code(errors::NONE)
         .with_api_keys(api_table());

@@ -102,10 +102,10 @@ impl BrokerCtx {
             })
             .collect();
         for result in self.create_topics(specs, false).await {
-            if let Err(e) = result {
-                if !matches!(e, TopicError::AlreadyExists(_)) {
-                    tracing::debug!(error = %e, "auto-create failed");
-                }
+            if let Err(e) = result
+                && !matches!(e, TopicError::AlreadyExists(_))
+            {
+                tracing::debug!(error = %e, "auto-create failed");
             }
         }
     }

@@ -14,7 +14,11 @@ use super::dispatch::ResponseFuture;
 use super::encode::reply;
 use super::{BrokerCtx, errors};
 
-pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: DeleteTopicsRequest) -> ResponseFuture {
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: DeleteTopicsRequest,
+) -> ResponseFuture {
     let ctx = ctx.clone();
     Box::pin(async move {
         let image = ctx.image();
@@ -41,10 +45,15 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: DeleteTopicsR
                     (Some(_), Some(Err(e))) => result
                         .with_error_code(errors::topic_error_code(&e))
                         .with_error_message(Some(StrBytes::from_string(e.to_string()))),
-                    (Some(_), None) => result.with_error_code(ResponseError::UnknownServerError.code()),
+                    (Some(_), None) => {
+                        result.with_error_code(ResponseError::UnknownServerError.code())
+                    }
                 }
             })
             .collect();
-        reply(&header, &DeleteTopicsResponse::default().with_responses(responses))
+        reply(
+            &header,
+            &DeleteTopicsResponse::default().with_responses(responses),
+        )
     })
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::DescribeConfigsResponse;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::protocol::StrBytes;
 use weir_client::protocol::RequestHeader;
 use weir_client::protocol::requests::DescribeConfigsRequest;
@@ -19,7 +21,11 @@ use super::{BrokerCtx, errors};
 use crate::config::BrokerConfig;
 use crate::controller::topic_config::{ConfigEntry, ConfigSource, TopicConfig};
 
-pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: DescribeConfigsRequest) -> ResponseFuture {
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: DescribeConfigsRequest,
+) -> ResponseFuture {
     let results = request.resources.iter().map(|r| describe(ctx, r)).collect();
     let body = DescribeConfigsResponse::default().with_results(results);
     Box::pin(std::future::ready(reply(&header, &body)))
@@ -38,7 +44,10 @@ fn describe(ctx: &BrokerCtx, resource: &DescribeConfigsResource) -> DescribeConf
                     .with_error_message(Some(StrBytes::from_static_str("unknown topic")));
             }
         },
-        RESOURCE_TYPE_BROKER if resource.resource_name.is_empty() || resource.resource_name == ctx.config.node_id.to_string() => {
+        RESOURCE_TYPE_BROKER
+            if resource.resource_name.is_empty()
+                || resource.resource_name == ctx.config.node_id.to_string() =>
+        {
             broker_entries(&ctx.config)
         }
         RESOURCE_TYPE_BROKER => {
@@ -77,9 +86,15 @@ fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
         ("log.roll.ms", defaults.segment_ms.to_string()),
         ("message.max.bytes", defaults.max_message_bytes.to_string()),
         ("num.partitions", config.num_partitions.to_string()),
-        ("auto.create.topics.enable", config.auto_create_topics.to_string()),
+        (
+            "auto.create.topics.enable",
+            config.auto_create_topics.to_string(),
+        ),
         ("node.id", config.node_id.to_string()),
-        ("socket.request.max.bytes", config.frame_bytes_max.to_string()),
+        (
+            "socket.request.max.bytes",
+            config.frame_bytes_max.to_string(),
+        ),
         ("max.connections", config.max_connections.to_string()),
     ]
     .into_iter()

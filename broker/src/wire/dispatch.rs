@@ -10,8 +10,8 @@ use weir_client::protocol::{DecodeError, Request, decode_request};
 use super::context::BrokerCtx;
 use super::encode::{begin_frame, finish_frame};
 use super::{
-    api_versions, create_topics, delete_topics, describe_configs, errors, fetch, list_offsets, metadata,
-    produce,
+    api_versions, create_topics, delete_topics, describe_configs, errors, fetch, list_offsets,
+    metadata, produce,
 };
 
 /// What the connection does with a finished request.

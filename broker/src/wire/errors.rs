@@ -26,7 +26,9 @@ pub fn partition_error_code(e: &PartitionError) -> i16 {
     match e {
         PartitionError::CorruptMessage(_) => ResponseError::CorruptMessage.code(),
         PartitionError::MessageTooLarge { .. } => ResponseError::MessageTooLarge.code(),
-        PartitionError::UnsupportedMessageFormat => ResponseError::UnsupportedForMessageFormat.code(),
+        PartitionError::UnsupportedMessageFormat => {
+            ResponseError::UnsupportedForMessageFormat.code()
+        }
         PartitionError::InvalidRecord(_) => ResponseError::InvalidRecord.code(),
         PartitionError::Storage(_) => ResponseError::KafkaStorageError.code(),
         PartitionError::NotAvailable => ResponseError::NotLeaderOrFollower.code(),

@@ -36,6 +36,9 @@ struct PartitionRead {
     records: Bytes,
 }
 
+/// One topic's reads.
+type TopicReads = (String, Vec<PartitionRead>);
+
 pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: FetchRequest) -> ResponseFuture {
     let ctx = ctx.clone();
     Box::pin(async move {
@@ -43,7 +46,11 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: FetchRequest)
         let deadline = Instant::now() + Duration::from_millis(wait_ms);
         loop {
             let (reads, watches) = read_all(&ctx, &request);
-            let bytes: usize = reads.iter().flat_map(|(_, ps)| ps).map(|p| p.records.len()).sum();
+            let bytes: usize = reads
+                .iter()
+                .flat_map(|(_, ps)| ps)
+                .map(|p| p.records.len())
+                .sum();
             let has_error = reads
                 .iter()
                 .flat_map(|(_, ps)| ps)
@@ -62,7 +69,7 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: FetchRequest)
 fn read_all(
     ctx: &BrokerCtx,
     request: &FetchRequest,
-) -> (Vec<(String, Vec<PartitionRead>)>, Vec<watch::Receiver<i64>>) {
+) -> (Vec<TopicReads>, Vec<watch::Receiver<i64>>) {
     let mut budget = request.max_bytes.max(0) as usize;
     let mut watches = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
@@ -87,7 +94,9 @@ fn read_all(
             // Marking the value seen here means any append after this read wakes us.
             let mut watch = handle.high_watermark.clone();
             let high_watermark = *watch.borrow_and_update();
-            let read = handle.reader.read(p.fetch_offset, max_bytes, high_watermark, min_one);
+            let read = handle
+                .reader
+                .read(p.fetch_offset, max_bytes, high_watermark, min_one);
             let log_start_offset = handle.reader.log_start_offset();
             let result = match read {
                 Ok(read) => {
@@ -134,7 +143,7 @@ async fn wait_for_data(mut watches: Vec<watch::Receiver<i64>>, deadline: Instant
     let _ = tokio::time::timeout_at(deadline, changed).await;
 }
 
-fn response(reads: Vec<(String, Vec<PartitionRead>)>) -> FetchResponse {
+fn response(reads: Vec<TopicReads>) -> FetchResponse {
     let responses = reads
         .into_iter()
         .map(|(topic, partitions)| {

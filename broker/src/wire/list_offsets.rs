@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use weir_client::protocol::RequestHeader;
@@ -15,7 +17,11 @@ use super::encode::reply;
 use super::{BrokerCtx, errors};
 use crate::partition::PartitionEntry;
 
-pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: ListOffsetsRequest) -> ResponseFuture {
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: ListOffsetsRequest,
+) -> ResponseFuture {
     let topics = request
         .topics
         .iter()
@@ -34,7 +40,12 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: ListOffsetsRe
     Box::pin(std::future::ready(reply(&header, &body)))
 }
 
-fn lookup(ctx: &BrokerCtx, topic: &str, partition: i32, timestamp: i64) -> ListOffsetsPartitionResponse {
+fn lookup(
+    ctx: &BrokerCtx,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> ListOffsetsPartitionResponse {
     let response = ListOffsetsPartitionResponse::default()
         .with_partition_index(partition)
         .with_timestamp(-1)

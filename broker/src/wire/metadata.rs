@@ -18,7 +18,11 @@ use crate::controller::actor::validate_topic_name;
 use crate::controller::{MetadataImage, TopicImage};
 use crate::partition::PartitionEntry;
 
-pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: MetadataRequest) -> ResponseFuture {
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: MetadataRequest,
+) -> ResponseFuture {
     let ctx = ctx.clone();
     Box::pin(async move {
         let names = request.topics.as_ref().map(|topics| {
@@ -29,13 +33,20 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: MetadataReque
         });
         if let Some(names) = &names {
             let missing = missing_creatable(&ctx.image(), names);
-            if !missing.is_empty() && request.allow_auto_topic_creation && ctx.config.auto_create_topics {
+            if !missing.is_empty()
+                && request.allow_auto_topic_creation
+                && ctx.config.auto_create_topics
+            {
                 ctx.auto_create(missing).await;
             }
         }
         let image = ctx.image();
         let topics = match names {
-            None => image.topics.values().map(|t| topic_response(&ctx, t)).collect(),
+            None => image
+                .topics
+                .values()
+                .map(|t| topic_response(&ctx, t))
+                .collect(),
             Some(names) => names.iter().map(|n| named_topic(&ctx, &image, n)).collect(),
         };
         let body = MetadataResponse::default()

@@ -73,7 +73,11 @@ enum Pending {
     Waiting(i32, OneshotReceiver<Result<AppendOutcome, PartitionError>>),
 }
 
-pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: ProduceRequest) -> ResponseFuture {
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: ProduceRequest,
+) -> ResponseFuture {
     let acks = request.acks;
     let refusal = refusal(&request);
     let image = ctx.image();
@@ -94,7 +98,9 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: ProduceReques
                     ResponseError::CorruptMessage.code(),
                     Some("null record set".into()),
                 )),
-                (None, Some(records)) => cast_append(ctx, &topic.name, known, p.index, records, acks),
+                (None, Some(records)) => {
+                    cast_append(ctx, &topic.name, known, p.index, records, acks)
+                }
             })
             .collect::<Vec<_>>();
         topics.push((topic.name, pending));
@@ -124,7 +130,7 @@ fn refusal(request: &ProduceRequest) -> Option<i16> {
     if request.transactional_id.is_some() {
         return Some(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
-    if !matches!(request.acks, 0 | 1 | -1) {
+    if !(-1..=1).contains(&request.acks) {
         return Some(ResponseError::InvalidRequiredAcks.code());
     }
     None
@@ -151,7 +157,11 @@ fn cast_append(
             ));
         }
         None => {
-            return Pending::Ready(PartitionResult::error(index, errors::unknown_topic_or_partition(), None));
+            return Pending::Ready(PartitionResult::error(
+                index,
+                errors::unknown_topic_or_partition(),
+                None,
+            ));
         }
     };
     let (tx, rx) = oneshot();
@@ -184,14 +194,22 @@ async fn resolve(pending: Pending) -> PartitionResult {
             match wait {
                 Ok(Ok(result)) => PartitionResult::from_append(index, result),
                 // The partition actor died with our reply port (it is restarting).
-                Ok(Err(_)) => PartitionResult::error(index, ResponseError::NotLeaderOrFollower.code(), None),
-                Err(_) => PartitionResult::error(index, ResponseError::RequestTimedOut.code(), None),
+                Ok(Err(_)) => {
+                    PartitionResult::error(index, ResponseError::NotLeaderOrFollower.code(), None)
+                }
+                Err(_) => {
+                    PartitionResult::error(index, ResponseError::RequestTimedOut.code(), None)
+                }
             }
         }
     }
 }
 
-fn respond(header: &RequestHeader, acks: i16, results: Vec<(String, Vec<PartitionResult>)>) -> Outcome {
+fn respond(
+    header: &RequestHeader,
+    acks: i16,
+    results: Vec<(String, Vec<PartitionResult>)>,
+) -> Outcome {
     if acks == 0 {
         // No response exists for acks=0; a failure closes the connection so the
         // client notices and refreshes metadata.
@@ -212,10 +230,18 @@ fn respond(header: &RequestHeader, acks: i16, results: Vec<(String, Vec<Partitio
         .map(|(name, partitions)| {
             TopicProduceResponse::default()
                 .with_name(TopicName(StrBytes::from_string(name)))
-                .with_partition_responses(partitions.into_iter().map(encode_partition(header.api_version)).collect())
+                .with_partition_responses(
+                    partitions
+                        .into_iter()
+                        .map(encode_partition(header.api_version))
+                        .collect(),
+                )
         })
         .collect();
-    reply(header, &ProduceResponse::default().with_responses(responses))
+    reply(
+        header,
+        &ProduceResponse::default().with_responses(responses),
+    )
 }
 
 fn encode_partition(version: i16) -> impl Fn(PartitionResult) -> PartitionProduceResponse {

@@ -21,7 +21,10 @@ pub enum ApiKey {
 impl ApiKey {
     /// The served API with this wire key, if any.
     pub fn from_i16(key: i16) -> Option<Self> {
-        SUPPORTED_APIS.iter().find(|s| s.key as i16 == key).map(|s| s.key)
+        SUPPORTED_APIS
+            .iter()
+            .find(|s| s.key as i16 == key)
+            .map(|s| s.key)
     }
 
     /// Kafka's name for the API (used in logs and metrics).

@@ -16,7 +16,10 @@ pub const FRAME_PREFIX_BYTES: usize = 4;
 ///
 /// Returns `Ok(None)` when more bytes are needed; `buf` then holds at most the
 /// prefix and a partial body, and the caller may reserve `needed_bytes(buf)`.
-pub fn split_frame(buf: &mut BytesMut, frame_bytes_max: usize) -> Result<Option<BytesMut>, DecodeError> {
+pub fn split_frame(
+    buf: &mut BytesMut,
+    frame_bytes_max: usize,
+) -> Result<Option<BytesMut>, DecodeError> {
     let Some(len) = peek_frame_len(buf, frame_bytes_max)? else {
         return Ok(None);
     };
@@ -82,7 +85,10 @@ mod tests {
         let mut buf = BytesMut::from(&out[..7]);
         assert_eq!(split_frame(&mut buf, 1024).unwrap(), None);
         buf.extend_from_slice(&out[7..]);
-        assert_eq!(&split_frame(&mut buf, 1024).unwrap().unwrap()[..], b"0123456789ab");
+        assert_eq!(
+            &split_frame(&mut buf, 1024).unwrap().unwrap()[..],
+            b"0123456789ab"
+        );
         assert!(buf.is_empty());
     }
 }

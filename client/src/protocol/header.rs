@@ -52,8 +52,9 @@ impl RequestHeader {
 
     /// Whether this request uses a flexible (tagged-field) version of a served API.
     pub fn is_flexible(&self) -> bool {
-        api_spec(self.api_key)
-            .is_some_and(|spec| spec.range.contains(self.api_version) && self.api_version >= spec.flexible_min)
+        api_spec(self.api_key).is_some_and(|spec| {
+            spec.range.contains(self.api_version) && self.api_version >= spec.flexible_min
+        })
     }
 
     /// The served API, if any.

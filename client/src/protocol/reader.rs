@@ -137,7 +137,11 @@ impl Reader {
     }
 
     /// Length of a compact (uvarint N+1) string or bytes; `None` for null.
-    fn compact_len(&mut self, what: &'static str, max: usize) -> Result<Option<usize>, DecodeError> {
+    fn compact_len(
+        &mut self,
+        what: &'static str,
+        max: usize,
+    ) -> Result<Option<usize>, DecodeError> {
         match self.uvarint()? {
             0 => Ok(None),
             n if (n - 1) as usize > max => Err(DecodeError::InvalidLength {

@@ -115,17 +115,23 @@ impl RecordBatchView {
         let count = self.record_count();
         let records_bytes = self.bytes.len() - RECORD_BATCH_HEADER_BYTES;
         if count < 0 || self.last_offset_delta() < 0 {
-            return Err(BatchError::Invalid("negative recordCount or lastOffsetDelta"));
+            return Err(BatchError::Invalid(
+                "negative recordCount or lastOffsetDelta",
+            ));
         }
         if self.compression() == 0 && count as usize > records_bytes / RECORD_BYTES_MIN {
-            return Err(BatchError::Invalid("recordCount larger than the bytes can hold"));
+            return Err(BatchError::Invalid(
+                "recordCount larger than the bytes can hold",
+            ));
         }
         // Compressed batches are bounded by the decompression output cap, later.
         if count == 0 && !self.is_control() && records_bytes > 0 {
             return Err(BatchError::Invalid("records present but recordCount is 0"));
         }
         if count > 0 && self.last_offset_delta() < count - 1 {
-            return Err(BatchError::Invalid("lastOffsetDelta smaller than recordCount - 1"));
+            return Err(BatchError::Invalid(
+                "lastOffsetDelta smaller than recordCount - 1",
+            ));
         }
         Ok(())
     }
@@ -272,7 +278,8 @@ impl Iterator for Records {
             return None;
         }
         self.remaining -= 1;
-        let record = decode_record(&mut self.reader).map_err(|_| BatchError::Invalid("malformed record"));
+        let record =
+            decode_record(&mut self.reader).map_err(|_| BatchError::Invalid("malformed record"));
         if record.is_err() {
             self.remaining = 0;
         }
@@ -282,7 +289,12 @@ impl Iterator for Records {
 
 fn decode_record(r: &mut Reader) -> Result<Record, super::DecodeError> {
     let length = r.varint()?;
-    let body = r.take(usize::try_from(length).map_err(|_| super::DecodeError::InvalidValue { what: "record length" })?)?;
+    let body =
+        r.take(
+            usize::try_from(length).map_err(|_| super::DecodeError::InvalidValue {
+                what: "record length",
+            })?,
+        )?;
     let mut r = Reader::new(body);
     let _attributes = r.i8()?;
     let timestamp_delta = r.varlong()?;
@@ -290,13 +302,18 @@ fn decode_record(r: &mut Reader) -> Result<Record, super::DecodeError> {
     let key = varint_bytes(&mut r)?;
     let value = varint_bytes(&mut r)?;
     let count = r.varint()?;
-    let count = usize::try_from(count).map_err(|_| super::DecodeError::InvalidValue { what: "header count" })?;
+    let count = usize::try_from(count).map_err(|_| super::DecodeError::InvalidValue {
+        what: "header count",
+    })?;
     if count.saturating_mul(2) > r.remaining() {
-        return Err(super::DecodeError::InvalidValue { what: "header count" });
+        return Err(super::DecodeError::InvalidValue {
+            what: "header count",
+        });
     }
     let mut headers = Vec::with_capacity(count);
     for _ in 0..count {
-        let key = varint_bytes(&mut r)?.ok_or(super::DecodeError::InvalidValue { what: "header key" })?;
+        let key =
+            varint_bytes(&mut r)?.ok_or(super::DecodeError::InvalidValue { what: "header key" })?;
         headers.push((key, varint_bytes(&mut r)?));
     }
     r.finish()?;
@@ -312,7 +329,9 @@ fn decode_record(r: &mut Reader) -> Result<Record, super::DecodeError> {
 fn varint_bytes(r: &mut Reader) -> Result<Option<Bytes>, super::DecodeError> {
     match r.varint()? {
         -1 => Ok(None),
-        n if n < 0 => Err(super::DecodeError::InvalidValue { what: "record field length" }),
+        n if n < 0 => Err(super::DecodeError::InvalidValue {
+            what: "record field length",
+        }),
         n => Ok(Some(r.take(n as usize)?)),
     }
 }
@@ -344,9 +363,12 @@ pub mod testing {
         }
     }
 
+    /// A record as (key, value), both nullable.
+    pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
     /// A valid uncompressed v2 batch (base offset 0, CreateTime, no producer id)
     /// holding `records` as (key, value), all at `base_timestamp`.
-    pub fn build_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], base_timestamp: i64) -> Bytes {
+    pub fn build_batch(records: &[KeyValue<'_>], base_timestamp: i64) -> Bytes {
         let mut body = BytesMut::new();
         for (i, (key, value)) in records.iter().enumerate() {
             let mut rec = BytesMut::new();
@@ -390,7 +412,14 @@ mod tests {
         let batch = build_batch(&[(Some(b"k1"), Some(b"v1")), (None, Some(b"v2"))], 1000);
         let (view, len) = RecordBatchView::parse(&batch).unwrap();
         assert_eq!(len, batch.len());
-        assert_eq!((view.record_count(), view.last_offset_delta(), view.max_timestamp()), (2, 1, 1000));
+        assert_eq!(
+            (
+                view.record_count(),
+                view.last_offset_delta(),
+                view.max_timestamp()
+            ),
+            (2, 1, 1000)
+        );
         let recs: Vec<Record> = view.records().unwrap().map(Result::unwrap).collect();
         assert_eq!(recs[0].key.as_deref(), Some(&b"k1"[..]));
         assert_eq!(recs[1].key, None);
@@ -403,9 +432,15 @@ mod tests {
         let mut bad = BytesMut::from(&batch[..]);
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(matches!(RecordBatchView::parse(&bad.freeze()), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            RecordBatchView::parse(&bad.freeze()),
+            Err(BatchError::CrcMismatch { .. })
+        ));
         let short = batch.slice(..batch.len() - 1);
-        assert!(matches!(RecordBatchView::parse(&short), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            RecordBatchView::parse(&short),
+            Err(BatchError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -415,7 +450,10 @@ mod tests {
         b[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
         let crc = crc32c::crc32c(&b[21..]);
         b[17..21].copy_from_slice(&crc.to_be_bytes());
-        assert!(matches!(RecordBatchView::parse(&b.freeze()), Err(BatchError::Invalid(_))));
+        assert!(matches!(
+            RecordBatchView::parse(&b.freeze()),
+            Err(BatchError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -423,7 +461,10 @@ mod tests {
         let batch = build_batch(&[(None, Some(b"v"))], 0);
         let mut b = BytesMut::from(&batch[..]);
         b[16] = 1;
-        assert!(matches!(RecordBatchView::parse(&b.freeze()), Err(BatchError::UnsupportedMagic { magic: 1 })));
+        assert!(matches!(
+            RecordBatchView::parse(&b.freeze()),
+            Err(BatchError::UnsupportedMagic { magic: 1 })
+        ));
     }
 
     #[test]
@@ -436,6 +477,8 @@ mod tests {
         let items: Vec<BatchItem> = batches(&set.freeze()).collect();
         assert_eq!(items.len(), 3);
         assert!(items[0].is_ok() && items[1].is_ok());
-        assert!(matches!(items[2], Err(BatchError::Truncated { position, .. }) if position == 2 * one.len()));
+        assert!(
+            matches!(items[2], Err(BatchError::Truncated { position, .. }) if position == 2 * one.len())
+        );
     }
 }

@@ -45,7 +45,9 @@ pub enum Request {
 ///
 /// On `UnknownApi`/`UnsupportedVersion` the header is still returned so the caller can
 /// answer with the right correlation id.
-pub fn decode_request(frame: Bytes) -> Result<(RequestHeader, Request), (Option<RequestHeader>, DecodeError)> {
+pub fn decode_request(
+    frame: Bytes,
+) -> Result<(RequestHeader, Request), (Option<RequestHeader>, DecodeError)> {
     let mut reader = Reader::new(frame);
     let header = RequestHeader::decode(&mut reader).map_err(|e| (None, e))?;
     match decode_body(&header, &mut reader) {

@@ -71,7 +71,11 @@ impl FetchRequest {
         let min_bytes = r.i32()?;
         let max_bytes = r.i32()?;
         let isolation_level = r.i8()?;
-        let (session_id, session_epoch) = if v >= 7 { (r.i32()?, r.i32()?) } else { (0, -1) };
+        let (session_id, session_epoch) = if v >= 7 {
+            (r.i32()?, r.i32()?)
+        } else {
+            (0, -1)
+        };
         let topics = r.array(flex, 2, "topics", |r| {
             let topic = r.string(flex, "topic")?;
             let partitions = r.array(flex, 16, "partitions", |r| decode_partition(r, v))?;
@@ -88,7 +92,11 @@ impl FetchRequest {
         } else {
             Vec::new()
         };
-        let rack_id = if v >= 11 { r.string(flex, "rack_id")? } else { String::new() };
+        let rack_id = if v >= 11 {
+            r.string(flex, "rack_id")?
+        } else {
+            String::new()
+        };
         r.tagged_fields(flex)?;
         Ok(Self {
             replica_id,
