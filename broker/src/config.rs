@@ -116,6 +116,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// Requests in flight per connection (`max.inflight.requests`).
     pub max_inflight_requests: usize,
+    /// Partitions this broker hosts at most, over all topics (`max.partitions`).
+    pub max_partitions: usize,
     /// Log output format (`log.format`).
     pub log_format: LogFormat,
 }
@@ -142,6 +144,7 @@ impl Default for BrokerConfig {
             frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
             max_connections: limits::CONNECTIONS_MAX_DEFAULT,
             max_inflight_requests: limits::INFLIGHT_REQUESTS_MAX_DEFAULT,
+            max_partitions: limits::PARTITIONS_MAX_DEFAULT,
             log_format: LogFormat::Text,
         }
     }
@@ -262,6 +265,7 @@ impl BrokerConfig {
             "socket.request.max.bytes" => self.frame_bytes_max = v.parse()?,
             "max.connections" => self.max_connections = v.parse()?,
             "max.inflight.requests" => self.max_inflight_requests = v.parse()?,
+            "max.partitions" => self.max_partitions = v.parse()?,
             "log.format" => self.log_format = v.parse()?,
             _ => return Err(ConfigError::UnknownKey { key: key.into() }),
         }

@@ -15,6 +15,9 @@ pub const INFLIGHT_REQUESTS_MAX_DEFAULT: usize = 64;
 /// Most partitions one topic may have.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
 
+/// Partitions one broker hosts at most by default (each is an actor and open files).
+pub const PARTITIONS_MAX_DEFAULT: usize = 100_000;
+
 /// Smallest segment size allowed (Kafka's minimum is 14 bytes; this keeps file counts sane).
 pub const SEGMENT_BYTES_MIN: u64 = 1024;
 

@@ -15,6 +15,8 @@ pub mod limits;
 pub mod reader;
 pub mod records;
 pub mod requests;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use api::{ApiKey, ApiRange, SUPPORTED_APIS};
 pub use error::DecodeError;

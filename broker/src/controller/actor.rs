@@ -184,15 +184,21 @@ impl ControllerState {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(topics.len());
         let mut names_in_request = std::collections::HashSet::new();
+        let mut pending_partitions = 0;
         for spec in topics {
-            let result = self.validate_topic(&spec).and_then(|record| {
-                if !names_in_request.insert(spec.name.clone()) {
-                    return Err(TopicError::AlreadyExists(spec.name.clone()));
-                }
-                Ok(record)
-            });
+            let result = self
+                .validate_topic(&spec, pending_partitions)
+                .and_then(|record| {
+                    if !names_in_request.insert(spec.name.clone()) {
+                        return Err(TopicError::AlreadyExists(spec.name.clone()));
+                    }
+                    Ok(record)
+                });
             results.push(result.as_ref().map(|_| ()).map_err(Clone::clone));
             if let Ok(record) = result {
+                if let MetadataRecord::TopicCreated { partitions, .. } = &record {
+                    pending_partitions += partitions.len();
+                }
                 records.push(record);
             }
         }
@@ -202,7 +208,13 @@ impl ControllerState {
         Ok(results)
     }
 
-    fn validate_topic(&self, spec: &TopicSpec) -> Result<MetadataRecord, TopicError> {
+    /// Checks a topic to create; `pending_partitions` are those of earlier topics
+    /// in the same request.
+    fn validate_topic(
+        &self,
+        spec: &TopicSpec,
+        pending_partitions: usize,
+    ) -> Result<MetadataRecord, TopicError> {
         validate_topic_name(&spec.name)?;
         if self.image.topics.contains_key(&spec.name) {
             return Err(TopicError::AlreadyExists(spec.name.clone()));
@@ -213,6 +225,13 @@ impl ControllerState {
         if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return Err(TopicError::InvalidPartitions(format!(
                 "number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, got {partitions}"
+            )));
+        }
+        let hosted: usize = self.image.topics.values().map(|t| t.partitions.len()).sum();
+        if hosted + pending_partitions + partitions as usize > self.args.config.max_partitions {
+            return Err(TopicError::InvalidPartitions(format!(
+                "the broker's partition limit (max.partitions = {}) would be exceeded",
+                self.args.config.max_partitions
             )));
         }
         let replication_factor = spec.replication_factor.unwrap_or(1);
