@@ -5,4 +5,7 @@ pub mod actor;
 mod reader;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 pub use actor::{Connection, ConnectionArgs, ConnectionMsg};

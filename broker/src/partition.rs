@@ -6,6 +6,9 @@ pub mod actor;
 pub mod manager;
 pub mod registry;
 
+#[cfg(test)]
+mod tests;
+
 pub use actor::{AppendOutcome, Partition, PartitionArgs, PartitionMsg};
 pub use manager::{PartitionManager, PartitionManagerArgs};
 pub use registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};

@@ -8,9 +8,11 @@ use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use super::checkpoint;
 use super::fs::{FileHandle, FileSystem};
@@ -20,6 +22,8 @@ use super::fs::{FileHandle, FileSystem};
 pub const FLUSH_QUEUE_MAX: usize = 65_536;
 /// Requests one group commit covers at most.
 pub const GROUP_COMMIT_MAX: usize = 4_096;
+/// How often an idle flusher checks whether it should stop.
+const IDLE_CHECK: Duration = Duration::from_millis(50);
 
 /// When appends are fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,8 +97,11 @@ impl FlusherHandle {
 
 /// The flusher thread.
 pub struct Flusher {
-    /// Submission handle (dropped at shutdown so the thread ends).
+    /// Submission handle.
     handle: Option<FlusherHandle>,
+    /// Set at shutdown: the thread drains the queue and ends, even while
+    /// handles are still held elsewhere.
+    closing: Arc<AtomicBool>,
     /// The thread.
     thread: Option<JoinHandle<()>>,
 }
@@ -103,11 +110,14 @@ impl Flusher {
     /// Starts the thread.
     pub fn spawn() -> io::Result<Self> {
         let (tx, rx) = bounded(FLUSH_QUEUE_MAX);
+        let closing = Arc::new(AtomicBool::new(false));
+        let flag = closing.clone();
         let thread = std::thread::Builder::new()
             .name("weir-flusher".into())
-            .spawn(move || run(rx))?;
+            .spawn(move || run(rx, flag))?;
         Ok(Self {
             handle: Some(FlusherHandle { tx }),
+            closing,
             thread: Some(thread),
         })
     }
@@ -119,17 +129,23 @@ impl Flusher {
             .expect("handle is present until shutdown")
     }
 
-    /// Stops the thread once every handle is dropped and the queue is drained.
+    /// Drains the queue, then stops and joins the thread.
     pub fn shutdown(mut self) {
         self.handle = None;
+        self.closing.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn run(rx: Receiver<FlushRequest>) {
-    while let Ok(first) = rx.recv() {
+fn run(rx: Receiver<FlushRequest>, closing: Arc<AtomicBool>) {
+    loop {
+        let first = match rx.recv_timeout(IDLE_CHECK) {
+            Ok(request) => request,
+            Err(RecvTimeoutError::Timeout) if !closing.load(Ordering::Acquire) => continue,
+            Err(_) => return,
+        };
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_MAX {
             match rx.try_recv() {

@@ -57,6 +57,22 @@ pub enum PartitionMsg {
     ConfigChanged(TopicConfig),
 }
 
+impl std::fmt::Debug for PartitionMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Append { records, acks, .. } => write!(
+                f,
+                "Append {{ records_len: {}, acks: {acks} }}",
+                records.len()
+            ),
+            Self::Flushed { result } => write!(f, "Flushed {{ result: {result:?} }}"),
+            Self::FlushTick => f.write_str("FlushTick"),
+            Self::RetentionTick => f.write_str("RetentionTick"),
+            Self::ConfigChanged(_) => f.write_str("ConfigChanged"),
+        }
+    }
+}
+
 /// What a partition actor starts with (cloned for each incarnation).
 #[derive(Clone)]
 pub struct PartitionArgs {
