@@ -104,6 +104,10 @@ static int consume(const char *bootstrap, const char *topic, long records, int p
     set(conf, "fetch.max.bytes", "52428800");
     set(conf, "max.partition.fetch.bytes", "10485760");
     set(conf, "queued.max.messages.kbytes", "1048576");
+    /* Keep fetching while the application drains: with the default (100k) the
+     * fetcher pauses and only re-checks once a second. */
+    set(conf, "queued.min.messages", "2000000");
+    if (getenv("BENCH_DEBUG")) set(conf, "debug", getenv("BENCH_DEBUG"));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) { fprintf(stderr, "%s\n", err); return 2; }
     rd_kafka_topic_partition_list_t *tps = rd_kafka_topic_partition_list_new(partitions);
