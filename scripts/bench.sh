@@ -2,10 +2,10 @@
 # Benchmark: librdkafka (C) producer and consumer against a release weir-broker on
 # this machine (client and broker share its cores). Prints records/s, MB/s, p50/p99
 # delivery latency and the broker's CPU seconds per million records.
-#   BENCH_SMALL_RECORDS (default 5000000 x 100 B), BENCH_LARGE_RECORDS (default 200000 x 10 KB)
+#   BENCH_SMALL_RECORDS (default 20000000 x 100 B, about 10 s), BENCH_LARGE_RECORDS (default 200000 x 10 KB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-small=${BENCH_SMALL_RECORDS:-5000000}
+small=${BENCH_SMALL_RECORDS:-20000000}
 large=${BENCH_LARGE_RECORDS:-200000}
 
 if [ ! -f /usr/include/librdkafka/rdkafka.h ]; then

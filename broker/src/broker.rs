@@ -32,6 +32,9 @@ use crate::wire::BrokerCtx;
 pub struct Broker {
     /// The root of the actor tree.
     supervisor: ActorRef<SupervisorMsg>,
+    /// Ends when the root supervisor stops (on shutdown, or when a child
+    /// exceeded its restart intensity and the failure escalated).
+    supervisor_done: tokio::task::JoinHandle<()>,
     /// Bound listener addresses (ports resolved).
     listen_addrs: Vec<SocketAddr>,
     /// Registered names of the listener actors.
@@ -76,7 +79,7 @@ impl Broker {
             controller_name: format!("{prefix}controller"),
             partitions: registry.clone(),
         });
-        let (supervisor, _) = Actor::spawn(
+        let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),
             Supervisor,
             SupervisorArgs::escalate(),
@@ -161,12 +164,19 @@ impl Broker {
         }
         Ok(Self {
             supervisor,
+            supervisor_done,
             listen_addrs,
             listener_names,
             partitions_name,
             flusher,
             ctx,
         })
+    }
+
+    /// Waits until the actor tree has stopped by itself (a failure escalated to
+    /// the root). A broker in that state cannot serve and should exit.
+    pub async fn stopped(&mut self) {
+        let _ = (&mut self.supervisor_done).await;
     }
 
     /// Where the listeners are bound.

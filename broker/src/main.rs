@@ -19,11 +19,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
-    let broker = Broker::start(config).await?;
+    let mut broker = Broker::start(config).await?;
     for addr in broker.listen_addrs() {
         tracing::info!(%addr, "weir-broker ready");
     }
-    wait_for_signal().await?;
+    tokio::select! {
+        signal = wait_for_signal() => signal?,
+        () = broker.stopped() => anyhow::bail!("the broker's actor tree stopped after repeated failures"),
+    }
     tracing::info!("shutting down");
     broker.shutdown().await;
     tracing::info!("shutdown complete");

@@ -36,6 +36,9 @@ struct PartitionRead {
     records: Bytes,
 }
 
+/// How soon a parked fetch looks again when a partition it waits on restarts.
+const RESTART_POLL: Duration = Duration::from_millis(20);
+
 /// One topic's reads.
 type TopicReads = (String, Vec<PartitionRead>);
 
@@ -140,7 +143,10 @@ fn failed(partition: i32, error_code: i16) -> PartitionRead {
 /// Parks until any watched high watermark moves or the deadline passes.
 async fn wait_for_data(mut watches: Vec<watch::Receiver<i64>>, deadline: Instant) {
     let changed = select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
-    let _ = tokio::time::timeout_at(deadline, changed).await;
+    if let Ok((Err(_), _, _)) = tokio::time::timeout_at(deadline, changed).await {
+        // That partition's actor is gone (restarting): don't spin, look again soon.
+        tokio::time::sleep_until(deadline.min(Instant::now() + RESTART_POLL)).await;
+    }
 }
 
 fn response(reads: Vec<TopicReads>) -> FetchResponse {
