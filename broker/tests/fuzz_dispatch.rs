@@ -14,9 +14,7 @@ use weir_broker::broker::Broker;
 use weir_broker::config::BrokerConfig;
 use weir_broker::wire::{BrokerCtx, Outcome, dispatch};
 use weir_client::protocol::ApiKey;
-use weir_client::protocol::testing::{
-    SplitMix, mutate, random_frame, sample_request, sample_requests,
-};
+use weir_client::protocol::testing::{SplitMix, fuzz_input, sample_request, sample_requests};
 
 /// A handler still running after this is a parked long poll: dropped, not waited on.
 const HANDLER_WAIT: Duration = Duration::from_millis(200);
@@ -74,14 +72,7 @@ async fn seeded_mutations_through_dispatch() {
     let mut rng = SplitMix::new(seed);
     let (mut replied, mut closed, mut parked) = (0usize, 0usize, 0usize);
     for i in 0..iterations {
-        let input = if i % 10 == 0 {
-            random_frame(&mut rng, 256)
-        } else {
-            let (_, _, frame) = &samples[rng.below(samples.len())];
-            let (_, _, other) = &samples[rng.below(samples.len())];
-            mutate(&mut rng, frame, other)
-        };
-        match run(&ctx, input).await {
+        match run(&ctx, fuzz_input(&mut rng, &samples, i)).await {
             Some(Outcome::Reply(_) | Outcome::Silent) => replied += 1,
             Some(Outcome::Close(_) | Outcome::ReplyThenClose(_)) => closed += 1,
             None => parked += 1,

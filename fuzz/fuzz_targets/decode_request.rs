@@ -3,15 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir_client::protocol::records::batches;
-use weir_client::protocol::{Request, decode_request};
+use weir_client::protocol::decode_request;
+use weir_client::protocol::testing::walk_produce_records;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((_, Request::Produce(p))) = decode_request(bytes::Bytes::copy_from_slice(data)) {
-        for records in p.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref()) {
-            for (view, _) in batches(records).flatten() {
-                view.records().into_iter().flatten().for_each(drop);
-            }
-        }
+    if let Ok((_, request)) = decode_request(bytes::Bytes::copy_from_slice(data)) {
+        walk_produce_records(&request);
     }
 });

@@ -9,9 +9,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use weir_client::protocol::ApiKey;
 use weir_client::protocol::decode_request;
-use weir_client::protocol::records::batches;
-use weir_client::protocol::testing::{SplitMix, mutate, sample_requests};
-use weir_client::protocol::Request;
+use weir_client::protocol::testing::{SplitMix, mutate, sample_requests, walk_produce_records};
 
 static SAMPLES: OnceLock<Vec<(ApiKey, i16, Bytes)>> = OnceLock::new();
 
@@ -35,11 +33,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    if let Ok((_, Request::Produce(p))) = decode_request(Bytes::from(frame)) {
-        for records in p.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref()) {
-            for (view, _) in batches(records).flatten() {
-                view.records().into_iter().flatten().for_each(drop);
-            }
-        }
+    if let Ok((_, request)) = decode_request(Bytes::from(frame)) {
+        walk_produce_records(&request);
     }
 });

@@ -31,6 +31,18 @@ struct Scan {
     truncated: bool,
 }
 
+impl Scan {
+    fn empty(base_offset: i64) -> Self {
+        Self {
+            valid_bytes: 0,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            index: SegmentIndex::default(),
+            truncated: false,
+        }
+    }
+}
+
 /// Opens (creating if needed) the log in `dir`.
 pub fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log, LogError> {
     let io = |path: &Path| {
@@ -156,13 +168,7 @@ fn load_trusted(
         &segment.sibling("timeindex"),
         size,
     );
-    let mut scan = Scan {
-        valid_bytes: 0,
-        next_offset: segment.base_offset,
-        max_timestamp: -1,
-        index: SegmentIndex::default(),
-        truncated: false,
-    };
+    let mut scan = Scan::empty(segment.base_offset);
     // Walk headers from the last indexed batch to find the end offset.
     let start = loaded.as_ref().and_then(|i| i.offsets.last().copied());
     let mut position = u64::from(start.map(|(_, p)| p).unwrap_or(0));
@@ -194,13 +200,7 @@ fn load_trusted(
 /// that offsets continue where the previous batch ended; stop at the first bad one.
 fn scan_validating(segment: &Segment, config: &LogConfig) -> std::io::Result<Scan> {
     let size = segment.file.len()?;
-    let mut scan = Scan {
-        valid_bytes: 0,
-        next_offset: segment.base_offset,
-        max_timestamp: -1,
-        index: SegmentIndex::default(),
-        truncated: false,
-    };
+    let mut scan = Scan::empty(segment.base_offset);
     let mut position = 0u64;
     while position < size {
         let Some(header) = segment.header_at(position, size)? else {

@@ -271,6 +271,37 @@ pub fn mutate(rng: &mut SplitMix, frame: &[u8], other: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The `i`-th input of a seeded fuzz loop: every tenth a random frame, the rest
+/// mutated samples (spliced with another sample).
+pub fn fuzz_input(rng: &mut SplitMix, samples: &[(ApiKey, i16, Bytes)], i: usize) -> Vec<u8> {
+    if i.is_multiple_of(10) {
+        return random_frame(rng, 256);
+    }
+    let (_, _, frame) = &samples[rng.below(samples.len())];
+    let (_, _, other) = &samples[rng.below(samples.len())];
+    mutate(rng, frame, other)
+}
+
+/// Walks every batch and (uncompressed) record of a decoded Produce request, as
+/// the broker's validation would; returns how many records were read.
+pub fn walk_produce_records(request: &super::Request) -> usize {
+    let super::Request::Produce(produce) = request else {
+        return 0;
+    };
+    let mut records_read = 0;
+    for set in produce
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_ref())
+    {
+        for (view, _) in super::records::batches(set).flatten() {
+            records_read += view.records().into_iter().flatten().count();
+        }
+    }
+    records_read
+}
+
 /// A random frame body of up to `max_len` bytes, with a plausible header half the time.
 pub fn random_frame(rng: &mut SplitMix, max_len: usize) -> Vec<u8> {
     let len = rng.below(max_len + 1);
