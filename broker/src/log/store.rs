@@ -16,7 +16,7 @@ use super::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use super::flusher::FlushTarget;
 use super::fs::{FileHandle, FileSystem};
 use super::recovery;
-use super::segment::{BATCH_HEADER_BYTES, Segment};
+use super::segment::{BATCH_HEADER_BYTES, BatchHeader, Segment};
 
 /// Bytes between sparse offset index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
@@ -548,13 +548,48 @@ impl LogReader {
             let limit = segment.size();
             while let Some(header) = segment.header_at(position, limit)? {
                 if header.max_timestamp >= ts && header.last_offset >= start {
-                    return Ok(Some((header.base_offset.max(start), header.max_timestamp)));
+                    let found = first_record_at(segment, position, &header, ts, start)?;
+                    return Ok(Some(found));
                 }
                 position += header.total_len;
             }
         }
         Ok(None)
     }
+}
+
+/// The first record at or after `ts` (and `start`) in the batch at `position`:
+/// (offset, timestamp). Uncompressed batches are searched record by record, as
+/// Kafka does; a compressed batch answers with its first offset and max timestamp
+/// (decompression arrives with the codec work).
+fn first_record_at(
+    segment: &Segment,
+    position: u64,
+    header: &BatchHeader,
+    ts: i64,
+    start: i64,
+) -> io::Result<(i64, i64)> {
+    let batch_level = (header.base_offset.max(start), header.max_timestamp);
+    let mut buf = vec![0u8; header.total_len as usize];
+    segment.file.read_exact_at(&mut buf, position)?;
+    let Ok((view, _)) = RecordBatchView::parse(&Bytes::from(buf)) else {
+        return Ok(batch_level);
+    };
+    if view.is_log_append_time() {
+        // Every record carries the batch's max timestamp.
+        return Ok(batch_level);
+    }
+    let Some(records) = view.records() else {
+        return Ok(batch_level);
+    };
+    for record in records.flatten() {
+        let offset = view.base_offset() + i64::from(record.offset_delta);
+        let timestamp = view.base_timestamp() + record.timestamp_delta;
+        if timestamp >= ts && offset >= start {
+            return Ok((offset, timestamp));
+        }
+    }
+    Ok(batch_level)
 }
 
 /// Reads from one segment; `None` when the segment holds nothing at or after

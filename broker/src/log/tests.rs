@@ -142,6 +142,20 @@ fn offset_for_timestamp_uses_batch_max_timestamps() {
 }
 
 #[test]
+fn offset_for_timestamp_finds_the_record_inside_a_batch() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&dir(), config(), fs).unwrap();
+    // One batch of three records at 1000, 1010, 1020 (deltas written by hand).
+    let batch =
+        weir_client::protocol::records::testing::build_batch_with_timestamps(&[1000, 1010, 1020]);
+    log.append(batch, None, 0).unwrap();
+    let reader = log.reader();
+    assert_eq!(reader.offset_for_timestamp(1005).unwrap(), Some((1, 1010)));
+    assert_eq!(reader.offset_for_timestamp(1020).unwrap(), Some((2, 1020)));
+    assert_eq!(reader.offset_for_timestamp(1021).unwrap(), None);
+}
+
+#[test]
 fn log_append_time_rewrites_timestamp_and_crc() {
     let fs = Arc::new(SimFs::new());
     let mut log = Log::open(&dir(), config(), fs).unwrap();

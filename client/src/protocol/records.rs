@@ -369,11 +369,25 @@ pub mod testing {
     /// A valid uncompressed v2 batch (base offset 0, CreateTime, no producer id)
     /// holding `records` as (key, value), all at `base_timestamp`.
     pub fn build_batch(records: &[KeyValue<'_>], base_timestamp: i64) -> Bytes {
+        encode_batch(records, &vec![base_timestamp; records.len().max(1)])
+    }
+
+    /// A valid batch of one small record per timestamp.
+    pub fn build_batch_with_timestamps(timestamps: &[i64]) -> Bytes {
+        let records: Vec<KeyValue<'_>> =
+            timestamps.iter().map(|_| (None, Some(&b"v"[..]))).collect();
+        encode_batch(&records, timestamps)
+    }
+
+    /// `timestamps[i]` is record i's timestamp; the first is the base.
+    fn encode_batch(records: &[KeyValue<'_>], timestamps: &[i64]) -> Bytes {
+        let base_timestamp = timestamps[0];
+        let max_timestamp = timestamps.iter().copied().max().unwrap_or(base_timestamp);
         let mut body = BytesMut::new();
-        for (i, (key, value)) in records.iter().enumerate() {
+        for (i, ((key, value), ts)) in records.iter().zip(timestamps).enumerate() {
             let mut rec = BytesMut::new();
             rec.put_i8(0);
-            put_varint(&mut rec, 0);
+            put_varint(&mut rec, ts - base_timestamp);
             put_varint(&mut rec, i as i64);
             put_varint_bytes(&mut rec, *key);
             put_varint_bytes(&mut rec, *value);
@@ -385,7 +399,7 @@ pub mod testing {
         after_crc.put_i16(0);
         after_crc.put_i32(records.len().max(1) as i32 - 1);
         after_crc.put_i64(base_timestamp);
-        after_crc.put_i64(base_timestamp);
+        after_crc.put_i64(max_timestamp);
         after_crc.put_i64(-1);
         after_crc.put_i16(-1);
         after_crc.put_i32(-1);
