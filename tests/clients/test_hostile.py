@@ -101,3 +101,25 @@ def test_other_clients_unaffected_by_garbage(broker):
         assert kw.read_frame(s) is None
     md = admin.list_topics(timeout=10)
     assert md.brokers
+
+
+def test_acks_0_gets_no_response_and_a_failure_closes_the_connection(broker):
+    good = kw.record_batch([b"quiet"])
+    bad = bytearray(good)
+    bad[-1] ^= 0xFF
+    # Make sure the topic exists first (acks=1 until it is online).
+    with kw.connect(broker.bootstrap) as s:
+        for _ in range(50):
+            s.sendall(kw.produce_v3("acks0", 0, good))
+            if kw.parse_produce_v3_error(kw.read_frame(s)) == 0:
+                break
+            time.sleep(0.1)
+    with kw.connect(broker.bootstrap, timeout_s=1.0) as s:
+        s.sendall(kw.produce_v3("acks0", 0, good, acks=0))
+        # No response for acks=0: the next response on the wire is the ApiVersions one.
+        s.sendall(kw.frame(kw.header(18, 0, 77)))
+        corr, err, _ = kw.parse_api_versions_v0(kw.read_frame(s))
+        assert (corr, err) == (77, 0)
+        s.sendall(kw.produce_v3("acks0", 0, bytes(bad), acks=0))
+        assert kw.read_frame(s) is None, "a failed acks=0 produce closes the connection"
+    assert_still_serving(broker)
