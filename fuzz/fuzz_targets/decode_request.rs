@@ -1,5 +1,5 @@
 //! Arbitrary bytes as a request frame body: decoding must never panic or abort,
-//! and produce record sets must iterate safely.
+//! and the record sets of a decoded Produce request must iterate safely.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

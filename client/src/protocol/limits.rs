@@ -18,5 +18,11 @@ pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Length of a RecordBatch v2 header, up to and including recordCount.
 pub const RECORD_BATCH_HEADER_BYTES: usize = 61;
 
+/// Smallest encoded record: length, attributes, timestampDelta, offsetDelta, key
+/// length, value length and header count, one byte each. Bounds recordCount of an
+/// uncompressed batch by its size.
+pub const RECORD_BYTES_MIN: usize = 7;
+
 const _: () = assert!(FRAME_BYTES_MIN < FRAME_BYTES_MAX_DEFAULT);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX < STRING_BYTES_MAX);
+const _: () = assert!(RECORD_BATCH_HEADER_BYTES + RECORD_BYTES_MIN < FRAME_BYTES_MAX_DEFAULT);

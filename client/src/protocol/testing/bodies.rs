@@ -1,0 +1,390 @@
+//! The typed sample bodies, one function per API. Version-gated fields are set only
+//! on versions that have them: kafka-protocol refuses to encode a non-ignorable
+//! field on a version without it, as Kafka does.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::{SAMPLE_TOPIC, SampleBody, Shape, is_flexible, sample_batch};
+use crate::protocol::api::ApiKey;
+use crate::protocol::records::testing::{TestRecord, build_batch_of};
+
+/// The topic id rich samples ask for by id.
+pub const SAMPLE_TOPIC_ID: [u8; 16] = *b"weir-topic-id-01";
+
+/// Tag number of the unknown tagged field rich flexible samples carry (above every
+/// tag Kafka has assigned in these messages).
+const UNKNOWN_TAG: i32 = 100;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+fn text(s: &'static str) -> StrBytes {
+    StrBytes::from_static_str(s)
+}
+
+/// One unknown tagged field when `flexible`, none otherwise.
+pub fn unknown_tags(flexible: bool) -> BTreeMap<i32, Bytes> {
+    let mut tags = BTreeMap::new();
+    if flexible {
+        tags.insert(UNKNOWN_TAG, Bytes::from_static(b"\x01\x02\x03"));
+    }
+    tags
+}
+
+/// The body of (`key`, `v`) in `shape`.
+pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
+    let rich = shape == Shape::Rich;
+    let tags = || unknown_tags(rich && is_flexible(key, v));
+    match key {
+        ApiKey::ApiVersions => SampleBody::ApiVersions(api_versions(v, rich, tags())),
+        ApiKey::Metadata => SampleBody::Metadata(metadata(v, rich, &tags)),
+        ApiKey::Produce if rich => SampleBody::Produce(rich_produce(v, &tags)),
+        ApiKey::Produce => SampleBody::Produce(produce_with(Some(sample_batch()))),
+        ApiKey::Fetch if rich => SampleBody::Fetch(rich_fetch(v, &tags)),
+        ApiKey::Fetch => SampleBody::Fetch(minimal_fetch()),
+        ApiKey::ListOffsets => SampleBody::ListOffsets(list_offsets(v, rich, &tags)),
+        ApiKey::CreateTopics => SampleBody::CreateTopics(create_topics(v, rich, &tags)),
+        ApiKey::DeleteTopics => SampleBody::DeleteTopics(delete_topics(v, rich, &tags)),
+        ApiKey::DescribeConfigs => SampleBody::DescribeConfigs(describe_configs(v, rich, &tags)),
+    }
+}
+
+fn api_versions(v: i16, rich: bool, tags: BTreeMap<i32, Bytes>) -> ApiVersionsRequest {
+    let r = ApiVersionsRequest::default();
+    match rich {
+        false => r
+            .with_client_software_name(text("sample"))
+            .with_client_software_version(text("1.0")),
+        // The software fields exist from v3 (ignorable before).
+        true if v >= 3 => r
+            .with_client_software_name(text("weir-client"))
+            .with_client_software_version(text("0.1.0-rich"))
+            .with_unknown_tagged_fields(tags),
+        true => r,
+    }
+}
+
+fn metadata(v: i16, rich: bool, tags: &dyn Fn() -> BTreeMap<i32, Bytes>) -> MetadataRequest {
+    let topic = |n: &str| {
+        metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(name(n)))
+            .with_unknown_tagged_fields(tags())
+    };
+    if !rich {
+        let topic =
+            metadata_request::MetadataRequestTopic::default().with_name(Some(name(SAMPLE_TOPIC)));
+        return MetadataRequest::default().with_topics(Some(vec![topic]));
+    }
+    let mut topics = vec![topic(SAMPLE_TOPIC), topic("other-topic")];
+    if v >= 10 {
+        topics.push(
+            metadata_request::MetadataRequestTopic::default()
+                .with_topic_id(uuid::Uuid::from_bytes(SAMPLE_TOPIC_ID))
+                .with_name(None)
+                .with_unknown_tagged_fields(tags()),
+        );
+    }
+    let mut r = MetadataRequest::default()
+        .with_topics(Some(topics))
+        .with_unknown_tagged_fields(tags());
+    if v >= 4 {
+        r = r.with_allow_auto_topic_creation(false);
+    }
+    if (8..=10).contains(&v) {
+        r = r.with_include_cluster_authorized_operations(true);
+    }
+    if v >= 8 {
+        r = r.with_include_topic_authorized_operations(true);
+    }
+    r
+}
+
+/// acks=1 Produce of `records` to partition 0 of the sample topic.
+pub fn produce_with(records: Option<Bytes>) -> ProduceRequest {
+    let p = produce_request::PartitionProduceData::default()
+        .with_index(0)
+        .with_records(records);
+    let t = produce_request::TopicProduceData::default()
+        .with_name(name(SAMPLE_TOPIC))
+        .with_partition_data(vec![p]);
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![t])
+}
+
+/// Two records with headers and distinct timestamps at `base_offset`.
+fn rich_batch(base_offset: i64) -> Bytes {
+    let headers = [(&b"trace"[..], Some(&b"abc"[..])), (&b"flag"[..], None)];
+    let records = [
+        TestRecord {
+            key: Some(b"k0"),
+            value: Some(b"first value"),
+            headers: &headers,
+            timestamp: 1_700_000_000_000,
+        },
+        TestRecord {
+            key: None,
+            value: None,
+            headers: &[],
+            timestamp: 1_700_000_000_250,
+        },
+    ];
+    build_batch_of(&records, base_offset)
+}
+
+fn rich_produce(v: i16, tags: &dyn Fn() -> BTreeMap<i32, Bytes>) -> ProduceRequest {
+    let partition = |index: i32, records: Option<Bytes>| {
+        produce_request::PartitionProduceData::default()
+            .with_index(index)
+            .with_records(records)
+            .with_unknown_tagged_fields(tags())
+    };
+    let two_batches = Bytes::from([rich_batch(0), sample_batch()].concat());
+    let topics = vec![
+        produce_request::TopicProduceData::default()
+            .with_name(name(SAMPLE_TOPIC))
+            .with_partition_data(vec![partition(0, Some(rich_batch(0))), partition(1, None)])
+            .with_unknown_tagged_fields(tags()),
+        produce_request::TopicProduceData::default()
+            .with_name(name("other-topic"))
+            .with_partition_data(vec![partition(5, Some(two_batches))])
+            .with_unknown_tagged_fields(tags()),
+    ];
+    let r = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(topics)
+        .with_unknown_tagged_fields(tags());
+    if v >= 3 {
+        r.with_transactional_id(Some(TransactionalId(text("txn-rich"))))
+    } else {
+        r
+    }
+}
+
+fn minimal_fetch() -> FetchRequest {
+    let p = fetch_request::FetchPartition::default()
+        .with_partition(0)
+        .with_fetch_offset(0)
+        .with_partition_max_bytes(1 << 20);
+    let t = fetch_request::FetchTopic::default()
+        .with_topic(name(SAMPLE_TOPIC))
+        .with_partitions(vec![p]);
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![t])
+}
+
+fn rich_fetch_partition(
+    v: i16,
+    partition: i32,
+    tags: BTreeMap<i32, Bytes>,
+) -> fetch_request::FetchPartition {
+    let mut p = fetch_request::FetchPartition::default()
+        .with_partition(partition)
+        .with_fetch_offset(1000 + i64::from(partition))
+        .with_partition_max_bytes(65_536 + partition)
+        .with_unknown_tagged_fields(tags);
+    if v >= 5 {
+        p = p.with_log_start_offset(10 + i64::from(partition));
+    }
+    if v >= 9 {
+        p = p.with_current_leader_epoch(5);
+    }
+    if v >= 12 {
+        p = p.with_last_fetched_epoch(4);
+    }
+    p
+}
+
+fn rich_fetch(v: i16, tags: &dyn Fn() -> BTreeMap<i32, Bytes>) -> FetchRequest {
+    let topic = |n: &str, partitions: &[i32]| {
+        fetch_request::FetchTopic::default()
+            .with_topic(name(n))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&p| rich_fetch_partition(v, p, tags()))
+                    .collect(),
+            )
+            .with_unknown_tagged_fields(tags())
+    };
+    let mut r = FetchRequest::default()
+        .with_replica_id(BrokerId(3))
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(52_428_800)
+        .with_isolation_level(1)
+        .with_topics(vec![
+            topic(SAMPLE_TOPIC, &[0, 1]),
+            topic("other-topic", &[2]),
+        ])
+        .with_unknown_tagged_fields(tags());
+    if v >= 7 {
+        let forgotten = fetch_request::ForgottenTopic::default()
+            .with_topic(name("gone-topic"))
+            .with_partitions(vec![3, 4])
+            .with_unknown_tagged_fields(tags());
+        r = r
+            .with_session_id(11)
+            .with_session_epoch(2)
+            .with_forgotten_topics_data(vec![forgotten]);
+    }
+    if v >= 11 {
+        r = r.with_rack_id(text("rack-a"));
+    }
+    if v >= 12 {
+        // A known tagged field (tag 0) our decoder skips.
+        r = r.with_cluster_id(Some(text("cluster-x")));
+    }
+    r
+}
+
+fn list_offsets(v: i16, rich: bool, tags: &dyn Fn() -> BTreeMap<i32, Bytes>) -> ListOffsetsRequest {
+    let partition = |index: i32, timestamp: i64| {
+        let p = list_offsets_request::ListOffsetsPartition::default()
+            .with_partition_index(index)
+            .with_timestamp(timestamp)
+            .with_unknown_tagged_fields(tags());
+        if rich && v >= 4 {
+            p.with_current_leader_epoch(7)
+        } else {
+            p
+        }
+    };
+    let topic = |n: &str, partitions| {
+        list_offsets_request::ListOffsetsTopic::default()
+            .with_name(name(n))
+            .with_partitions(partitions)
+            .with_unknown_tagged_fields(tags())
+    };
+    let r = ListOffsetsRequest::default().with_replica_id(BrokerId(-1));
+    if !rich {
+        return r.with_topics(vec![topic(SAMPLE_TOPIC, vec![partition(0, -2)])]);
+    }
+    let topics = vec![
+        topic(
+            SAMPLE_TOPIC,
+            vec![partition(0, -1), partition(1, 1_700_000_000_000)],
+        ),
+        topic("other-topic", vec![partition(3, -2)]),
+    ];
+    let r = r.with_topics(topics).with_unknown_tagged_fields(tags());
+    if v >= 2 { r.with_isolation_level(1) } else { r }
+}
+
+fn create_topics(
+    v: i16,
+    rich: bool,
+    tags: &dyn Fn() -> BTreeMap<i32, Bytes>,
+) -> CreateTopicsRequest {
+    let config = |n: &'static str, value: Option<&'static str>| {
+        create_topics_request::CreatableTopicConfig::default()
+            .with_name(text(n))
+            .with_value(value.map(text))
+            .with_unknown_tagged_fields(tags())
+    };
+    let created = create_topics_request::CreatableTopic::default()
+        .with_name(name(&format!("created-{v}")))
+        .with_num_partitions(if rich { 3 } else { 1 })
+        .with_replication_factor(1)
+        .with_unknown_tagged_fields(tags());
+    if !rich {
+        let created = created.with_configs(vec![config("retention.ms", Some("60000"))]);
+        return CreateTopicsRequest::default()
+            .with_topics(vec![created])
+            .with_timeout_ms(1000);
+    }
+    let created = created.with_configs(vec![
+        config("retention.ms", Some("60000")),
+        config("cleanup.policy", None),
+    ]);
+    let assignment = |partition: i32, brokers: &[i32]| {
+        create_topics_request::CreatableReplicaAssignment::default()
+            .with_partition_index(partition)
+            .with_broker_ids(brokers.iter().map(|&b| BrokerId(b)).collect())
+            .with_unknown_tagged_fields(tags())
+    };
+    let manual = create_topics_request::CreatableTopic::default()
+        .with_name(name(&format!("manual-{v}")))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(vec![assignment(0, &[1, 2]), assignment(1, &[2, 3])])
+        .with_unknown_tagged_fields(tags());
+    CreateTopicsRequest::default()
+        .with_topics(vec![created, manual])
+        .with_timeout_ms(5000)
+        .with_validate_only(true)
+        .with_unknown_tagged_fields(tags())
+}
+
+fn delete_topics(
+    v: i16,
+    rich: bool,
+    tags: &dyn Fn() -> BTreeMap<i32, Bytes>,
+) -> DeleteTopicsRequest {
+    let r = DeleteTopicsRequest::default().with_timeout_ms(if rich { 5000 } else { 1000 });
+    let by_name = |n: &str| {
+        delete_topics_request::DeleteTopicState::default()
+            .with_name(Some(name(n)))
+            .with_unknown_tagged_fields(tags())
+    };
+    match (v >= 6, rich) {
+        (true, false) => r.with_topics(vec![by_name("created-2")]),
+        (false, false) => r.with_topic_names(vec![name("created-2")]),
+        (true, true) => {
+            let by_id = delete_topics_request::DeleteTopicState::default()
+                .with_name(None)
+                .with_topic_id(uuid::Uuid::from_bytes(SAMPLE_TOPIC_ID))
+                .with_unknown_tagged_fields(tags());
+            r.with_topics(vec![by_name("doomed-a"), by_id])
+                .with_unknown_tagged_fields(tags())
+        }
+        (false, true) => r
+            .with_topic_names(vec![name("doomed-a"), name("doomed-b")])
+            .with_unknown_tagged_fields(tags()),
+    }
+}
+
+fn describe_configs(
+    v: i16,
+    rich: bool,
+    tags: &dyn Fn() -> BTreeMap<i32, Bytes>,
+) -> DescribeConfigsRequest {
+    let resource = |kind: i8, n: &'static str, keys: Option<Vec<StrBytes>>| {
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(kind)
+            .with_resource_name(text(n))
+            .with_configuration_keys(keys)
+            .with_unknown_tagged_fields(tags())
+    };
+    if !rich {
+        return DescribeConfigsRequest::default().with_resources(vec![resource(
+            2,
+            SAMPLE_TOPIC,
+            None,
+        )]);
+    }
+    let keys = vec![text("retention.ms"), text("segment.bytes")];
+    let r = DescribeConfigsRequest::default()
+        .with_resources(vec![
+            resource(2, SAMPLE_TOPIC, Some(keys)),
+            resource(4, "1", None),
+        ])
+        .with_include_synonyms(true)
+        .with_unknown_tagged_fields(tags());
+    if v >= 3 {
+        r.with_include_documentation(true)
+    } else {
+        r
+    }
+}
