@@ -388,6 +388,10 @@ fn validate(
                 max: max_batch_bytes,
             });
         }
+        // Producer rules (Kafka's LogValidator): at least one record, and one
+        // offset per record.
+        view.check_produced()
+            .map_err(|e| PartitionError::InvalidRecord(e.to_string()))?;
         if view.is_transactional() || view.is_control() {
             return Err(PartitionError::InvalidRecord(
                 "transactions are not supported".into(),
