@@ -4,6 +4,7 @@ pub mod broker;
 pub mod config;
 pub mod conn;
 pub mod controller;
+pub mod group;
 pub mod limits;
 pub mod listener;
 pub mod log;
