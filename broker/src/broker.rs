@@ -5,6 +5,7 @@
 //! BrokerSupervisor
 //! ├── Controller            metadata records → MetadataImage
 //! ├── PartitionManager ── Supervisor ── Partition × partitions
+//! ├── GroupManager ── GroupCoordinator × groups (started on demand)
 //! └── Listener × listeners ── Connection × clients (temporary)
 //! ```
 
@@ -22,6 +23,7 @@ use crate::config::BrokerConfig;
 use crate::controller::image::BrokerInfo;
 use crate::controller::store::{FileStore, MetadataStore};
 use crate::controller::{Controller, ControllerArgs, MetadataImage};
+use crate::group::{GroupManager, GroupManagerArgs};
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS};
 use crate::listener::{Listener, ListenerArgs, ListenerMsg};
 use crate::log::{FileSystem, Flusher, RealFs};
@@ -78,6 +80,7 @@ impl Broker {
             images: images.clone(),
             controller_name: format!("{prefix}controller"),
             partitions: registry.clone(),
+            group_manager_name: format!("{prefix}group-manager"),
         });
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),
@@ -121,6 +124,19 @@ impl Broker {
                 let args = manager_args.clone();
                 async move {
                     Actor::spawn_linked(Some(name), PartitionManager, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        ));
+        let group_args = GroupManagerArgs { ctx: ctx.clone() };
+        specs.push(ChildSpec::new(
+            ctx.group_manager_name.clone(),
+            Restart::Permanent,
+            move |sup, name| {
+                let args = group_args.clone();
+                async move {
+                    Actor::spawn_linked(Some(name), GroupManager, args, sup)
                         .await
                         .map(|(a, _)| a.get_cell())
                 }

@@ -118,6 +118,16 @@ pub struct BrokerConfig {
     pub max_inflight_requests: usize,
     /// Partitions this broker hosts at most, over all topics (`max.partitions`).
     pub max_partitions: usize,
+    /// Partitions of `__consumer_offsets` (`offsets.topic.num.partitions`).
+    pub offsets_topic_num_partitions: i32,
+    /// Smallest consumer session timeout (`group.min.session.timeout.ms`).
+    pub group_min_session_timeout_ms: i32,
+    /// Largest consumer session timeout (`group.max.session.timeout.ms`).
+    pub group_max_session_timeout_ms: i32,
+    /// How long a group's first rebalance waits for more members
+    /// (`group.initial.rebalance.delay.ms`; Kafka's 3 s default makes every
+    /// first join slow, so Weir waits 100 ms, extended twice by new members).
+    pub group_initial_rebalance_delay_ms: i64,
     /// Log output format (`log.format`).
     pub log_format: LogFormat,
 }
@@ -145,6 +155,10 @@ impl Default for BrokerConfig {
             max_connections: limits::CONNECTIONS_MAX_DEFAULT,
             max_inflight_requests: limits::INFLIGHT_REQUESTS_MAX_DEFAULT,
             max_partitions: limits::PARTITIONS_MAX_DEFAULT,
+            offsets_topic_num_partitions: 10,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_initial_rebalance_delay_ms: 100,
             log_format: LogFormat::Text,
         }
     }
@@ -266,6 +280,12 @@ impl BrokerConfig {
             "max.connections" => self.max_connections = v.parse()?,
             "max.inflight.requests" => self.max_inflight_requests = v.parse()?,
             "max.partitions" => self.max_partitions = v.parse()?,
+            "offsets.topic.num.partitions" => self.offsets_topic_num_partitions = v.parse()?,
+            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = v.parse()?,
+            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = v.parse()?,
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay_ms = v.parse()?
+            }
             "log.format" => self.log_format = v.parse()?,
             _ => return Err(ConfigError::UnknownKey { key: key.into() }),
         }
@@ -309,6 +329,9 @@ impl BrokerConfig {
         }
         if self.log_segment_bytes < limits::SEGMENT_BYTES_MIN {
             return Err(bad("log.segment.bytes", "below the minimum segment size"));
+        }
+        if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&self.offsets_topic_num_partitions) {
+            return Err(bad("offsets.topic.num.partitions", "out of range"));
         }
         if self.max_connections == 0 || self.max_inflight_requests == 0 {
             return Err(bad("max.connections", "limits must be positive"));

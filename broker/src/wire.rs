@@ -16,9 +16,42 @@ pub mod dispatch;
 pub mod encode;
 pub mod errors;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 pub use context::BrokerCtx;
+
+use std::time::Duration;
+
+use ractor::RpcReplyPort;
+
+use crate::group::GroupMsg;
+use crate::group::state::codes;
+
+/// Asks `group_id`'s coordinator with `msg`, waiting at most `wait`; a Kafka error
+/// code when the group id is invalid or the coordinator cannot answer.
+pub async fn group_call<T: Send + 'static>(
+    ctx: &BrokerCtx,
+    group_id: &str,
+    wait: Duration,
+    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
+) -> Result<T, i16> {
+    if group_id.is_empty() {
+        return Err(errors::INVALID_GROUP_ID);
+    }
+    let coordinator = ctx.group_coordinator(group_id).await?;
+    match coordinator.call(msg, Some(wait)).await {
+        Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
+        Ok(_) => Err(errors::REBALANCE_TIMED_OUT),
+        Err(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
+    }
+}
 pub use dispatch::{Outcome, ResponseFuture, dispatch};

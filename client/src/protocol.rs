@@ -8,6 +8,7 @@
 //! registry in [`api`], so we advertise exactly what we decode.
 
 pub mod api;
+pub mod batch_encoder;
 pub mod error;
 pub mod frame;
 pub mod header;

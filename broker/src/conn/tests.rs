@@ -159,5 +159,6 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         images,
         controller_name: "conn-test.controller".into(),
         partitions: registry,
+        group_manager_name: "conn-test.group-manager".into(),
     })
 }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::controller::{ControllerMsg, MetadataImage, TopicError, TopicSpec};
+use crate::group::{GroupManagerMsg, GroupMsg};
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, TOPIC_READY_WAIT_MS};
 use crate::partition::PartitionRegistry;
 
@@ -22,6 +23,8 @@ pub struct BrokerCtx {
     pub controller_name: String,
     /// This broker's partitions.
     pub partitions: Arc<PartitionRegistry>,
+    /// Registered name of the group manager actor.
+    pub group_manager_name: String,
 }
 
 impl BrokerCtx {
@@ -79,6 +82,26 @@ impl BrokerCtx {
         };
         self.await_reconciled().await;
         results
+    }
+
+    /// The coordinator of `group_id` on this broker, or a Kafka error code.
+    pub async fn group_coordinator(&self, group_id: &str) -> Result<ActorRef<GroupMsg>, i16> {
+        let unavailable = crate::group::state::codes::COORDINATOR_NOT_AVAILABLE;
+        let Some(manager) = ractor::registry::where_is(self.group_manager_name.clone()) else {
+            return Err(unavailable);
+        };
+        let manager: ActorRef<GroupManagerMsg> = manager.into();
+        let call = manager.call(
+            |reply| GroupManagerMsg::Coordinator {
+                group_id: group_id.to_owned(),
+                reply,
+            },
+            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+        );
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            _ => Err(unavailable),
+        }
     }
 
     /// Waits (bounded) until the partition set matches the current image.

@@ -10,8 +10,9 @@ use weir_client::protocol::{DecodeError, Request, decode_request};
 use super::context::BrokerCtx;
 use super::encode::{begin_frame, finish_frame};
 use super::{
-    api_versions, create_topics, delete_topics, describe_configs, errors, fetch, list_offsets,
-    metadata, produce,
+    api_versions, create_topics, delete_topics, describe_configs, errors, fetch, find_coordinator,
+    heartbeat, join_group, leave_group, list_offsets, metadata, offset_commit, offset_fetch,
+    produce, sync_group,
 };
 
 /// What the connection does with a finished request.
@@ -51,6 +52,13 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
         Request::CreateTopics(r) => create_topics::start(ctx, header, r),
         Request::DeleteTopics(r) => delete_topics::start(ctx, header, r),
         Request::DescribeConfigs(r) => describe_configs::start(ctx, header, r),
+        Request::FindCoordinator(r) => find_coordinator::start(ctx, header, r),
+        Request::JoinGroup(r) => join_group::start(ctx, header, r),
+        Request::SyncGroup(r) => sync_group::start(ctx, header, r),
+        Request::Heartbeat(r) => heartbeat::start(ctx, header, r),
+        Request::LeaveGroup(r) => leave_group::start(ctx, header, r),
+        Request::OffsetCommit(r) => offset_commit::start(ctx, header, r),
+        Request::OffsetFetch(r) => offset_fetch::start(ctx, header, r),
     }
 }
 

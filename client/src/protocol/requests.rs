@@ -26,9 +26,16 @@ pub use create_topics::CreateTopicsRequest;
 pub use delete_topics::DeleteTopicsRequest;
 pub use describe_configs::DescribeConfigsRequest;
 pub use fetch::FetchRequest;
+pub use find_coordinator::FindCoordinatorRequest;
+pub use heartbeat::HeartbeatRequest;
+pub use join_group::JoinGroupRequest;
+pub use leave_group::LeaveGroupRequest;
 pub use list_offsets::ListOffsetsRequest;
 pub use metadata::MetadataRequest;
+pub use offset_commit::OffsetCommitRequest;
+pub use offset_fetch::OffsetFetchRequest;
 pub use produce::ProduceRequest;
+pub use sync_group::SyncGroupRequest;
 
 use super::api::{ApiKey, api_spec};
 use super::error::DecodeError;
@@ -46,6 +53,13 @@ pub enum Request {
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
     DescribeConfigs(DescribeConfigsRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    SyncGroup(SyncGroupRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -86,6 +100,15 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::DescribeConfigs => {
             Request::DescribeConfigs(DescribeConfigsRequest::decode(reader, v)?)
         }
+        ApiKey::OffsetCommit => Request::OffsetCommit(OffsetCommitRequest::decode(reader, v)?),
+        ApiKey::OffsetFetch => Request::OffsetFetch(OffsetFetchRequest::decode(reader, v)?),
+        ApiKey::FindCoordinator => {
+            Request::FindCoordinator(FindCoordinatorRequest::decode(reader, v)?)
+        }
+        ApiKey::JoinGroup => Request::JoinGroup(JoinGroupRequest::decode(reader, v)?),
+        ApiKey::Heartbeat => Request::Heartbeat(HeartbeatRequest::decode(reader, v)?),
+        ApiKey::LeaveGroup => Request::LeaveGroup(LeaveGroupRequest::decode(reader, v)?),
+        ApiKey::SyncGroup => Request::SyncGroup(SyncGroupRequest::decode(reader, v)?),
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka
     // sends a few in some flexible versions, and Kafka accepts them.

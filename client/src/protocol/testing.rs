@@ -58,6 +58,9 @@ pub enum SampleBody {
     DeleteTopics(DeleteTopicsRequest),
     /// DescribeConfigs.
     DescribeConfigs(DescribeConfigsRequest),
+    /// A consumer-group API body, already encoded (its fields are compared in
+    /// `client/tests/group_decoders.rs`).
+    Group(Bytes),
 }
 
 /// One valid request: what was encoded and the frame body (no length prefix) it
@@ -102,6 +105,15 @@ pub fn sample(key: ApiKey, v: i16, correlation_id: i32, shape: Shape) -> Sample 
         SampleBody::CreateTopics(r) => encode(&header, r),
         SampleBody::DeleteTopics(r) => encode(&header, r),
         SampleBody::DescribeConfigs(r) => encode(&header, r),
+        SampleBody::Group(body) => {
+            let mut buf = BytesMut::new();
+            let flexible = is_flexible(key, v);
+            header
+                .encode(&mut buf, if flexible { 2 } else { 1 })
+                .expect("valid sample header");
+            buf.put_slice(body);
+            buf.freeze()
+        }
     };
     Sample {
         key,

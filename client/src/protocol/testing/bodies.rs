@@ -51,6 +51,13 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         ApiKey::CreateTopics => SampleBody::CreateTopics(create_topics(v, rich, &tags)),
         ApiKey::DeleteTopics => SampleBody::DeleteTopics(delete_topics(v, rich, &tags)),
         ApiKey::DescribeConfigs => SampleBody::DescribeConfigs(describe_configs(v, rich, &tags)),
+        ApiKey::FindCoordinator
+        | ApiKey::JoinGroup
+        | ApiKey::SyncGroup
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch => SampleBody::Group(group_body(key, v)),
     }
 }
 
@@ -386,5 +393,92 @@ fn describe_configs(
         r.with_include_documentation(true)
     } else {
         r
+    }
+}
+
+fn encoded<R: kafka_protocol::protocol::Encodable>(body: &R, v: i16) -> Bytes {
+    let mut buf = bytes::BytesMut::new();
+    body.encode(&mut buf, v).expect("valid sample body");
+    buf.freeze()
+}
+
+/// Consumer-group samples: group `sample-group`, a made-up member (so a live
+/// broker answers Sync/Heartbeat/Leave with UNKNOWN_MEMBER_ID) and commits from
+/// outside the group (generation -1), which an empty group accepts.
+fn group_body(key: ApiKey, v: i16) -> Bytes {
+    let group = || GroupId(text("sample-group"));
+    match key {
+        ApiKey::FindCoordinator => encoded(
+            &FindCoordinatorRequest::default().with_key(text("sample-group")),
+            v,
+        ),
+        ApiKey::JoinGroup => {
+            let p = join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(text("range"))
+                .with_metadata(Bytes::from_static(&[0; 8]));
+            // One group per version, so each sample join completes on its own.
+            let mut r = JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(format!("sample-join-{v}"))))
+                .with_session_timeout_ms(10_000)
+                .with_protocol_type(text("consumer"))
+                .with_protocols(vec![p]);
+            if v >= 1 {
+                r = r.with_rebalance_timeout_ms(10_000);
+            }
+            encoded(&r, v)
+        }
+        ApiKey::SyncGroup => {
+            let r = SyncGroupRequest::default()
+                .with_group_id(group())
+                .with_generation_id(1)
+                .with_member_id(text("nobody"));
+            encoded(&r, v)
+        }
+        ApiKey::Heartbeat => {
+            let r = HeartbeatRequest::default()
+                .with_group_id(group())
+                .with_generation_id(1)
+                .with_member_id(text("nobody"));
+            encoded(&r, v)
+        }
+        ApiKey::LeaveGroup if v >= 3 => {
+            let m = leave_group_request::MemberIdentity::default().with_member_id(text("nobody"));
+            encoded(
+                &LeaveGroupRequest::default()
+                    .with_group_id(group())
+                    .with_members(vec![m]),
+                v,
+            )
+        }
+        ApiKey::LeaveGroup => encoded(
+            &LeaveGroupRequest::default()
+                .with_group_id(group())
+                .with_member_id(text("nobody")),
+            v,
+        ),
+        ApiKey::OffsetCommit => {
+            let p = offset_commit_request::OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(1);
+            let t = offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(name(SAMPLE_TOPIC))
+                .with_partitions(vec![p]);
+            let r = OffsetCommitRequest::default()
+                .with_group_id(group())
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![t]);
+            encoded(&r, v)
+        }
+        _ => {
+            let t = offset_fetch_request::OffsetFetchRequestTopic::default()
+                .with_name(name(SAMPLE_TOPIC))
+                .with_partition_indexes(vec![0]);
+            encoded(
+                &OffsetFetchRequest::default()
+                    .with_group_id(group())
+                    .with_topics(Some(vec![t])),
+                v,
+            )
+        }
     }
 }

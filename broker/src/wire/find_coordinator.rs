@@ -1,0 +1,55 @@
+//! FindCoordinator: this broker coordinates every group (single broker); the
+//! answer waits for the offsets partition of the group to be online.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{BrokerId, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use weir_client::protocol::RequestHeader;
+use weir_client::protocol::requests::FindCoordinatorRequest;
+use weir_client::protocol::requests::find_coordinator::KEY_TYPE_GROUP;
+
+use super::dispatch::ResponseFuture;
+use super::encode::reply;
+use super::{BrokerCtx, errors};
+use crate::group::offsets::{OFFSETS_TOPIC, partition_for};
+use crate::group::state::codes;
+use crate::partition::PartitionEntry;
+
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: FindCoordinatorRequest,
+) -> ResponseFuture {
+    let image = ctx.image();
+    let me = image.brokers.get(&ctx.config.node_id);
+    let partition = partition_for(&request.key, ctx.config.offsets_topic_num_partitions);
+    let online = matches!(
+        ctx.partitions.lookup(OFFSETS_TOPIC, partition),
+        Some(PartitionEntry::Online(_))
+    );
+    let body = match (request.key_type, me) {
+        (KEY_TYPE_GROUP, Some(me)) if online => FindCoordinatorResponse::default()
+            .with_error_code(errors::NONE)
+            .with_node_id(BrokerId(me.node_id))
+            .with_host(StrBytes::from_string(me.host.clone()))
+            .with_port(me.port),
+        (KEY_TYPE_GROUP, _) => {
+            not_available(header.api_version, "the group coordinator is loading")
+        }
+        _ => not_available(header.api_version, "transactions are not supported"),
+    };
+    Box::pin(std::future::ready(reply(&header, &body)))
+}
+
+fn not_available(version: i16, message: &'static str) -> FindCoordinatorResponse {
+    let body = FindCoordinatorResponse::default()
+        .with_error_code(codes::COORDINATOR_NOT_AVAILABLE)
+        .with_node_id(BrokerId(-1))
+        .with_port(-1);
+    if version >= 1 {
+        body.with_error_message(Some(StrBytes::from_static_str(message)))
+    } else {
+        body
+    }
+}

@@ -1,0 +1,80 @@
+//! OffsetCommit: made durable in `__consumer_offsets` by the group's coordinator.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use weir_client::protocol::RequestHeader;
+use weir_client::protocol::requests::OffsetCommitRequest;
+
+use super::dispatch::ResponseFuture;
+use super::encode::reply;
+use super::{BrokerCtx, group_call};
+use crate::group::GroupMsg;
+use crate::group::offsets::OffsetValue;
+use crate::limits::ACTOR_CALL_TIMEOUT_MS;
+
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: OffsetCommitRequest,
+) -> ResponseFuture {
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let offsets = request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| {
+                    let value = OffsetValue {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p.committed_metadata.clone(),
+                        commit_timestamp_ms: now,
+                    };
+                    ((t.name.clone(), p.partition_index), value)
+                })
+            })
+            .collect();
+        let (generation_id, member_id) = (request.generation_id, request.member_id.clone());
+        let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
+        let code = group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Commit {
+            generation_id,
+            member_id,
+            offsets,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|code| code);
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect();
+                OffsetCommitResponseTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(t.name)))
+                    .with_partitions(partitions)
+            })
+            .collect();
+        reply(
+            &header,
+            &OffsetCommitResponse::default().with_topics(topics),
+        )
+    })
+}

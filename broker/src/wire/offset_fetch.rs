@@ -1,0 +1,73 @@
+//! OffsetFetch: committed offsets (-1 where nothing is committed); v2+ may ask for
+//! every committed partition of the group.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::{OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use weir_client::protocol::RequestHeader;
+use weir_client::protocol::requests::OffsetFetchRequest;
+
+use super::dispatch::ResponseFuture;
+use super::encode::reply;
+use super::{BrokerCtx, errors, group_call};
+use crate::group::GroupMsg;
+use crate::limits::ACTOR_CALL_TIMEOUT_MS;
+
+pub fn start(
+    ctx: &Arc<BrokerCtx>,
+    header: RequestHeader,
+    request: OffsetFetchRequest,
+) -> ResponseFuture {
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let v = header.api_version;
+        let partitions = request.topics.as_ref().map(|topics| {
+            topics
+                .iter()
+                .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+                .collect()
+        });
+        let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
+        let result = group_call(&ctx, &request.group_id, wait, |reply| {
+            GroupMsg::FetchOffsets { partitions, reply }
+        })
+        .await;
+        let (fetched, code) = match result {
+            Ok(fetched) => (fetched, errors::NONE),
+            Err(code) => (Vec::new(), code),
+        };
+        let mut by_topic: BTreeMap<String, Vec<OffsetFetchResponsePartition>> = BTreeMap::new();
+        for ((topic, partition), value) in fetched {
+            let p = OffsetFetchResponsePartition::default().with_partition_index(partition);
+            let p = match value {
+                Some(value) => p
+                    .with_committed_offset(value.offset)
+                    .with_committed_leader_epoch(if v >= 5 { value.leader_epoch } else { -1 })
+                    .with_metadata(value.metadata.map(StrBytes::from_string)),
+                None => p
+                    .with_committed_offset(-1)
+                    .with_metadata(Some(StrBytes::default())),
+            };
+            by_topic.entry(topic).or_default().push(p);
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(name)))
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let mut body = OffsetFetchResponse::default().with_topics(topics);
+        if v >= 2 {
+            body = body.with_error_code(code);
+        }
+        reply(&header, &body)
+    })
+}
