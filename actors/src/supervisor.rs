@@ -560,8 +560,10 @@ impl SupervisorState {
                 Ok(())
             }
             Err(SpawnErr::ActorAlreadyRegistered(_))
-                if child_mut(&mut self.children, name).name_taken_retries
-                    < NAME_TAKEN_RETRIES_MAX =>
+                if self
+                    .children
+                    .get(name)
+                    .is_some_and(|c| c.name_taken_retries < NAME_TAKEN_RETRIES_MAX) =>
             {
                 tracing::debug!(child = %name, "name still registered; retrying");
                 child_mut(&mut self.children, name).name_taken_retries += 1;
