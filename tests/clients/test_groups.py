@@ -76,3 +76,42 @@ def test_committed_offsets_survive_kill_9_and_the_group_resumes_there(broker_fac
     c.close()
     assert first is not None
     assert first.offset() == last, f"resumed at {first.offset()}, committed {last}"
+
+
+def test_kafka_python_group_consumer_commits_and_resumes(broker):
+    from kafka import KafkaConsumer, KafkaProducer
+    create_topic(broker.bootstrap, "kp-group", 2)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
+    for i in range(50):
+        producer.send("kp-group", value=f"k{i}".encode(), partition=i % 2)
+    producer.flush(timeout=30)
+    producer.close()
+
+    def consume(n):
+        c = KafkaConsumer("kp-group", bootstrap_servers=broker.bootstrap, group_id="kp-g",
+                          enable_auto_commit=False, auto_offset_reset="earliest",
+                          session_timeout_ms=6000, heartbeat_interval_ms=500)
+        got = []
+        deadline = time.monotonic() + DEADLINE_S
+        while len(got) < n and time.monotonic() < deadline:
+            for records in c.poll(timeout_ms=500, max_records=n - len(got)).values():
+                got.extend(r.value for r in records)
+        c.commit()
+        c.close()
+        return got
+
+    first = consume(20)
+    rest = consume(30)
+    assert len(first) == 20 and len(rest) == 30
+    assert sorted(first + rest) == sorted(f"k{i}".encode() for i in range(50)), "nothing lost, nothing twice"
+
+
+def test_kcat_balanced_consumer(broker):
+    import subprocess
+    from conftest import require_tool
+    kcat = require_tool("kcat")
+    subprocess.run([kcat, "-b", broker.bootstrap, "-t", "kcat-g", "-P"], input="one\ntwo\nthree\n",
+                   text=True, check=True, timeout=60)
+    out = subprocess.run([kcat, "-b", broker.bootstrap, "-G", "kcat-group", "-o", "beginning", "-e", "kcat-g"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["one", "two", "three"], out.stderr[-2000:]
