@@ -1,240 +1,295 @@
-//! A supervisor actor with per-child restart policies.
+//! A one-for-one supervisor actor with per-child restart policies.
 //!
 //! ractor has no restart strategies, and its default `handle_supervisor_evt` stops
 //! the parent when any child exits. This supervisor keeps a [`ChildSpec`] per child
-//! and, one-for-one:
-//! - restarts a `Permanent` child that stopped or failed, under the same name, after
-//!   an exponential backoff, at most `max_restarts` times within `period`;
-//! - forgets a `Temporary` child when it exits (never restarted, never counted);
-//! - retries a spawn that failed (ractor does not tell a parent when a child's
-//!   `pre_start` fails) with the same backoff and the same count.
+//! and matches exits by actor id:
+//! - a `Permanent` child that stops (even normally) or fails is spawned again under
+//!   the same name after an exponential backoff, at most `max_restarts` times within
+//!   `period` ([`Intensity`]);
+//! - a `Temporary` child is forgotten when it exits: never restarted, never counted;
+//! - a spawn that fails (ractor does not tell a parent when a child's `pre_start`
+//!   fails: `spawn_linked` just returns `Err`) is retried with the same backoff and
+//!   counts toward the same limit.
 //!
-//! When a child exceeds its restart intensity the [`IntensityPolicy`] decides:
-//! `Escalate` stops the supervisor with an error (its own parent decides next), or
-//! `GiveUp` leaves the child down, keeps running, and calls the `on_give_up`
-//! callback so the owner can e.g. mark a partition offline.
+//! When a child exceeds its limit the [`IntensityPolicy`] decides: `Escalate` stops
+//! the children and then the supervisor with an error (its own parent decides next,
+//! as in OTP), or `GiveUp` leaves the child down, keeps the supervisor running and
+//! reports [`GaveUp`] to the owner's callback (e.g. to mark a partition offline with
+//! KAFKA_STORAGE_ERROR); a later `StartChild` with that name may bring it back.
+//!
+//! Restarts are delayed with `send_after`, never by sleeping in `handle`. A stopping
+//! supervisor stops its children itself, temporary ones at once and permanent ones
+//! one by one in reverse start order, within `shutdown_timeout`; ractor kills any
+//! that are left once `post_stop` returns.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ractor::rpc::CallResult;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
     SupervisionEvent,
 };
 use ractor_cluster_derive::RactorMessage;
 
+mod intensity;
+mod spec;
 #[cfg(test)]
 mod tests;
 
+pub use intensity::Intensity;
+use intensity::RestartHistory;
+pub use spec::{ChildSpec, Restart, SpawnFn, SpawnFuture};
+
 /// Default restarts allowed per child within [`PERIOD_DEFAULT`].
 pub const MAX_RESTARTS_DEFAULT: usize = 5;
-/// Default intensity window.
+/// Default window restarts are counted in.
 pub const PERIOD_DEFAULT: Duration = Duration::from_secs(10);
-/// First restart delay.
+/// Default delay before the first restart in a row.
 pub const BACKOFF_INITIAL_DEFAULT: Duration = Duration::from_millis(10);
-/// Longest restart delay.
+/// Default longest delay before a restart.
 pub const BACKOFF_MAX_DEFAULT: Duration = Duration::from_secs(2);
-/// Attempts to respawn under a name still registered (ractor unregisters on exit,
-/// but a race with the exit notification is possible).
-const NAME_TAKEN_RETRIES_MAX: u32 = 20;
+/// Default time a stopping supervisor gives all its children to stop gracefully.
+pub const SHUTDOWN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+/// Time `StopChild` gives a child to stop gracefully before killing it.
+pub const STOP_CHILD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Respawns tried, uncounted, while a child's name is still registered. ractor
+/// unregisters a name before the parent hears of the exit, so this only covers
+/// another actor briefly holding the name.
+pub const NAME_TAKEN_RETRIES_MAX: u32 = 20;
+/// Delay between those respawns.
+pub const NAME_TAKEN_RETRY_DELAY: Duration = Duration::from_millis(10);
 
-/// What a child's future spawn yields.
-pub type SpawnFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
+const _: () = assert!(MAX_RESTARTS_DEFAULT > 0);
+const _: () = assert!(BACKOFF_INITIAL_DEFAULT.as_nanos() <= BACKOFF_MAX_DEFAULT.as_nanos());
+// The longest backoff fits in the window, or the limit could never be reached.
+const _: () = assert!(BACKOFF_MAX_DEFAULT.as_nanos() < PERIOD_DEFAULT.as_nanos());
 
-/// Spawns one incarnation of a child linked to the supervisor cell, under the name.
-pub type SpawnFn = Arc<dyn Fn(ActorCell, String) -> SpawnFuture + Send + Sync>;
-
-/// Whether a child comes back after it exits.
+/// What happens when a permanent child restarts too often.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
-    /// Restarted whenever it stops or fails (with backoff and an intensity limit).
-    Permanent,
-    /// Never restarted and never counted (e.g. TCP connections).
-    Temporary,
-}
-
-/// What happens when a child restarts too often.
-#[derive(Clone)]
 pub enum IntensityPolicy {
-    /// The supervisor stops with an error; its parent decides.
+    /// Stop every child, then the supervisor with an error; its parent decides.
     Escalate,
-    /// The child stays down; the supervisor goes on and calls this with its name.
-    GiveUp(Arc<dyn Fn(&str) + Send + Sync>),
+    /// Leave the child down, keep running, and report [`GaveUp`].
+    GiveUp,
 }
 
-impl fmt::Debug for IntensityPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Escalate => f.write_str("Escalate"),
-            Self::GiveUp(_) => f.write_str("GiveUp"),
-        }
-    }
+/// Reported when a child is left down under [`IntensityPolicy::GiveUp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaveUp {
+    /// The child's registered name.
+    pub name: String,
+    /// Why its last incarnation went down (exit reason or spawn error).
+    pub reason: String,
+    /// Restarts since the child was first started.
+    pub restarts_total: u64,
 }
 
-/// How to start (and restart) one child.
+/// Called, inside the supervisor's handler, when it gives up on a child. Keep it
+/// short: cast a message to the owner rather than doing the work here.
+pub type GaveUpFn = Arc<dyn Fn(GaveUp) + Send + Sync>;
+
+/// Supervisor settings and initial children.
 #[derive(Clone)]
-pub struct ChildSpec {
-    /// Registered name; also the child's key in this supervisor.
-    name: String,
-    /// Restart policy.
-    restart: Restart,
-    /// Spawns one incarnation.
-    spawn: SpawnFn,
-}
-
-impl fmt::Debug for ChildSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildSpec")
-            .field("name", &self.name)
-            .field("restart", &self.restart)
-            .finish()
-    }
-}
-
-impl ChildSpec {
-    /// A spec whose `spawn(supervisor, name)` must `spawn_linked` under `supervisor`
-    /// with `name`, e.g. `Actor::spawn_linked(Some(name), MyActor, args, sup)`.
-    pub fn new<F, Fut>(name: impl Into<String>, restart: Restart, spawn: F) -> Self
-    where
-        F: Fn(ActorCell, String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<ActorCell, SpawnErr>> + Send + 'static,
-    {
-        Self {
-            name: name.into(),
-            restart,
-            spawn: Arc::new(move |sup, name| Box::pin(spawn(sup, name))),
-        }
-    }
-
-    /// The child's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The child's restart policy.
-    pub fn restart(&self) -> Restart {
-        self.restart
-    }
-}
-
-/// Supervisor settings.
-#[derive(Debug, Clone)]
 pub struct SupervisorArgs {
-    /// Restarts allowed per child within `period`.
-    pub max_restarts: usize,
-    /// The intensity window.
-    pub period: Duration,
-    /// First restart delay (doubles per consecutive restart).
-    pub backoff_initial: Duration,
-    /// Longest restart delay.
-    pub backoff_max: Duration,
-    /// What to do when a child restarts too often.
+    /// Restart limit and backoff, per child.
+    pub intensity: Intensity,
+    /// What to do when a child exceeds `intensity`.
     pub policy: IntensityPolicy,
-    /// Children started in `pre_start`, in order.
+    /// Told about children given up on (only under `GiveUp`).
+    pub on_gave_up: Option<GaveUpFn>,
+    /// Time the children get, all together, to stop when the supervisor stops.
+    pub shutdown_timeout: Duration,
+    /// Children started in `pre_start`, in order; if one fails to start, so does
+    /// the supervisor (and ractor kills those already started).
     pub children: Vec<ChildSpec>,
 }
 
 impl SupervisorArgs {
-    /// Defaults with `Escalate`.
-    pub fn escalate() -> Self {
+    /// The default limits with `policy`, no callback and no initial children.
+    pub fn new(policy: IntensityPolicy) -> Self {
         Self {
-            max_restarts: MAX_RESTARTS_DEFAULT,
-            period: PERIOD_DEFAULT,
-            backoff_initial: BACKOFF_INITIAL_DEFAULT,
-            backoff_max: BACKOFF_MAX_DEFAULT,
-            policy: IntensityPolicy::Escalate,
+            intensity: Intensity {
+                max_restarts: MAX_RESTARTS_DEFAULT,
+                period: PERIOD_DEFAULT,
+                backoff_initial: BACKOFF_INITIAL_DEFAULT,
+                backoff_max: BACKOFF_MAX_DEFAULT,
+            },
+            policy,
+            on_gave_up: None,
+            shutdown_timeout: SHUTDOWN_TIMEOUT_DEFAULT,
             children: Vec::new(),
         }
     }
 
-    /// Defaults with `GiveUp`, calling `on_give_up(child_name)`.
-    pub fn give_up(on_give_up: impl Fn(&str) + Send + Sync + 'static) -> Self {
+    /// The default limits with `Escalate`.
+    pub fn escalate() -> Self {
+        Self::new(IntensityPolicy::Escalate)
+    }
+
+    /// The default limits with `GiveUp`, calling `on_gave_up(child_name)`. For the
+    /// reason and restart count too, set [`Self::on_gave_up`] instead.
+    pub fn give_up(on_gave_up: impl Fn(&str) + Send + Sync + 'static) -> Self {
         Self {
-            policy: IntensityPolicy::GiveUp(Arc::new(on_give_up)),
-            ..Self::escalate()
+            on_gave_up: Some(Arc::new(move |g: GaveUp| on_gave_up(&g.name))),
+            ..Self::new(IntensityPolicy::GiveUp)
         }
+    }
+
+    /// The same settings with these initial children.
+    pub fn with_children(self, children: Vec<ChildSpec>) -> Self {
+        Self { children, ..self }
+    }
+}
+
+impl fmt::Debug for SupervisorArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorArgs")
+            .field("intensity", &self.intensity)
+            .field("policy", &self.policy)
+            .field("on_gave_up", &self.on_gave_up.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("children", &self.children)
+            .finish()
     }
 }
 
 /// A child's state as reported by [`SupervisorMsg::Children`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildStatus {
-    /// Running.
+    /// An incarnation is running.
     Running,
-    /// Down, a restart is scheduled.
+    /// Down; a restart is scheduled.
     Restarting,
-    /// Down for good (intensity exceeded under `GiveUp`).
+    /// Down for good, until an explicit `StartChild` (intensity exceeded).
     GivenUp,
 }
 
-/// One child as reported by [`SupervisorMsg::Children`].
+/// One child as reported by [`SupervisorMsg::Children`], for status and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildInfo {
     /// Registered name.
     pub name: String,
+    /// Restart policy.
+    pub restart: Restart,
     /// Current state.
     pub status: ChildStatus,
-    /// Restarts since the child was first started (for metrics).
+    /// Restarts since the child was first started, failed spawns included; kept
+    /// when a given-up child is started again.
     pub restarts_total: u64,
+    /// Restarts counted against the limit in the current window.
+    pub restarts_in_window: usize,
+}
+
+/// Why a child could not be started, or the supervisor could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SupervisorError {
+    /// A child of that name is running or restarting.
+    #[error("child {name} already exists")]
+    AlreadyExists {
+        /// The child's name.
+        name: String,
+    },
+    /// The first spawn failed. A permanent child is retried in the background
+    /// (`retrying`), a temporary one is forgotten.
+    #[error("child {name} failed to start: {reason}")]
+    SpawnFailed {
+        /// The child's name.
+        name: String,
+        /// The spawn error.
+        reason: String,
+        /// Whether the supervisor keeps trying.
+        retrying: bool,
+    },
+    /// The supervisor did not answer: stopped, or the call timed out.
+    #[error("supervisor unreachable: {reason}")]
+    Unreachable {
+        /// What the call reported.
+        reason: String,
+    },
 }
 
 /// Messages of the [`Supervisor`].
 #[derive(RactorMessage)]
 pub enum SupervisorMsg {
-    /// Start a child (replacing a given-up child of the same name). Replies with
-    /// the cell once running, or the spawn error (a permanent child's spawn is then
-    /// retried in the background).
+    /// Start a child, or start again one that was given up on. Replies once its
+    /// `pre_start` is done (the supervisor waits for it).
     StartChild {
+        /// How to start it.
         spec: ChildSpec,
-        reply: RpcReplyPort<Result<ActorCell, String>>,
+        /// The running child, or why it is not running.
+        reply: RpcReplyPort<Result<ActorCell, SupervisorError>>,
     },
-    /// Stop a child without restarting it, and forget it; replies whether it existed.
+    /// Stop a child and forget it, without restarting it. Replies once it stopped
+    /// (killed after [`STOP_CHILD_TIMEOUT`]); `false` if no such child. The stop is
+    /// awaited outside the handler, so a `StartChild` of the same name sent before
+    /// this reply may find the name still taken (then it is retried like any
+    /// failed spawn): wait for the reply first.
     StopChild {
+        /// The child's name.
         name: String,
+        /// Whether the child existed.
         reply: RpcReplyPort<bool>,
     },
-    /// Every child and its state.
-    Children { reply: RpcReplyPort<Vec<ChildInfo>> },
-    /// Internal: a scheduled restart is due.
-    RestartDue { name: String, generation: u64 },
+    /// Every child, in start order.
+    Children {
+        /// The children's states.
+        reply: RpcReplyPort<Vec<ChildInfo>>,
+    },
+    /// Internal: a scheduled restart is due. Ignored unless `token` is the child's
+    /// current restart token.
+    RestartDue {
+        /// The child's name.
+        name: String,
+        /// Identifies the restart this message was scheduled for.
+        token: u64,
+    },
 }
+
+/// The supervisor actor (no configuration: it is all in [`SupervisorArgs`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Supervisor;
 
 /// One supervised child.
 struct Child {
     /// How to start it.
     spec: ChildSpec,
+    /// Start order, for shutdown in reverse and for listings.
+    seq: u64,
     /// The running incarnation.
     cell: Option<ActorCell>,
     /// Current state.
     status: ChildStatus,
-    /// Times of recent restarts, within the intensity window.
-    recent: VecDeque<Instant>,
-    /// Consecutive restarts (drives the backoff; reset when it runs a full period).
-    consecutive: u32,
-    /// When the current incarnation started.
+    /// Restarts in the current window and the backoff step.
+    history: RestartHistory,
+    /// When the current (or last attempted) incarnation was spawned.
     started_at: Instant,
-    /// Bumped on every (re)start, so a stale RestartDue is ignored.
-    generation: u64,
+    /// Token of the pending restart; a `RestartDue` with another one is stale.
+    token: u64,
+    /// Uncounted respawns tried for the pending restart because the name was taken.
+    name_taken_retries: u32,
     /// Restarts since the child was first started.
     restarts_total: u64,
+    /// Why the last incarnation went down.
+    last_reason: String,
 }
-
-/// The supervisor actor.
-pub struct Supervisor;
 
 /// The supervisor's state.
 pub struct SupervisorState {
-    /// Settings.
+    /// Settings (initial children taken out).
     args: SupervisorArgs,
     /// Children by name.
     children: HashMap<String, Child>,
-    /// Child names by running actor id.
+    /// Names of running incarnations by actor id, to match exits.
     by_id: HashMap<ActorId, String>,
-    /// Set while stopping: exits are then expected.
+    /// Last start order handed out.
+    seq_last: u64,
+    /// Last restart token handed out; unique for the supervisor's life.
+    token_last: u64,
+    /// Set once the supervisor stops its children: exits are then expected.
     stopping: bool,
 }
 
@@ -245,45 +300,36 @@ impl Actor for Supervisor {
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Self::Msg>,
+        myself: ActorRef<SupervisorMsg>,
         mut args: SupervisorArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        args.intensity.check()?;
         let initial = std::mem::take(&mut args.children);
-        let mut state = SupervisorState {
-            args,
-            children: HashMap::new(),
-            by_id: HashMap::new(),
-            stopping: false,
-        };
+        let mut state = SupervisorState::new(args);
         for spec in initial {
-            state
-                .start_child(&myself, spec)
-                .await
-                .map_err(|e| format!("initial child failed: {e}"))?;
+            // ractor kills the children already started if this fails.
+            state.on_start_child(&myself, spec).await??;
         }
         Ok(state)
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        state: &mut Self::State,
+        myself: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::StartChild { spec, reply } => {
-                let result = state.start_child(&myself, spec).await;
+                let result = state.on_start_child(&myself, spec).await?;
                 let _ = reply.send(result);
             }
-            SupervisorMsg::StopChild { name, reply } => {
-                let existed = state.stop_child(&name).await;
-                let _ = reply.send(existed);
-            }
+            SupervisorMsg::StopChild { name, reply } => state.on_stop_child(&name, reply),
             SupervisorMsg::Children { reply } => {
                 let _ = reply.send(state.children_info());
             }
-            SupervisorMsg::RestartDue { name, generation } => {
-                state.on_restart_due(&myself, &name, generation).await?
+            SupervisorMsg::RestartDue { name, token } => {
+                state.on_restart_due(&myself, &name, token).await?;
             }
         }
         Ok(())
@@ -291,194 +337,214 @@ impl Actor for Supervisor {
 
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<Self::Msg>,
+        myself: ActorRef<SupervisorMsg>,
         evt: SupervisionEvent,
-        state: &mut Self::State,
+        state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match evt {
+        match evt {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.unwrap_or_else(|| "stopped".into()))
+                let reason = reason.unwrap_or_else(|| "stopped".into());
+                state.on_child_exit(&myself, cell, reason, false).await
             }
-            SupervisionEvent::ActorFailed(cell, error) => (cell, format!("failed: {error}")),
-            _ => return Ok(()),
-        };
-        state.on_child_exit(&myself, cell.get_id(), reason)
+            SupervisionEvent::ActorFailed(cell, error) => {
+                state
+                    .on_child_exit(&myself, cell, error.to_string(), true)
+                    .await
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        state.stopping = true;
-        // Stop children in reverse start order would need an order; stop all and wait.
-        let cells: Vec<ActorCell> = state
-            .children
-            .values()
-            .filter_map(|c| c.cell.clone())
-            .collect();
-        for cell in cells {
-            cell.stop_and_wait(None, Some(BACKOFF_MAX_DEFAULT * 5))
-                .await
-                .ok();
-        }
+        state.stop_all_children("supervisor stopping").await;
         Ok(())
     }
 }
 
 impl SupervisorState {
-    async fn start_child(
+    fn new(args: SupervisorArgs) -> Self {
+        Self {
+            args,
+            children: HashMap::new(),
+            by_id: HashMap::new(),
+            seq_last: 0,
+            token_last: 0,
+            stopping: false,
+        }
+    }
+
+    /// Starts a new child (or one given up on). The outer `Err` means the
+    /// supervisor escalates; the inner one is the caller's answer.
+    async fn on_start_child(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         spec: ChildSpec,
-    ) -> Result<ActorCell, String> {
+    ) -> Result<Result<ActorCell, SupervisorError>, ActorProcessingErr> {
         let name = spec.name.clone();
-        if self
-            .children
-            .get(&name)
-            .is_some_and(|c| c.status != ChildStatus::GivenUp)
-        {
-            return Err(format!("child {name} already exists"));
-        }
-        let mut child = Child {
-            spec,
-            cell: None,
-            status: ChildStatus::Restarting,
-            recent: VecDeque::new(),
-            consecutive: 0,
-            started_at: Instant::now(),
-            generation: 0,
-            restarts_total: 0,
+        let restarts_total = match self.children.get(&name) {
+            Some(old) if old.status != ChildStatus::GivenUp => {
+                return Ok(Err(SupervisorError::AlreadyExists { name }));
+            }
+            Some(old) => old.restarts_total,
+            None => 0,
         };
-        let result = spawn_with_name(myself, &child.spec).await;
-        match &result {
-            Ok(cell) => {
-                child.status = ChildStatus::Running;
-                child.cell = Some(cell.clone());
-                self.by_id.insert(cell.get_id(), name.clone());
-            }
-            Err(e) => tracing::warn!(child = %name, error = %e, "child failed to start"),
-        }
-        let permanent = child.spec.restart == Restart::Permanent;
+        self.seq_last += 1;
+        let child = Child::new(spec, self.seq_last, restarts_total);
+        let (spawn, restart) = (child.spec.spawn.clone(), child.spec.restart);
         self.children.insert(name.clone(), child);
-        if result.is_err() {
-            if permanent {
-                self.schedule_restart(myself, &name)
-                    .map_err(|e| e.to_string())?;
-            } else {
-                self.children.remove(&name);
+        match spawn(myself.get_cell(), name.clone()).await {
+            Ok(cell) => {
+                self.on_spawned(&name, cell.clone());
+                Ok(Ok(cell))
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::warn!(child = %name, error = %reason, "child failed to start");
+                let retrying = restart == Restart::Permanent;
+                if retrying {
+                    self.on_down(myself, &name, reason.clone()).await?;
+                } else {
+                    self.children.remove(&name);
+                }
+                let err = SupervisorError::SpawnFailed {
+                    name,
+                    reason,
+                    retrying,
+                };
+                Ok(Err(err))
             }
         }
-        result.map_err(|e| e.to_string())
     }
 
-    async fn stop_child(&mut self, name: &str) -> bool {
+    /// Forgets the child at once (so its exit is not restarted) and replies from a
+    /// task once it stopped, so a slow child does not block the supervisor.
+    fn on_stop_child(&mut self, name: &str, reply: RpcReplyPort<bool>) {
         let Some(child) = self.children.remove(name) else {
-            return false;
+            let _ = reply.send(false);
+            return;
         };
-        if let Some(cell) = child.cell {
-            self.by_id.remove(&cell.get_id());
-            cell.stop_and_wait(None, Some(BACKOFF_MAX_DEFAULT * 5))
+        let Some(cell) = child.cell else {
+            let _ = reply.send(true);
+            return;
+        };
+        self.by_id.remove(&cell.get_id());
+        tokio::spawn(async move {
+            let reason = Some("stopped by its supervisor".to_owned());
+            if cell
+                .stop_and_wait(reason, Some(STOP_CHILD_TIMEOUT))
                 .await
-                .ok();
-        }
-        true
+                .is_err()
+            {
+                cell.kill();
+            }
+            let _ = reply.send(true);
+        });
     }
 
     fn children_info(&self) -> Vec<ChildInfo> {
-        let mut info: Vec<ChildInfo> = self
-            .children
-            .iter()
-            .map(|(name, c)| ChildInfo {
-                name: name.clone(),
+        let mut children: Vec<&Child> = self.children.values().collect();
+        children.sort_by_key(|c| c.seq);
+        children
+            .into_iter()
+            .map(|c| ChildInfo {
+                name: c.spec.name.clone(),
+                restart: c.spec.restart,
                 status: c.status,
                 restarts_total: c.restarts_total,
+                restarts_in_window: c.history.in_window(),
             })
-            .collect();
-        info.sort_by(|a, b| a.name.cmp(&b.name));
-        info
+            .collect()
     }
 
-    fn on_child_exit(
+    async fn on_child_exit(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
-        id: ActorId,
+        cell: ActorCell,
         reason: String,
+        failed: bool,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(name) = self.by_id.remove(&id) else {
-            return Ok(()); // a child we already stopped and forgot
-        };
-        let Some(child) = self.children.get_mut(&name) else {
+        // Unknown ids are children already stopped and forgotten.
+        let Some(name) = self.by_id.remove(&cell.get_id()) else {
             return Ok(());
         };
-        child.cell = None;
+        let Some(restart) = self.children.get(&name).map(|c| c.spec.restart) else {
+            return Ok(());
+        };
         if self.stopping {
             return Ok(());
         }
-        if child.spec.restart == Restart::Temporary {
-            tracing::debug!(child = %name, reason, "temporary child exited");
-            self.children.remove(&name);
-            return Ok(());
+        if failed {
+            tracing::warn!(child = %name, ?restart, reason, "child failed");
         }
-        tracing::warn!(child = %name, reason, "permanent child exited; restarting");
-        self.schedule_restart(myself, &name)
+        match restart {
+            Restart::Temporary => {
+                tracing::debug!(child = %name, reason, "temporary child exited");
+                self.children.remove(&name);
+                Ok(())
+            }
+            Restart::Permanent => {
+                tracing::info!(child = %name, reason, "permanent child down; restarting");
+                self.on_down(myself, &name, reason).await
+            }
+        }
     }
 
-    /// Counts a restart against the intensity limit and schedules it after the
-    /// backoff, or applies the policy when the limit is exceeded.
-    fn schedule_restart(
+    /// A permanent child is down (exited or failed to spawn): schedule its restart
+    /// after the backoff, or apply the policy if that would exceed the limit.
+    async fn on_down(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         name: &str,
+        reason: String,
     ) -> Result<(), ActorProcessingErr> {
-        let (max_restarts, period) = (self.args.max_restarts, self.args.period);
+        self.token_last += 1;
+        let token = self.token_last;
+        let intensity = self.args.intensity;
         let Some(child) = self.children.get_mut(name) else {
             return Ok(());
         };
-        let now = Instant::now();
-        while child
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > period)
-        {
-            child.recent.pop_front();
-        }
-        if now.duration_since(child.started_at) > period {
-            child.consecutive = 0;
-        }
-        if child.recent.len() >= max_restarts {
-            return self.intensity_exceeded(name);
-        }
-        child.recent.push_back(now);
-        child.consecutive += 1;
-        child.restarts_total += 1;
-        child.generation += 1;
+        child.cell = None;
+        child.last_reason = reason;
+        let Some(delay) = child
+            .history
+            .on_down(&intensity, Instant::now(), child.started_at)
+        else {
+            return self.on_intensity_exceeded(name).await;
+        };
         child.status = ChildStatus::Restarting;
-        let delay = backoff(
-            self.args.backoff_initial,
-            self.args.backoff_max,
-            child.consecutive,
-        );
-        let (name, generation) = (name.to_owned(), child.generation);
-        myself.send_after(delay, move || SupervisorMsg::RestartDue {
-            name,
-            generation,
-        });
+        child.restarts_total += 1;
+        child.token = token;
+        child.name_taken_retries = 0;
+        schedule_restart(myself, delay, name, token);
         Ok(())
     }
 
-    fn intensity_exceeded(&mut self, name: &str) -> Result<(), ActorProcessingErr> {
-        match &self.args.policy {
+    async fn on_intensity_exceeded(&mut self, name: &str) -> Result<(), ActorProcessingErr> {
+        let limit = self.args.intensity.max_restarts;
+        match self.args.policy {
             IntensityPolicy::Escalate => {
-                tracing::error!(child = %name, "restart intensity exceeded; escalating");
-                Err(format!("child {name} exceeded its restart intensity").into())
+                tracing::error!(child = %name, limit, "restart intensity exceeded; escalating");
+                self.stop_all_children("supervisor escalating").await;
+                Err(format!("child {name} restarted more than {limit} times in its period").into())
             }
-            IntensityPolicy::GiveUp(on_give_up) => {
-                tracing::error!(child = %name, "restart intensity exceeded; giving up on it");
-                if let Some(child) = self.children.get_mut(name) {
-                    child.status = ChildStatus::GivenUp;
+            IntensityPolicy::GiveUp => {
+                tracing::error!(child = %name, limit, "restart intensity exceeded; giving up");
+                let Some(child) = self.children.get_mut(name) else {
+                    return Ok(());
+                };
+                child.status = ChildStatus::GivenUp;
+                let gave_up = GaveUp {
+                    name: name.to_owned(),
+                    reason: child.last_reason.clone(),
+                    restarts_total: child.restarts_total,
+                };
+                if let Some(on_gave_up) = &self.args.on_gave_up {
+                    on_gave_up(gave_up);
                 }
-                on_give_up(name);
                 Ok(())
             }
         }
@@ -488,54 +554,156 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         name: &str,
-        generation: u64,
+        token: u64,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(child) = self.children.get(name) else {
+        let Some(child) = self.children.get_mut(name) else {
             return Ok(());
         };
-        if child.generation != generation || child.status != ChildStatus::Restarting {
+        if child.token != token || child.status != ChildStatus::Restarting {
             return Ok(());
         }
-        let spec = child.spec.clone();
-        match spawn_with_name(myself, &spec).await {
+        child.started_at = Instant::now();
+        let spawn = child.spec.spawn.clone();
+        match spawn(myself.get_cell(), name.to_owned()).await {
             Ok(cell) => {
-                self.by_id.insert(cell.get_id(), name.to_owned());
-                if let Some(child) = self.children.get_mut(name) {
-                    child.cell = Some(cell);
-                    child.status = ChildStatus::Running;
-                    child.started_at = Instant::now();
-                }
                 tracing::info!(child = %name, "child restarted");
+                self.on_spawned(name, cell);
+                Ok(())
+            }
+            Err(SpawnErr::ActorAlreadyRegistered(_))
+                if self
+                    .children
+                    .get(name)
+                    .is_some_and(|c| c.name_taken_retries < NAME_TAKEN_RETRIES_MAX) =>
+            {
+                tracing::debug!(child = %name, "name still registered; retrying");
+                child_mut(&mut self.children, name).name_taken_retries += 1;
+                schedule_restart(myself, NAME_TAKEN_RETRY_DELAY, name, token);
                 Ok(())
             }
             Err(e) => {
                 tracing::warn!(child = %name, error = %e, "child restart failed");
-                self.schedule_restart(myself, name)
+                self.on_down(myself, name, e.to_string()).await
+            }
+        }
+    }
+
+    fn on_spawned(&mut self, name: &str, cell: ActorCell) {
+        self.by_id.insert(cell.get_id(), name.to_owned());
+        let child = child_mut(&mut self.children, name);
+        child.cell = Some(cell);
+        child.status = ChildStatus::Running;
+    }
+
+    /// Stops every running child within `shutdown_timeout`: temporary children all
+    /// at once, permanent ones one by one in reverse start order (later children
+    /// may depend on earlier ones). Kills those that do not stop in time.
+    async fn stop_all_children(&mut self, reason: &str) {
+        self.stopping = true;
+        let deadline = tokio::time::Instant::now() + self.args.shutdown_timeout;
+        let mut running: Vec<(&Child, ActorCell)> = self
+            .children
+            .values()
+            .filter_map(|c| c.cell.clone().map(|cell| (c, cell)))
+            .collect();
+        running.sort_by_key(|(c, _)| Reverse(c.seq));
+        let (temporary, permanent): (Vec<_>, Vec<_>) = running
+            .into_iter()
+            .partition(|(c, _)| c.spec.restart == Restart::Temporary);
+        for (_, cell) in &temporary {
+            cell.stop(Some(reason.to_owned()));
+        }
+        for (_, cell) in permanent {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if cell
+                .stop_and_wait(Some(reason.to_owned()), Some(left))
+                .await
+                .is_err()
+            {
+                cell.kill();
+            }
+        }
+        for (_, cell) in temporary {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if cell.wait(Some(left)).await.is_err() {
+                cell.kill();
             }
         }
     }
 }
 
-/// Spawns a child under its name, retrying briefly while the old incarnation's
-/// name is still registered.
-async fn spawn_with_name(
-    myself: &ActorRef<SupervisorMsg>,
-    spec: &ChildSpec,
-) -> Result<ActorCell, SpawnErr> {
-    let mut attempt = 0;
-    loop {
-        match (spec.spawn)(myself.get_cell(), spec.name.clone()).await {
-            Err(SpawnErr::ActorAlreadyRegistered(_)) if attempt < NAME_TAKEN_RETRIES_MAX => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            other => return other,
+impl Child {
+    fn new(spec: ChildSpec, seq: u64, restarts_total: u64) -> Self {
+        Self {
+            spec,
+            seq,
+            cell: None,
+            status: ChildStatus::Restarting,
+            history: RestartHistory::default(),
+            started_at: Instant::now(),
+            token: 0,
+            name_taken_retries: 0,
+            restarts_total,
+            last_reason: String::new(),
         }
     }
 }
 
-/// `initial * 2^(n-1)`, capped.
-fn backoff(initial: Duration, max: Duration, consecutive: u32) -> Duration {
-    let factor = 1u32 << consecutive.saturating_sub(1).min(16);
-    initial.saturating_mul(factor).min(max)
+/// The child of that name, which the caller knows exists.
+fn child_mut<'a>(children: &'a mut HashMap<String, Child>, name: &str) -> &'a mut Child {
+    children
+        .get_mut(name)
+        .expect("caller checked the child exists")
+}
+
+fn schedule_restart(myself: &ActorRef<SupervisorMsg>, delay: Duration, name: &str, token: u64) {
+    let name = name.to_owned();
+    // A send to a stopped supervisor fails, which is what we want then.
+    let _timer = myself.send_after(delay, move || SupervisorMsg::RestartDue { name, token });
+}
+
+/// Asks `sup` to start `spec` and waits at most `timeout` for the answer.
+pub async fn start_child(
+    sup: &ActorRef<SupervisorMsg>,
+    spec: ChildSpec,
+    timeout: Duration,
+) -> Result<ActorCell, SupervisorError> {
+    let call = sup.call(
+        |reply| SupervisorMsg::StartChild { spec, reply },
+        Some(timeout),
+    );
+    call_result(call.await)?
+}
+
+/// Asks `sup` to stop and forget the child `name`; `Ok(false)` if it had none.
+pub async fn stop_child(
+    sup: &ActorRef<SupervisorMsg>,
+    name: &str,
+    timeout: Duration,
+) -> Result<bool, SupervisorError> {
+    let name = name.to_owned();
+    let call = sup.call(
+        |reply| SupervisorMsg::StopChild { name, reply },
+        Some(timeout),
+    );
+    call_result(call.await)
+}
+
+/// Asks `sup` for its children, in start order.
+pub async fn children(
+    sup: &ActorRef<SupervisorMsg>,
+    timeout: Duration,
+) -> Result<Vec<ChildInfo>, SupervisorError> {
+    let call = sup.call(|reply| SupervisorMsg::Children { reply }, Some(timeout));
+    call_result(call.await)
+}
+
+fn call_result<T, E: fmt::Display>(result: Result<CallResult<T>, E>) -> Result<T, SupervisorError> {
+    let reason = match result {
+        Ok(CallResult::Success(value)) => return Ok(value),
+        Ok(CallResult::Timeout) => "call timed out".to_owned(),
+        Ok(CallResult::SenderError) => "reply port dropped".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    Err(SupervisorError::Unreachable { reason })
 }

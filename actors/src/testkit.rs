@@ -1,6 +1,11 @@
 //! Probe actors for tests: a stand-in for any peer that records every message it
 //! receives and answers from a script, so one actor can be unit-tested with its
-//! peers mocked.
+//! peers mocked. Compiled always (not only under `cfg(test)`) so other crates'
+//! tests can use it.
+//!
+//! The script gets each message by value after it is recorded, so it can answer an
+//! RPC at once, later (move the `RpcReplyPort` into a task), or never (the caller's
+//! `call` then times out, which is how a stuck peer is simulated).
 //!
 //! ```
 //! # use ractor::{RpcReplyPort, Actor};
@@ -19,6 +24,27 @@
 //! assert!(seen[1].contains("hi"));
 //! # }
 //! ```
+//!
+//! A peer that answers late, so replies come back in another order than requests:
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use ractor::RpcReplyPort;
+//! # use weir_actors::testkit::Probe;
+//! # #[derive(Debug, ractor_cluster_derive::RactorMessage)]
+//! # enum PeerMsg { Ping(u32, RpcReplyPort<u32>) }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let slow = Probe::spawn(|msg: PeerMsg| {
+//!     let PeerMsg::Ping(n, reply) = msg;
+//!     tokio::spawn(async move {
+//!         tokio::time::sleep(Duration::from_millis(20)).await;
+//!         let _ = reply.send(n);
+//!     });
+//! }).await;
+//! let answer = slow.actor().call(|r| PeerMsg::Ping(7, r), Some(Duration::from_secs(1))).await;
+//! assert_eq!(answer.unwrap().unwrap(), 7);
+//! # }
+//! ```
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -26,7 +52,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use ractor::{Actor, ActorProcessingErr, ActorRef, Message};
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message, SpawnErr};
 use tokio::sync::Notify;
 
 /// Longest any `wait_for` may be asked to wait.
@@ -104,15 +130,28 @@ impl<M: Message + Debug> Probe<M> {
     /// recording it. The script may reply at once, later (move the port into a
     /// task), or never.
     pub async fn spawn(script: impl FnMut(M) + Send + 'static) -> Self {
+        Self::start(None, Box::new(script))
+            .await
+            .expect("an unnamed probe always spawns")
+    }
+
+    /// Like [`Self::spawn`], registered under `name` for code that finds its peer
+    /// in the registry. Names are process-global: prefix them per test.
+    pub async fn spawn_named(
+        name: impl Into<String>,
+        script: impl FnMut(M) + Send + 'static,
+    ) -> Result<Self, SpawnErr> {
+        Self::start(Some(name.into()), Box::new(script)).await
+    }
+
+    async fn start(name: Option<String>, script: Script<M>) -> Result<Self, SpawnErr> {
         let journal = Arc::new(Journal::default());
         let state = ProbeState {
-            script: Box::new(script),
+            script,
             journal: journal.clone(),
         };
-        let (actor, _) = Actor::spawn(None, ProbeActor(PhantomData), state)
-            .await
-            .expect("an unnamed probe always spawns");
-        Self { actor, journal }
+        let (actor, _) = Actor::spawn(name, ProbeActor(PhantomData), state).await?;
+        Ok(Self { actor, journal })
     }
 
     /// A probe that only records.
@@ -154,7 +193,7 @@ impl<M: Message + Debug> Probe<M> {
         }
     }
 
-    /// Stops the probe.
+    /// Stops the probe (a peer going away: casts to it then fail).
     pub fn stop(&self) {
         self.actor.stop(None);
     }
@@ -187,6 +226,52 @@ mod tests {
         let (a, b) = tokio::join!(a, b);
         assert_eq!((a.unwrap().unwrap(), b.unwrap().unwrap()), (10, 20));
         assert_eq!(probe.count(), 2);
+    }
+
+    #[tokio::test]
+    async fn records_every_message_and_keeps_script_state() {
+        let mut answered = 0;
+        let probe = Probe::spawn(move |msg: Msg| {
+            let Msg::Get(n, reply) = msg;
+            answered += 1;
+            let _ = reply.send(n + answered);
+        })
+        .await;
+        for n in [10, 20] {
+            probe.actor().call(|r| Msg::Get(n, r), None).await.unwrap();
+        }
+        let seen = probe.wait_for(2, Duration::from_secs(1)).await.unwrap();
+        assert!(
+            seen[0].starts_with("Get(10") && seen[1].starts_with("Get(20"),
+            "{seen:?}"
+        );
+        let third = probe.actor().call(|r| Msg::Get(0, r), None).await.unwrap();
+        assert_eq!(third.unwrap(), 3, "the script's own state carried over");
+    }
+
+    #[tokio::test]
+    async fn a_script_that_never_replies_makes_the_call_time_out() {
+        // Holding the port (not dropping it) is what a stuck peer looks like.
+        let mut held = Vec::new();
+        let probe = Probe::spawn(move |msg: Msg| held.push(msg)).await;
+        let timeout = Some(Duration::from_millis(20));
+        let answer = probe.actor().call(|r| Msg::Get(1, r), timeout).await;
+        assert!(matches!(answer, Ok(ractor::rpc::CallResult::Timeout)));
+        assert_eq!(probe.count(), 1);
+    }
+
+    #[tokio::test]
+    async fn named_probes_are_found_in_the_registry_and_names_are_unique() {
+        let probe = Probe::spawn_named("testkit-named", |_msg: Msg| {})
+            .await
+            .unwrap();
+        assert!(ractor::registry::where_is("testkit-named").is_some());
+        assert!(
+            Probe::spawn_named("testkit-named", |_msg: Msg| {})
+                .await
+                .is_err()
+        );
+        probe.stop();
     }
 
     #[tokio::test]
