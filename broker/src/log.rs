@@ -7,11 +7,15 @@
 //! invalid batch. fsync happens only on the [`Flusher`] thread (group commit), and
 //! all file access goes through the [`FileSystem`] seam so tests can inject I/O
 //! failures and simulate a crash that drops everything not yet fsynced.
+//!
+//! Not yet here: the leader-epoch checkpoint (cluster work) and compaction.
 
+mod batch;
 mod checkpoint;
 mod flusher;
 mod fs;
 mod index;
+mod reader;
 mod recovery;
 mod segment;
 mod store;
@@ -19,6 +23,8 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use flusher::{FlushRequest, FlushTarget, Flusher, FlusherHandle, FsyncPolicy};
+pub use batch::{BatchError, BatchHeader};
+pub use flusher::{FlushDone, FlushRequest, FlushTarget, Flusher, FlusherHandle, FsyncPolicy};
 pub use fs::{FileHandle, FileSystem, RealFs, SimFs};
-pub use store::{AppendInfo, Log, LogConfig, LogError, LogReader, ReadError, ReadResult};
+pub use reader::{LogReader, ReadError, ReadResult};
+pub use store::{AppendInfo, Log, LogConfig, LogError};

@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 
 use super::checkpoint;
 use super::fs::{FileHandle, FileSystem};
+use super::store::FailFlag;
 
 /// Flush requests queued at most (one in flight per partition, so this bounds
 /// partitions per broker comfortably).
@@ -56,16 +57,22 @@ impl FromStr for FsyncPolicy {
     }
 }
 
-/// What one log needs synced.
+/// What one log needs synced; made by [`Log::flush_handle`](super::Log::flush_handle).
 pub struct FlushTarget {
     /// Files with unsynced appends (sealed segments and the active one).
     pub files: Vec<Arc<dyn FileHandle>>,
     /// Everything below this offset is covered once the files are synced.
     pub up_to: i64,
+    /// The log directory, when a segment file was created since the last flush.
+    pub sync_dir: Option<PathBuf>,
     /// A recovery checkpoint to write (durably) after the sync, when due.
     pub checkpoint: Option<PathBuf>,
     /// The file-system seam of that log.
     pub fs: Arc<dyn FileSystem>,
+    /// The log's failure flag: set here when a sync fails, and a target of a
+    /// failed log is never synced again (a retried fsync may "succeed" after the
+    /// kernel dropped the dirty pages).
+    pub(super) failed: FailFlag,
 }
 
 /// Called on the flusher thread with the covered offset, or the sync error.
@@ -129,8 +136,14 @@ impl Flusher {
             .expect("handle is present until shutdown")
     }
 
-    /// Drains the queue, then stops and joins the thread.
-    pub fn shutdown(mut self) {
+    /// Drains the queue, then stops and joins the thread (also done on drop).
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
         self.handle = None;
         self.closing.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
@@ -157,26 +170,57 @@ fn run(rx: Receiver<FlushRequest>, closing: Arc<AtomicBool>) {
     }
 }
 
-/// Syncs each distinct file once, then answers every request in the batch.
+/// Files synced in one group commit, by address, with the outcome. The map holds
+/// each file so its address cannot be reused by another file within the commit.
+type SyncedFiles = HashMap<*const (), (Arc<dyn FileHandle>, Result<(), io::ErrorKind>)>;
+
+/// Syncs each distinct file (and directory) once, then answers every request in
+/// the batch.
 fn commit(batch: Vec<FlushRequest>) {
-    let mut synced: HashMap<*const (), Result<(), io::ErrorKind>> = HashMap::new();
+    let mut synced: SyncedFiles = HashMap::new();
+    let mut synced_dirs: HashMap<PathBuf, Result<(), io::ErrorKind>> = HashMap::new();
     for request in batch {
-        let mut result = Ok(request.target.up_to);
-        for file in &request.target.files {
-            let key = Arc::as_ptr(file) as *const ();
-            let outcome = *synced
-                .entry(key)
-                .or_insert_with(|| file.sync().map_err(|e| e.kind()));
-            if let Err(kind) = outcome {
-                result = Err(io::Error::new(kind, "fsync failed"));
-            }
-        }
-        if let (Ok(up_to), Some(path)) = (&result, &request.target.checkpoint)
-            && let Err(e) = checkpoint::write(&*request.target.fs, path, *up_to, true)
-        {
-            // The data is durable; only the recovery shortcut is stale.
-            tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
-        }
+        let result = sync_target(&request.target, &mut synced, &mut synced_dirs);
         (request.done)(result);
     }
+}
+
+fn sync_target(
+    target: &FlushTarget,
+    synced: &mut SyncedFiles,
+    synced_dirs: &mut HashMap<PathBuf, Result<(), io::ErrorKind>>,
+) -> Result<i64, io::Error> {
+    if let Some(reason) = target.failed.lock().clone() {
+        return Err(io::Error::other(format!("log failed earlier: {reason}")));
+    }
+    let mut outcome = Ok(());
+    for file in &target.files {
+        let key = Arc::as_ptr(file) as *const ();
+        let (_, result) = synced
+            .entry(key)
+            .or_insert_with(|| (file.clone(), file.sync().map_err(|e| e.kind())));
+        outcome = outcome.and(*result);
+    }
+    if let (Ok(()), Some(dir)) = (outcome, &target.sync_dir) {
+        outcome = synced_dirs
+            .entry(dir.clone())
+            .or_insert_with(|| target.fs.sync_dir(dir).map_err(|e| e.kind()))
+            .to_owned();
+    }
+    if let Err(kind) = outcome {
+        let error = io::Error::new(kind, "fsync failed");
+        // Fatal for this log: it refuses appends from now on, and never retries.
+        target
+            .failed
+            .lock()
+            .get_or_insert_with(|| error.to_string());
+        return Err(error);
+    }
+    if let Some(path) = &target.checkpoint
+        && let Err(e) = checkpoint::write(&*target.fs, path, target.up_to, true)
+    {
+        // The data is durable; only the recovery shortcut is stale.
+        tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
+    }
+    Ok(target.up_to)
 }

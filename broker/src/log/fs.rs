@@ -1,6 +1,10 @@
 //! The file-system seam: the real thing, and an in-memory double that injects
 //! failures and simulates a crash (drops every byte not yet fsynced — the page
 //! cache survives `kill -9`, so only this can test durability).
+//!
+//! Contract of [`FileSystem`]: paths are absolute or relative to the process; a
+//! handle stays usable after its file is removed or renamed (as on Unix); nothing
+//! is durable until `FileHandle::sync` (data) and `FileSystem::sync_dir` (entries).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -11,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// An open file: positional reads and writes, so readers never move a cursor.
 pub trait FileHandle: Send + Sync {
@@ -142,20 +148,45 @@ pub struct SimFile {
 }
 
 /// Fault injection settings shared by a [`SimFs`] and its files.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SimFaults {
     /// Writes to paths containing one of these fail.
     fail_writes: Mutex<Vec<String>>,
     /// Syncs of paths containing one of these fail.
     fail_syncs: Mutex<Vec<String>>,
+    /// Writes that still succeed before every later one fails (`u64::MAX`: no limit).
+    writes_left: AtomicU64,
+    /// Syncs that still succeed before every later one fails (`u64::MAX`: no limit).
+    syncs_left: AtomicU64,
     /// Successful file syncs (for group-commit tests).
     syncs: AtomicU64,
 }
 
+impl Default for SimFaults {
+    fn default() -> Self {
+        Self {
+            fail_writes: Mutex::default(),
+            fail_syncs: Mutex::default(),
+            writes_left: AtomicU64::new(u64::MAX),
+            syncs_left: AtomicU64::new(u64::MAX),
+            syncs: AtomicU64::new(0),
+        }
+    }
+}
+
 impl SimFaults {
-    fn matches(list: &Mutex<Vec<String>>, path: &Path) -> bool {
+    /// Whether an operation on `path` fails: its path matches a pattern, or the
+    /// budget of operations ran out (once out, every later one fails too).
+    fn fails(list: &Mutex<Vec<String>>, left: &AtomicU64, path: &Path) -> bool {
         let path = path.to_string_lossy();
-        list.lock().iter().any(|p| path.contains(p.as_str()))
+        if list.lock().iter().any(|p| path.contains(p.as_str())) {
+            return true;
+        }
+        let spend = |n: u64| (n != u64::MAX).then(|| n.saturating_sub(1));
+        let before = left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, spend)
+            .unwrap_or(u64::MAX);
+        before == 0
     }
 }
 
@@ -168,7 +199,8 @@ impl FileHandle for SimFile {
         Ok(n)
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if SimFaults::matches(&self.faults.fail_writes, &self.path) {
+        let faults = &self.faults;
+        if SimFaults::fails(&faults.fail_writes, &faults.writes_left, &self.path) {
             return Err(io::Error::other("injected write failure"));
         }
         let mut inner = self.inner.lock();
@@ -180,7 +212,8 @@ impl FileHandle for SimFile {
         Ok(())
     }
     fn sync(&self) -> io::Result<()> {
-        if SimFaults::matches(&self.faults.fail_syncs, &self.path) {
+        let faults = &self.faults;
+        if SimFaults::fails(&faults.fail_syncs, &faults.syncs_left, &self.path) {
             return Err(io::Error::other("injected fsync failure"));
         }
         let mut inner = self.inner.lock();
@@ -217,15 +250,43 @@ impl SimFs {
 
     /// Simulates power loss: every file keeps only what was fsynced.
     pub fn crash(&self) {
+        self.crash_with(|durable, _| durable.to_vec());
+    }
+
+    /// Simulates power loss where the kernel had written back part of the page
+    /// cache: a file only appended to since its last sync keeps a random part of
+    /// the unsynced tail, sometimes with a run of zeros inside it (blocks
+    /// allocated but never written). Other files keep what was fsynced.
+    pub fn crash_torn(&self, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        self.crash_with(|durable, data| {
+            if data.len() <= durable.len() || !data.starts_with(durable) {
+                return durable.to_vec();
+            }
+            let mut kept = data[..rng.random_range(durable.len()..=data.len())].to_vec();
+            if kept.len() > durable.len() && rng.random_bool(0.3) {
+                let from = rng.random_range(durable.len()..kept.len());
+                let to = rng.random_range(from..=kept.len());
+                kept[from..to].fill(0);
+            }
+            kept
+        });
+    }
+
+    /// Replaces every file by what `survives(durable, data)` says outlived the crash.
+    fn crash_with(&self, mut survives: impl FnMut(&[u8], &[u8]) -> Vec<u8>) {
         let mut files = self.files.lock();
         for (path, file) in files.iter_mut() {
-            let durable = file.inner.lock().durable.clone();
+            let kept = {
+                let inner = file.inner.lock();
+                survives(&inner.durable, &inner.data)
+            };
             // Open handles belong to the crashed process; new opens see the new file.
             *file = Arc::new(SimFile {
                 path: path.clone(),
                 inner: Mutex::new(SimFileData {
-                    data: durable.clone(),
-                    durable,
+                    data: kept.clone(),
+                    durable: kept,
                 }),
                 faults: self.faults.clone(),
             });
@@ -242,10 +303,22 @@ impl SimFs {
         self.faults.fail_syncs.lock().push(pattern.to_owned());
     }
 
+    /// Lets `n` more writes succeed, then fails every later one.
+    pub fn fail_writes_after(&self, n: u64) {
+        self.faults.writes_left.store(n, Ordering::Release);
+    }
+
+    /// Lets `n` more syncs succeed, then fails every later one.
+    pub fn fail_syncs_after(&self, n: u64) {
+        self.faults.syncs_left.store(n, Ordering::Release);
+    }
+
     /// Clears injected faults.
     pub fn heal(&self) {
         self.faults.fail_writes.lock().clear();
         self.faults.fail_syncs.lock().clear();
+        self.faults.writes_left.store(u64::MAX, Ordering::Release);
+        self.faults.syncs_left.store(u64::MAX, Ordering::Release);
     }
 
     /// Successful file syncs so far.
@@ -315,7 +388,11 @@ impl FileSystem for SimFs {
         files.insert(to.to_owned(), file);
         Ok(())
     }
-    fn sync_dir(&self, _path: &Path) -> io::Result<()> {
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let faults = &self.faults;
+        if SimFaults::fails(&faults.fail_syncs, &faults.syncs_left, path) {
+            return Err(io::Error::other("injected directory fsync failure"));
+        }
         Ok(())
     }
     fn exists(&self, path: &Path) -> bool {

@@ -5,8 +5,9 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
-use super::fs::FileSystem;
+use super::fs::{FileHandle, FileSystem};
 
 /// Bytes of one offset index entry (relative offset u32, position u32).
 const OFFSET_ENTRY_BYTES: usize = 8;
@@ -39,26 +40,26 @@ impl SegmentIndex {
         }
     }
 
-    /// Writes both index files (a sealed segment's; not fsynced: a torn index is
-    /// detected on load and rebuilt).
+    /// Writes both index files (a sealed segment's) and returns them for the
+    /// flusher to sync; a torn index is detected on load and rebuilt.
     pub fn write(
         &self,
         fs: &dyn FileSystem,
         offset_path: &Path,
         time_path: &Path,
-    ) -> io::Result<()> {
+    ) -> io::Result<[Arc<dyn FileHandle>; 2]> {
         let mut buf = Vec::with_capacity(self.offsets.len() * OFFSET_ENTRY_BYTES);
         for (o, p) in &self.offsets {
             buf.extend_from_slice(&o.to_be_bytes());
             buf.extend_from_slice(&p.to_be_bytes());
         }
-        replace(fs, offset_path, &buf)?;
+        let offsets = replace(fs, offset_path, &buf)?;
         let mut buf = Vec::with_capacity(self.times.len() * TIME_ENTRY_BYTES);
         for (t, o) in &self.times {
             buf.extend_from_slice(&t.to_be_bytes());
             buf.extend_from_slice(&o.to_be_bytes());
         }
-        replace(fs, time_path, &buf)
+        Ok([offsets, replace(fs, time_path, &buf)?])
     }
 
     /// Loads both files; `None` when either is missing or not a valid, increasing
@@ -114,10 +115,11 @@ impl SegmentIndex {
     }
 }
 
-fn replace(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn replace(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> io::Result<Arc<dyn FileHandle>> {
     let _ = fs.remove_file(path);
     let file = fs.open(path, true)?;
-    file.write_all_at(bytes, 0)
+    file.write_all_at(bytes, 0)?;
+    Ok(file)
 }
 
 fn read_all(fs: &dyn FileSystem, path: &Path) -> Option<Vec<u8>> {

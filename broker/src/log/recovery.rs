@@ -1,20 +1,24 @@
 //! Opening a log: load segments, trust what the recovery checkpoint covers, scan
 //! and validate (CRC, lengths, contiguous offsets) everything after it, truncate at
 //! the first invalid batch, and make the recovered state durable.
+//!
+//! Trust is per segment: a segment wholly below the recovery point keeps its bytes
+//! and index files (rebuilt when missing or torn); every other segment is read batch
+//! by batch and its indexes rebuilt. The leader-epoch checkpoint (epoch → start
+//! offset, for follower truncation) arrives with the cluster work.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
-use bytes::Bytes;
-use parking_lot::RwLock;
-use weir_client::protocol::records::RecordBatchView;
+use parking_lot::{Mutex, RwLock};
 
+use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use super::fs::FileSystem;
 use super::index::SegmentIndex;
-use super::segment::{BATCH_HEADER_BYTES, BatchHeader, Segment};
+use super::segment::Segment;
 use super::store::{Log, LogConfig, LogError, Shared};
 
 /// What scanning one segment found.
@@ -29,6 +33,8 @@ struct Scan {
     index: SegmentIndex,
     /// Whether something invalid followed the valid prefix.
     truncated: bool,
+    /// Whether the indexes came from valid files (else they were rebuilt).
+    index_from_files: bool,
 }
 
 impl Scan {
@@ -39,46 +45,82 @@ impl Scan {
             max_timestamp: -1,
             index: SegmentIndex::default(),
             truncated: false,
+            index_from_files: false,
         }
     }
 }
 
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
+    let path = path.to_owned();
+    move |source| LogError::Io { path, source }
+}
+
 /// Opens (creating if needed) the log in `dir`.
 pub fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log, LogError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| LogError::Io { path, source }
-    };
-    fs.create_dir_all(dir).map_err(io(dir))?;
-    let mut bases = segment_bases(&*fs, dir).map_err(io(dir))?;
+    fs.create_dir_all(dir).map_err(io_error(dir))?;
+    let mut bases = segment_bases(&*fs, dir).map_err(io_error(dir))?;
     let recovery_point = checkpoint::read(&*fs, &dir.join(RECOVERY_POINT_FILE)).unwrap_or(0);
     let start_checkpoint = checkpoint::read(&*fs, &dir.join(LOG_START_OFFSET_FILE));
     if bases.is_empty() {
         bases.push(start_checkpoint.unwrap_or(0));
     }
     let mut segments = Vec::with_capacity(bases.len());
+    let mut rebuilt_indexes = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
-        let segment = Segment::open(&*fs, dir, base).map_err(io(dir))?;
-        let trusted = bases.get(i + 1).is_some_and(|&next| next <= recovery_point);
-        let scan = if trusted {
-            load_trusted(&*fs, &segment, &config)
-        } else {
-            scan_validating(&segment, &config)
+        let segment = Segment::open(&*fs, dir, base).map_err(io_error(dir))?;
+        // Strictly below: a checkpoint past a segment's end was written by a
+        // flush after its roll, which synced its data and index files too.
+        let trusted = bases.get(i + 1).is_some_and(|&next| next < recovery_point);
+        let loaded = match trusted {
+            true => load_trusted(&*fs, &segment).map_err(io_error(&segment.path))?,
+            false => None,
+        };
+        let scan = match loaded {
+            Some(scan) => scan,
+            None => scan_validating(&segment, &config).map_err(io_error(&segment.path))?,
+        };
+        apply_scan(&segment, &scan).map_err(io_error(&segment.path))?;
+        let segment = Arc::new(segment);
+        if !scan.index_from_files {
+            rebuilt_indexes.push(segment.clone());
         }
-        .map_err(io(&segment.path))?;
-        apply_scan(&segment, &scan).map_err(io(&segment.path))?;
-        segments.push(Arc::new(segment));
-        if scan.truncated
-            || bases
-                .get(i + 1)
-                .is_some_and(|&next| next != scan.next_offset)
-        {
+        segments.push(segment);
+        if scan.truncated || bases.get(i + 1).is_some_and(|&n| n != scan.next_offset) {
             tracing::warn!(dir = %dir.display(), base, valid_bytes = scan.valid_bytes, "log truncated at the first invalid batch");
-            remove_segments(&*fs, &bases[i + 1..], dir).map_err(io(dir))?;
+            remove_segments(&*fs, &bases[i + 1..], dir).map_err(io_error(dir))?;
             break;
         }
     }
+    // The active segment's indexes live in memory until it is sealed.
+    let active = segments.last().map(Arc::as_ptr);
+    rebuilt_indexes.retain(|s| Some(Arc::as_ptr(s)) != active);
+    make_durable(&*fs, dir, &segments, &rebuilt_indexes)?;
     finish_open(dir, config, fs, segments, start_checkpoint)
+}
+
+/// Syncs every surviving segment (truncations included) and writes the rebuilt
+/// indexes of sealed segments, so the recovery checkpoint written next may cover
+/// all of them: a later open trusts their bytes and index files.
+fn make_durable(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    rebuilt_indexes: &[Arc<Segment>],
+) -> Result<(), LogError> {
+    for segment in segments {
+        segment.file.sync().map_err(io_error(&segment.path))?;
+    }
+    for segment in rebuilt_indexes {
+        let files = segment
+            .index
+            .read()
+            .write(fs, &segment.sibling("index"), &segment.sibling("timeindex"))
+            .map_err(io_error(&segment.path))?;
+        for file in files {
+            file.sync().map_err(io_error(&segment.path))?;
+        }
+    }
+    fs.sync_dir(dir).map_err(io_error(dir))
 }
 
 fn finish_open(
@@ -96,18 +138,8 @@ fn finish_open(
     let log_start = start_checkpoint
         .unwrap_or(first_base)
         .clamp(first_base, end);
-    // Whatever survived is made durable now, so the checkpoint may cover it.
-    for segment in &segments {
-        segment.file.sync().map_err(|source| LogError::Io {
-            path: segment.path.clone(),
-            source,
-        })?;
-    }
     let recovery_path = dir.join(RECOVERY_POINT_FILE);
-    checkpoint::write(&*fs, &recovery_path, end, true).map_err(|source| LogError::Io {
-        path: recovery_path,
-        source,
-    })?;
+    checkpoint::write(&*fs, &recovery_path, end, true).map_err(io_error(&recovery_path))?;
     let shared = Arc::new(Shared {
         segments: RwLock::new(segments),
         log_start_offset: AtomicI64::new(log_start),
@@ -120,9 +152,10 @@ fn finish_open(
         shared,
         flushed_offset: end,
         unflushed_sealed: Vec::new(),
+        dir_dirty: false,
         bytes_since_index: 0,
         last_checkpoint: Instant::now(),
-        failed: None,
+        failed: Arc::new(Mutex::new(None)),
     })
 }
 
@@ -154,46 +187,52 @@ fn apply_scan(segment: &Segment, scan: &Scan) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A segment wholly below the recovery point: trust its bytes; load its index
-/// files, or rebuild them from batch headers when they are missing or torn.
-fn load_trusted(
-    fs: &dyn FileSystem,
-    segment: &Segment,
-    config: &LogConfig,
-) -> std::io::Result<Scan> {
+/// A segment wholly below the recovery point: trust its bytes and load its index
+/// files. `None` (scan and validate it instead) when the files are missing or
+/// invalid, or when the batch headers after the last index entry do not end
+/// exactly at the end of the file.
+fn load_trusted(fs: &dyn FileSystem, segment: &Segment) -> std::io::Result<Option<Scan>> {
     let size = segment.file.len()?;
-    let loaded = SegmentIndex::load(
+    // An empty offset index of a non-empty segment is not a valid index.
+    let Some(index) = SegmentIndex::load(
         fs,
         &segment.sibling("index"),
         &segment.sibling("timeindex"),
         size,
-    );
+    )
+    .filter(|index| size == 0 || !index.offsets.is_empty()) else {
+        return Ok(None);
+    };
     let mut scan = Scan::empty(segment.base_offset);
-    // Walk headers from the last indexed batch to find the end offset.
-    let start = loaded.as_ref().and_then(|i| i.offsets.last().copied());
-    let mut position = u64::from(start.map(|(_, p)| p).unwrap_or(0));
+    let mut position = u64::from(index.offsets.last().map(|(_, p)| *p).unwrap_or(0));
+    let mut expected = index
+        .offsets
+        .last()
+        .map(|(o, _)| segment.base_offset + i64::from(*o));
     while let Some(header) = segment.header_at(position, size)? {
-        if header.magic != 2 || position + header.total_len > size {
-            break;
-        }
-        if loaded.is_none() {
-            index_batch(&mut scan, segment.base_offset, position, &header, config);
+        let whole =
+            header.total_len >= BATCH_HEADER_BYTES as u64 && position + header.total_len <= size;
+        let continues = expected.is_none_or(|e| e == header.base_offset);
+        if header.magic != batch::MAGIC_V2 || !whole || !continues {
+            return Ok(None);
         }
         scan.next_offset = header.last_offset + 1;
+        expected = Some(scan.next_offset);
         scan.max_timestamp = scan.max_timestamp.max(header.max_timestamp);
         position += header.total_len;
     }
-    scan.valid_bytes = position;
-    if let Some(index) = loaded {
-        scan.max_timestamp = index
-            .times
-            .last()
-            .map(|t| t.0)
-            .unwrap_or(-1)
-            .max(scan.max_timestamp);
-        scan.index = index;
+    if position != size {
+        return Ok(None);
     }
-    Ok(scan)
+    scan.valid_bytes = size;
+    scan.max_timestamp = index
+        .times
+        .last()
+        .map_or(-1, |t| t.0)
+        .max(scan.max_timestamp);
+    scan.index = index;
+    scan.index_from_files = true;
+    Ok(Some(scan))
 }
 
 /// A segment at or after the recovery point: read every batch, check its CRC and
@@ -227,7 +266,7 @@ fn batch_is_valid(
     header: &BatchHeader,
     expected: i64,
 ) -> std::io::Result<bool> {
-    if header.magic != 2
+    if header.magic != batch::MAGIC_V2
         || header.base_offset != expected
         || header.total_len < BATCH_HEADER_BYTES as u64
     {
@@ -238,7 +277,7 @@ fn batch_is_valid(
     }
     let mut buf = vec![0u8; header.total_len as usize];
     segment.file.read_exact_at(&mut buf, position)?;
-    Ok(RecordBatchView::parse(&Bytes::from(buf)).is_ok())
+    Ok(batch::check(&buf).is_ok())
 }
 
 fn index_batch(

@@ -9,49 +9,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
+use super::batch::{BATCH_HEADER_BYTES, BatchHeader};
 use super::fs::{FileHandle, FileSystem};
 use super::index::SegmentIndex;
-
-/// Bytes of a RecordBatch v2 header we read to walk a segment.
-pub const BATCH_HEADER_BYTES: usize = 61;
-/// Bytes before the part of the batch that `batchLength` counts.
-pub const LOG_OVERHEAD_BYTES: u64 = 12;
-
-/// The fields of a batch header needed to walk and index a segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
-    /// First offset of the batch.
-    pub base_offset: i64,
-    /// Whole batch length in bytes.
-    pub total_len: u64,
-    /// Last offset of the batch.
-    pub last_offset: i64,
-    /// Largest timestamp in the batch.
-    pub max_timestamp: i64,
-    /// Magic byte (2 for valid batches).
-    pub magic: i8,
-}
-
-impl BatchHeader {
-    /// Parses the first 61 bytes of a batch (no CRC check).
-    pub fn parse(b: &[u8; BATCH_HEADER_BYTES]) -> Self {
-        let i64_at = |at: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[at..at + 8]);
-            i64::from_be_bytes(a)
-        };
-        let i32_at = |at: usize| i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let base_offset = i64_at(0);
-        let batch_length = i32_at(8);
-        Self {
-            base_offset,
-            total_len: LOG_OVERHEAD_BYTES + batch_length.max(0) as u64,
-            last_offset: base_offset + i64::from(i32_at(23)),
-            max_timestamp: i64_at(35),
-            magic: b[16] as i8,
-        }
-    }
-}
 
 /// One segment of a partition log.
 pub struct Segment {

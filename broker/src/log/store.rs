@@ -1,31 +1,46 @@
-//! The log of one partition: the writer ([`Log`]) and the shared read view
-//! ([`LogReader`]).
+//! The writer side of one partition's log ([`Log`]): validate and append batches,
+//! roll segments, hand fsync work to the flusher, apply retention and DeleteRecords.
+//! The state readers share lives in [`Shared`]; the read side is in `reader.rs`.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
-use weir_client::protocol::records::{BatchError, RecordBatchView};
 
+use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use super::flusher::FlushTarget;
 use super::fs::{FileHandle, FileSystem};
+use super::reader::LogReader;
 use super::recovery;
-use super::segment::{BATCH_HEADER_BYTES, BatchHeader, Segment};
+use super::segment::Segment;
 
 /// Bytes between sparse offset index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
-/// How often the recovery checkpoint is rewritten (it only shortens recovery).
-pub const RECOVERY_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
-/// Longest single read served (a fetch asks for less).
-pub const READ_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Segment size before a roll (Kafka's `segment.bytes`, 1 GiB).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
+/// Segment age before a roll, and time retention (Kafka's 7 days).
+pub const SEVEN_DAYS_MS: u64 = 7 * 24 * 3600 * 1000;
+/// Largest batch accepted by default (Kafka's `message.max.bytes`).
+pub const MAX_MESSAGE_BYTES_DEFAULT: u32 = 1024 * 1024 + 12;
+/// How often the recovery checkpoint is rewritten by default (it only shortens
+/// recovery, so rarely is enough).
+pub const RECOVERY_CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 5_000;
+/// Largest byte position in a segment: index entries store positions as u32.
+pub const SEGMENT_POSITION_MAX: u64 = u32::MAX as u64;
+/// Largest offset relative to a segment's base: index entries store u32, and
+/// Kafka keeps them within i32.
+pub const SEGMENT_RELATIVE_OFFSET_MAX: i64 = i32::MAX as i64;
 
-/// Limits and policies of one log; may change at runtime.
+const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_POSITION_MAX);
+const _: () = assert!(MAX_MESSAGE_BYTES_DEFAULT as usize > BATCH_HEADER_BYTES);
+
+/// Limits and policies of one log; may change at runtime ([`Log::set_config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     /// Roll the active segment beyond this size.
@@ -40,56 +55,69 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// Largest batch accepted.
     pub max_message_bytes: u32,
+    /// Least time between two recovery checkpoint writes (0: at every flush).
+    pub recovery_checkpoint_interval_ms: u64,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            segment_bytes: 1 << 30,
-            segment_ms: Some(7 * 24 * 3600 * 1000),
-            retention_ms: Some(7 * 24 * 3600 * 1000),
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            segment_ms: Some(SEVEN_DAYS_MS),
+            retention_ms: Some(SEVEN_DAYS_MS as i64),
             retention_bytes: None,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
-            max_message_bytes: 1024 * 1024 + 12,
+            max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
+            recovery_checkpoint_interval_ms: RECOVERY_CHECKPOINT_INTERVAL_MS_DEFAULT,
         }
     }
 }
 
-/// Why a log operation failed.
+/// Why a log operation failed. `Corrupt` and `MessageTooLarge` are the client's
+/// fault (Kafka's CORRUPT_MESSAGE and MESSAGE_TOO_LARGE) and leave the log as it
+/// was; `Io` and `Failed` mean the log can no longer be trusted until reopened.
 #[derive(Debug, Error)]
 pub enum LogError {
-    /// The batch is not a valid v2 batch (the client's fault; nothing written).
+    /// The batch is not a valid v2 batch (nothing written).
     #[error("corrupt batch at offset {base_offset}, position {position}: {reason}")]
     Corrupt {
+        /// The batch's base offset as found (-1 when not yet assigned).
         base_offset: i64,
+        /// Byte position of the batch in its input or segment.
         position: u64,
+        /// What check failed.
         reason: String,
     },
     /// The batch exceeds `max_message_bytes` (nothing written).
     #[error("batch of {size} bytes exceeds the maximum of {max}")]
-    MessageTooLarge { size: usize, max: usize },
-    /// File I/O failed.
-    #[error("log I/O on {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    /// An earlier write or fsync failed: the log refuses further appends until it
-    /// is reopened (recovered) from disk.
-    #[error("log failed earlier and refuses appends: {0}")]
-    Failed(String),
-}
-
-/// Why a read failed.
-#[derive(Debug, Error)]
-pub enum ReadError {
-    /// The offset is outside [log start, log end].
+    MessageTooLarge {
+        /// Bytes of the batch.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// An offset outside [log start, log end].
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
+        /// The offset asked for.
         offset: i64,
+        /// First readable offset.
         log_start_offset: i64,
+        /// Offset after the last batch.
         log_end_offset: i64,
     },
     /// File I/O failed.
-    #[error("log read I/O: {0}")]
-    Io(#[from] io::Error),
+    #[error("log I/O on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// An earlier write or fsync failed: the log refuses appends until it is
+    /// reopened (recovered) from disk. A failed fsync is never retried.
+    #[error("log failed earlier and refuses appends: {0}")]
+    Failed(String),
 }
 
 /// What an append did.
@@ -105,12 +133,9 @@ pub struct AppendInfo {
     pub log_append_time: Option<i64>,
 }
 
-/// Whole batches read from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadResult {
-    /// Concatenated batches (possibly empty).
-    pub records: Bytes,
-}
+/// Set once a write or fsync failed; shared with the flusher so a failed fsync
+/// stops appends at once, before the owner hears about it.
+pub(super) type FailFlag = Arc<Mutex<Option<String>>>;
 
 /// State shared by the writer and every reader.
 pub(super) struct Shared {
@@ -120,13 +145,6 @@ pub(super) struct Shared {
     pub log_start_offset: AtomicI64,
     /// Offset after the last readable batch.
     pub log_end_offset: AtomicI64,
-}
-
-/// The shared, read-only view of a log. Cheap to clone.
-#[derive(Clone)]
-pub struct LogReader {
-    /// The log's shared state.
-    shared: Arc<Shared>,
 }
 
 /// The writable log of one partition; owned by its partition actor.
@@ -141,27 +159,30 @@ pub struct Log {
     pub(super) shared: Arc<Shared>,
     /// Everything below this offset is fsynced.
     pub(super) flushed_offset: i64,
-    /// Sealed segments with data not yet fsynced.
-    pub(super) unflushed_sealed: Vec<Arc<dyn FileHandle>>,
+    /// Files of sealed segments (data and index files) not yet covered by a
+    /// flush past the segment's end: (the segment's end offset, file).
+    pub(super) unflushed_sealed: Vec<(i64, Arc<dyn FileHandle>)>,
+    /// A segment file was created since the last flush: its directory entry
+    /// must be synced before data in it counts as durable.
+    pub(super) dir_dirty: bool,
     /// Bytes appended to the active segment since its last index entry.
     pub(super) bytes_since_index: u64,
     /// When the recovery checkpoint was last handed to the flusher.
     pub(super) last_checkpoint: Instant,
-    /// Set after a write failure: the log refuses appends.
-    pub(super) failed: Option<String>,
+    /// Why the log refuses appends, once a write or fsync failed.
+    pub(super) failed: FailFlag,
 }
 
 impl Log {
-    /// Opens the log in `dir`, recovering the tail after the recovery checkpoint.
+    /// Opens the log in `dir` (creating it), recovering the tail after the
+    /// recovery checkpoint: the first invalid batch and all after it are dropped.
     pub fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log, LogError> {
         recovery::open(dir, config, fs)
     }
 
     /// The shared read view.
     pub fn reader(&self) -> LogReader {
-        LogReader {
-            shared: self.shared.clone(),
-        }
+        LogReader::new(self.shared.clone())
     }
 
     /// Changes limits (segment size, retention, max batch size) from now on.
@@ -169,9 +190,19 @@ impl Log {
         self.config = config;
     }
 
+    /// The current limits.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
     /// Offsets below this are fsynced.
     pub fn flushed_offset(&self) -> i64 {
         self.flushed_offset
+    }
+
+    /// Why the log refuses appends, if it does.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().clone()
     }
 
     pub(super) fn io(&self, path: &Path) -> impl FnOnce(io::Error) -> LogError {
@@ -188,35 +219,37 @@ impl Log {
             .expect("a log always has an active segment")
     }
 
-    /// Validates a v2 batch, gives it offsets, and writes it to the active segment.
-    /// Only the 61-byte header is copied and rewritten (base offset, leader epoch,
-    /// and for LogAppendTime the timestamp type, max timestamp and CRC).
+    /// Validates one v2 batch, gives it offsets from the log end, and writes it to
+    /// the active segment. Only the 61-byte header is copied and rewritten (base
+    /// offset, leader epoch, and with `append_time` the timestamp type, max
+    /// timestamp and CRC).
     pub fn append(
         &mut self,
         batch: Bytes,
         append_time: Option<i64>,
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
-        if let Some(reason) = &self.failed {
-            return Err(LogError::Failed(reason.clone()));
+        if let Some(reason) = self.failure() {
+            return Err(LogError::Failed(reason));
         }
-        let view = validate(&batch, self.config.max_message_bytes as usize)?;
+        let checked = validate(&batch, self.config.max_message_bytes as usize)?;
         let base_offset = self.shared.log_end_offset.load(Ordering::Acquire);
-        let last_offset = base_offset + i64::from(view.last_offset_delta());
-        let mut max_timestamp = view.max_timestamp();
-        let mut header = [0u8; BATCH_HEADER_BYTES];
-        header.copy_from_slice(&batch[..BATCH_HEADER_BYTES]);
-        header[0..8].copy_from_slice(&base_offset.to_be_bytes());
-        header[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+        let last_offset = base_offset + i64::from(checked.last_offset_delta);
+        let mut header = *batch
+            .first_chunk::<BATCH_HEADER_BYTES>()
+            .expect("validated batches hold a header");
+        batch::assign(&mut header, base_offset, leader_epoch);
+        let body = &batch[BATCH_HEADER_BYTES..];
+        let mut max_timestamp = checked.max_timestamp;
         if let Some(now) = append_time {
-            stamp_log_append_time(&mut header, &batch[BATCH_HEADER_BYTES..], now);
+            batch::stamp_log_append_time(&mut header, body, now);
             max_timestamp = now;
         }
-        self.maybe_roll(batch.len() as u64, base_offset)?;
-        let body = &batch[BATCH_HEADER_BYTES..];
-        if let Err(e) = self.write_to_active(&header, body, base_offset, last_offset, max_timestamp)
-        {
-            self.failed = Some(e.to_string());
+        let written = self
+            .maybe_roll(batch.len() as u64, base_offset, last_offset)
+            .and_then(|()| self.write_to_active(&header, body, last_offset, max_timestamp));
+        if let Err(e) = written {
+            *self.failed.lock() = Some(e.to_string());
             return Err(e);
         }
         Ok(AppendInfo {
@@ -229,15 +262,15 @@ impl Log {
 
     fn write_to_active(
         &mut self,
-        header: &[u8],
+        header: &[u8; BATCH_HEADER_BYTES],
         body: &[u8],
-        base_offset: i64,
         last_offset: i64,
         max_timestamp: i64,
     ) -> Result<(), LogError> {
         let active = self.active();
         let position = active.size();
         let batch_len = (header.len() + body.len()) as u64;
+        let base_offset = BatchHeader::parse(header).base_offset;
         active
             .file
             .write_all_at(header, position)
@@ -264,7 +297,8 @@ impl Log {
         if active.first_append_ms.load(Ordering::Acquire) < 0 {
             active.first_append_ms.store(now_ms(), Ordering::Release);
         }
-        // Publish: size first, then the offsets readers use to bound reads.
+        // Publish only now that the bytes are written: size first, then the
+        // offsets readers use to bound reads.
         active.size.store(position + batch_len, Ordering::Release);
         active.next_offset.store(last_offset + 1, Ordering::Release);
         self.shared
@@ -274,29 +308,37 @@ impl Log {
     }
 
     /// Rolls to a new segment when the active one is non-empty and the batch would
-    /// overflow it, or when it is older than `segment_ms`.
-    fn maybe_roll(&mut self, batch_bytes: u64, next_offset: i64) -> Result<(), LogError> {
+    /// overflow it (in bytes, or in offsets an index entry can hold), or when it
+    /// is older than `segment_ms`.
+    fn maybe_roll(
+        &mut self,
+        batch_bytes: u64,
+        base_offset: i64,
+        last_offset: i64,
+    ) -> Result<(), LogError> {
         let active = self.active();
         let size = active.size();
         if size == 0 {
             return Ok(());
         }
-        let full = size + batch_bytes > self.config.segment_bytes;
+        let full = size + batch_bytes > self.config.segment_bytes.min(SEGMENT_POSITION_MAX);
+        let offsets_full = last_offset - active.base_offset > SEGMENT_RELATIVE_OFFSET_MAX;
         let first = active.first_append_ms.load(Ordering::Acquire);
         let old = self
             .config
             .segment_ms
             .is_some_and(|ms| first >= 0 && now_ms() - first >= ms as i64);
-        if !(full || old || size + batch_bytes > u64::from(u32::MAX)) {
+        if !(full || offsets_full || old) {
             return Ok(());
         }
-        self.roll(next_offset)
+        self.roll(base_offset)
     }
 
-    /// Seals the active segment (writes its index files) and starts a new one.
+    /// Seals the active segment (writes its index files) and starts a new one
+    /// whose base is `next_offset`.
     pub(super) fn roll(&mut self, next_offset: i64) -> Result<(), LogError> {
         let active = self.active();
-        active
+        let index_files = active
             .index
             .read()
             .write(
@@ -307,47 +349,71 @@ impl Log {
             .map_err(self.io(&active.path))?;
         let segment =
             Segment::open(&*self.fs, &self.dir, next_offset).map_err(self.io(&self.dir))?;
+        // A file left by an earlier life of this log under the same name is stale.
         segment.file.set_len(0).map_err(self.io(&segment.path))?;
         segment.size.store(0, Ordering::Release);
         segment.next_offset.store(next_offset, Ordering::Release);
-        if active.next_offset() > self.flushed_offset {
-            self.unflushed_sealed.push(active.file.clone());
-        }
+        // Synced by the next flush that covers an offset past this segment, which
+        // is what lets recovery trust a segment below the recovery point.
+        let end = active.next_offset();
+        self.unflushed_sealed.push((end, active.file.clone()));
+        self.unflushed_sealed
+            .extend(index_files.into_iter().map(|file| (end, file)));
         self.shared.segments.write().push(Arc::new(segment));
+        self.dir_dirty = true;
         self.bytes_since_index = 0;
         Ok(())
     }
 
-    /// What the flusher must sync to cover everything appended so far, or `None`
-    /// when all is flushed. Includes the recovery checkpoint when one is due.
+    /// What the flusher must sync to cover everything appended so far (sealed
+    /// unflushed segments, the active one, the directory after a roll), or `None`
+    /// when all is flushed. Includes the recovery checkpoint when one is due: the
+    /// flusher writes it right after the sync that covers it, so it never points
+    /// past fsynced data and the owner never waits for it.
     pub fn flush_handle(&mut self) -> Option<FlushTarget> {
         let up_to = self.shared.log_end_offset.load(Ordering::Acquire);
         if up_to <= self.flushed_offset {
             return None;
         }
-        let mut files = std::mem::take(&mut self.unflushed_sealed);
+        let mut files: Vec<Arc<dyn FileHandle>> = self
+            .unflushed_sealed
+            .iter()
+            .map(|(_, file)| file.clone())
+            .collect();
         files.push(self.active().file.clone());
-        let checkpoint =
-            (self.last_checkpoint.elapsed() >= RECOVERY_CHECKPOINT_INTERVAL).then(|| {
-                self.last_checkpoint = Instant::now();
-                self.dir.join(RECOVERY_POINT_FILE)
-            });
+        let due = self.last_checkpoint.elapsed().as_millis()
+            >= u128::from(self.config.recovery_checkpoint_interval_ms);
+        let checkpoint = due.then(|| {
+            self.last_checkpoint = Instant::now();
+            self.dir.join(RECOVERY_POINT_FILE)
+        });
         Some(FlushTarget {
             files,
             up_to,
+            sync_dir: std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone()),
             checkpoint,
             fs: self.fs.clone(),
+            failed: self.failed.clone(),
         })
     }
 
-    /// Records that the flusher synced everything below `up_to`.
+    /// Records that the flusher synced everything below `up_to` (the `Ok` value
+    /// of a flush of a target from [`Log::flush_handle`]).
     pub fn mark_flushed(&mut self, up_to: i64) -> Result<(), LogError> {
+        let end = self.shared.log_end_offset.load(Ordering::Acquire);
+        assert!(up_to <= end, "flushed {up_to} beyond the log end {end}");
+        if let Some(reason) = self.failure() {
+            return Err(LogError::Failed(reason));
+        }
         self.flushed_offset = self.flushed_offset.max(up_to);
+        let flushed = self.flushed_offset;
+        self.unflushed_sealed.retain(|(end, _)| *end >= flushed);
         Ok(())
     }
 
-    /// Deletes whole segments beyond retention (never the active one) and advances
-    /// the log start offset; returns how many were deleted.
+    /// Deletes whole segments beyond retention (never the active one, never one
+    /// with unflushed data) and advances the log start offset; returns how many
+    /// were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let segments = self.shared.segments.read().clone();
         let mut total: i64 = segments.iter().map(|s| s.size() as i64).sum();
@@ -376,7 +442,14 @@ impl Log {
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
         let end = self.shared.log_end_offset.load(Ordering::Acquire);
         let start = self.shared.log_start_offset.load(Ordering::Acquire);
-        let new_start = offset.clamp(start, end);
+        if offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: start,
+                log_end_offset: end,
+            });
+        }
+        let new_start = offset.max(start);
         let segments = self.shared.segments.read().clone();
         let below = segments[..segments.len() - 1]
             .iter()
@@ -384,13 +457,10 @@ impl Log {
             .count();
         self.shared
             .log_start_offset
-            .store(new_start, Ordering::Release);
-        self.delete_oldest(below)?;
-        self.shared
-            .log_start_offset
             .fetch_max(new_start, Ordering::AcqRel);
+        self.delete_oldest(below)?;
         self.write_log_start()?;
-        Ok(new_start)
+        Ok(self.shared.log_start_offset.load(Ordering::Acquire))
     }
 
     fn delete_oldest(&mut self, count: usize) -> Result<(), LogError> {
@@ -400,12 +470,13 @@ impl Log {
         let removed: Vec<Arc<Segment>> = {
             let mut segments = self.shared.segments.write();
             let removed = segments.drain(..count).collect();
-            let next_start = segments[0].base_offset;
             self.shared
                 .log_start_offset
-                .fetch_max(next_start, Ordering::AcqRel);
+                .fetch_max(segments[0].base_offset, Ordering::AcqRel);
             removed
         };
+        // The start offset is written before the files go: a restart in between
+        // finds it beside the old segments and hides them still.
         self.write_log_start()?;
         for segment in removed {
             // Readers holding the segment keep reading the unlinked file.
@@ -432,194 +503,26 @@ impl Log {
     }
 }
 
-/// Checks a batch before anything is written: whole, magic 2, CRC, size.
-fn validate(batch: &Bytes, max_message_bytes: usize) -> Result<RecordBatchView, LogError> {
+/// Checks a batch before anything is written: size first, then whole, magic 2,
+/// lengths and CRC.
+fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, LogError> {
     if batch.len() > max_message_bytes {
         return Err(LogError::MessageTooLarge {
             size: batch.len(),
             max: max_message_bytes,
         });
     }
-    let corrupt = |reason: String| LogError::Corrupt {
+    batch::check(batch).map_err(|e| LogError::Corrupt {
         base_offset: -1,
         position: 0,
-        reason,
-    };
-    let (view, len) =
-        RecordBatchView::parse(batch).map_err(|e: BatchError| corrupt(e.to_string()))?;
-    if len != batch.len() {
-        return Err(corrupt(format!(
-            "{} trailing bytes after the batch",
-            batch.len() - len
-        )));
-    }
-    Ok(view)
+        reason: e.to_string(),
+    })
 }
 
-/// Marks a batch LogAppendTime with `now` as its max timestamp and recomputes the
-/// CRC over the rewritten header and the untouched body.
-fn stamp_log_append_time(header: &mut [u8; BATCH_HEADER_BYTES], body: &[u8], now: i64) {
-    let attributes = i16::from_be_bytes([header[21], header[22]]) | 0x8;
-    header[21..23].copy_from_slice(&attributes.to_be_bytes());
-    header[35..43].copy_from_slice(&now.to_be_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[21..]), body);
-    header[17..21].copy_from_slice(&crc.to_be_bytes());
-}
-
+/// Wall-clock milliseconds since the epoch (for `segment_ms`).
 pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-impl LogReader {
-    /// First readable offset.
-    pub fn log_start_offset(&self) -> i64 {
-        self.shared.log_start_offset.load(Ordering::Acquire)
-    }
-
-    /// Offset after the last readable batch.
-    pub fn log_end_offset(&self) -> i64 {
-        self.shared.log_end_offset.load(Ordering::Acquire)
-    }
-
-    /// Bytes on disk.
-    pub fn size_bytes(&self) -> u64 {
-        self.shared.segments.read().iter().map(|s| s.size()).sum()
-    }
-
-    /// Whole batches from the one containing `fetch_offset`, below `max_offset`
-    /// (the high watermark), within `max_bytes` — except that with `min_one` the
-    /// first batch is returned even when larger (KIP-74).
-    pub fn read(
-        &self,
-        fetch_offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one: bool,
-    ) -> Result<ReadResult, ReadError> {
-        let (start, end) = (self.log_start_offset(), self.log_end_offset());
-        if fetch_offset < start || fetch_offset > end {
-            return Err(ReadError::OffsetOutOfRange {
-                offset: fetch_offset,
-                log_start_offset: start,
-                log_end_offset: end,
-            });
-        }
-        let upper = max_offset.min(end);
-        let segments = self.shared.segments.read().clone();
-        let first = segments
-            .partition_point(|s| s.base_offset <= fetch_offset)
-            .saturating_sub(1);
-        for segment in &segments[first..] {
-            if fetch_offset >= upper {
-                break;
-            }
-            if let Some(records) = read_segment(
-                segment,
-                fetch_offset,
-                max_bytes.min(READ_BYTES_MAX),
-                upper,
-                min_one,
-            )? {
-                return Ok(ReadResult { records });
-            }
-        }
-        Ok(ReadResult {
-            records: Bytes::new(),
-        })
-    }
-
-    /// The first batch whose max timestamp reaches `ts`: (base offset, its max
-    /// timestamp). Batch granularity.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, io::Error> {
-        let start = self.log_start_offset();
-        let segments = self.shared.segments.read().clone();
-        for segment in segments
-            .iter()
-            .filter(|s| s.max_timestamp.load(Ordering::Acquire) >= ts)
-        {
-            let from =
-                segment.base_offset + i64::from(segment.index.read().scan_start_for_time(ts));
-            let Some((mut position, _)) = segment.find_position(from)? else {
-                continue;
-            };
-            let limit = segment.size();
-            while let Some(header) = segment.header_at(position, limit)? {
-                if header.max_timestamp >= ts && header.last_offset >= start {
-                    let found = first_record_at(segment, position, &header, ts, start)?;
-                    return Ok(Some(found));
-                }
-                position += header.total_len;
-            }
-        }
-        Ok(None)
-    }
-}
-
-/// The first record at or after `ts` (and `start`) in the batch at `position`:
-/// (offset, timestamp). Uncompressed batches are searched record by record, as
-/// Kafka does; a compressed batch answers with its first offset and max timestamp
-/// (decompression arrives with the codec work).
-fn first_record_at(
-    segment: &Segment,
-    position: u64,
-    header: &BatchHeader,
-    ts: i64,
-    start: i64,
-) -> io::Result<(i64, i64)> {
-    let batch_level = (header.base_offset.max(start), header.max_timestamp);
-    let mut buf = vec![0u8; header.total_len as usize];
-    segment.file.read_exact_at(&mut buf, position)?;
-    let Ok((view, _)) = RecordBatchView::parse(&Bytes::from(buf)) else {
-        return Ok(batch_level);
-    };
-    if view.is_log_append_time() {
-        // Every record carries the batch's max timestamp.
-        return Ok(batch_level);
-    }
-    let Some(records) = view.records() else {
-        return Ok(batch_level);
-    };
-    for record in records.flatten() {
-        let offset = view.base_offset() + i64::from(record.offset_delta);
-        let timestamp = view.base_timestamp() + record.timestamp_delta;
-        if timestamp >= ts && offset >= start {
-            return Ok((offset, timestamp));
-        }
-    }
-    Ok(batch_level)
-}
-
-/// Reads from one segment; `None` when the segment holds nothing at or after
-/// `fetch_offset`.
-fn read_segment(
-    segment: &Segment,
-    fetch_offset: i64,
-    max_bytes: usize,
-    upper: i64,
-    min_one: bool,
-) -> Result<Option<Bytes>, io::Error> {
-    let Some((start, first)) = segment.find_position(fetch_offset)? else {
-        return Ok(None);
-    };
-    if first.base_offset >= upper {
-        return Ok(Some(Bytes::new()));
-    }
-    let limit = segment.size();
-    let mut end = start;
-    let mut header = Some(first);
-    while let Some(h) = header {
-        let next_end = end + h.total_len;
-        let fits = (next_end - start) as usize <= max_bytes || (min_one && end == start);
-        if h.base_offset >= upper || next_end > limit || !fits {
-            break;
-        }
-        end = next_end;
-        header = segment.header_at(end, limit)?;
-    }
-    let mut buf = vec![0u8; (end - start) as usize];
-    segment.file.read_exact_at(&mut buf, start)?;
-    Ok(Some(Bytes::from(buf)))
 }

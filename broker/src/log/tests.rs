@@ -1,18 +1,21 @@
 //! Log storage tests: round trips, indexes, rolls, retention, recovery from torn
 //! and corrupt tails, a seeded crash test on the simulated page cache, and the
-//! flusher's group commit and failure handling.
+//! flusher's group commit and failure handling. Randomized tests print their seed
+//! (`WEIR_TEST_SEED=<n>` replays one).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use weir_client::protocol::records::testing::build_batch;
-use weir_client::protocol::records::{RecordBatchView, batches};
 
+use super::batch::testing::{batch_with_timestamps, test_batch};
+use super::batch::{self, BATCH_HEADER_BYTES};
+use super::index::SegmentIndex;
 use super::*;
 
 fn dir() -> PathBuf {
@@ -23,16 +26,14 @@ fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 4096,
         index_interval_bytes: 256,
+        recovery_checkpoint_interval_ms: 0,
         ..LogConfig::default()
     }
 }
 
-/// A batch of `n` records whose values are `tag-i`.
+/// A batch of `n` records tagged `tag`, all at `ts`.
 fn batch(tag: u64, n: usize, ts: i64) -> Bytes {
-    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("{tag}-{i}").into_bytes()).collect();
-    let records: Vec<weir_client::protocol::records::testing::KeyValue<'_>> =
-        values.iter().map(|v| (None, Some(v.as_slice()))).collect();
-    build_batch(&records, ts)
+    batch_with_timestamps(tag, &vec![ts; n], 8)
 }
 
 fn seed() -> u64 {
@@ -44,22 +45,50 @@ fn seed() -> u64 {
     seed
 }
 
-/// (base offset, record count) of every batch readable from `from`.
-fn read_all(reader: &LogReader, from: i64) -> Vec<(i64, i32)> {
+/// Splits served bytes into batches, asserting each is whole and valid.
+fn split(records: &Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();
-    let mut offset = from;
-    for _ in 0..100_000 {
-        let read = reader.read(offset, 1 << 20, i64::MAX, true).unwrap();
-        if read.records.is_empty() {
-            break;
-        }
-        for item in batches(&read.records) {
-            let (view, _) = item.expect("served batches are valid");
-            out.push((view.base_offset(), view.record_count()));
-            offset = view.base_offset() + i64::from(view.last_offset_delta()) + 1;
-        }
+    let mut at = 0;
+    while at < records.len() {
+        let header = records[at..]
+            .first_chunk::<BATCH_HEADER_BYTES>()
+            .map(batch::BatchHeader::parse)
+            .expect("served bytes hold whole batches");
+        let one = records.slice(at..at + header.total_len as usize);
+        batch::check(&one).expect("served batches are valid");
+        out.push(one);
+        at += header.total_len as usize;
     }
     out
+}
+
+/// Every batch readable from `from`, as served.
+fn served(reader: &LogReader, from: i64) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    loop {
+        let read = reader.read(offset, 1 << 20, i64::MAX, true).unwrap();
+        if read.records.is_empty() {
+            return out;
+        }
+        for one in split(&read.records) {
+            offset = batch::check(&one).unwrap().last_offset + 1;
+            out.push(one);
+        }
+    }
+}
+
+/// (base offset, record count) of every batch readable from `from`.
+fn read_all(reader: &LogReader, from: i64) -> Vec<(i64, i32)> {
+    served(reader, from)
+        .iter()
+        .map(|b| batch::check(b).unwrap())
+        .map(|h| (h.base_offset, h.record_count))
+        .collect()
+}
+
+fn segment_count(log: &Log) -> usize {
+    log.shared.segments.read().len()
 }
 
 #[test]
@@ -73,26 +102,13 @@ fn append_and_read_round_trip_across_segments() {
         assert_eq!(info.last_offset, i as i64 * 3 + 2);
         expected.push((info.base_offset, 3));
     }
-    assert!(
-        log.shared.segments.read().len() > 3,
-        "segments rolled by size"
-    );
+    assert!(segment_count(&log) > 3, "segments rolled by size");
     let reader = log.reader();
     assert_eq!(reader.log_end_offset(), 600);
     assert_eq!(read_all(&reader, 0), expected);
-    // A fetch in the middle of a batch returns the batch that contains it.
-    let mid = reader.read(301, 1, i64::MAX, true).unwrap();
-    let (view, _) = RecordBatchView::parse(&mid.records).unwrap();
-    assert_eq!(view.base_offset(), 300);
-    // max_bytes without min_one returns nothing when the first batch is larger.
-    assert!(
-        reader
-            .read(300, 1, i64::MAX, false)
-            .unwrap()
-            .records
-            .is_empty()
-    );
     // The high watermark bounds reads.
+    let below_hw = reader.read(297, 1 << 20, 300, true).unwrap();
+    assert_eq!(split(&below_hw.records).len(), 1);
     assert!(
         reader
             .read(300, 1 << 20, 300, true)
@@ -100,11 +116,101 @@ fn append_and_read_round_trip_across_segments() {
             .records
             .is_empty()
     );
-    // Out of range.
+    // The log end reads empty; past it is out of range.
+    assert!(
+        reader
+            .read(600, 10, i64::MAX, true)
+            .unwrap()
+            .records
+            .is_empty()
+    );
     assert!(matches!(
         reader.read(601, 10, i64::MAX, true),
         Err(ReadError::OffsetOutOfRange { .. })
     ));
+}
+
+#[test]
+fn every_offset_reads_the_batch_that_contains_it() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&dir(), config(), fs).unwrap();
+    let mut rng = StdRng::seed_from_u64(seed());
+    let mut batches = Vec::new();
+    for i in 0..150 {
+        let n = rng.random_range(1..6);
+        let payload = rng.random_range(0..200);
+        let info = log.append(test_batch(n, payload, i), None, 0).unwrap();
+        batches.push((info.base_offset, info.last_offset));
+    }
+    let reader = log.reader();
+    for (base, last) in batches {
+        for offset in base..=last {
+            // A fetch in the middle of a batch returns the whole batch (Kafka).
+            let read = reader.read(offset, 1, i64::MAX, true).unwrap();
+            let got = split(&read.records);
+            assert_eq!(got.len(), 1, "min_one returns exactly the first batch");
+            let header = batch::check(&got[0]).unwrap();
+            assert_eq!((header.base_offset, header.last_offset), (base, last));
+        }
+    }
+}
+
+#[test]
+fn max_bytes_returns_whole_batches_and_min_one_the_first() {
+    let fs = Arc::new(SimFs::new());
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..config()
+    };
+    let mut log = Log::open(&dir(), config, fs).unwrap();
+    for i in 0..10 {
+        log.append(test_batch(2, 100, i), None, 0).unwrap();
+    }
+    let one = split(
+        &log.reader()
+            .read(0, 1 << 20, i64::MAX, false)
+            .unwrap()
+            .records,
+    )[0]
+    .len();
+    let reader = log.reader();
+    let read = |max_bytes, min_one| {
+        split(
+            &reader
+                .read(0, max_bytes, i64::MAX, min_one)
+                .unwrap()
+                .records,
+        )
+    };
+    assert_eq!(read(one * 5 / 2, false).len(), 2);
+    assert_eq!(read(one * 3, false).len(), 3);
+    assert!(
+        read(one - 1, false).is_empty(),
+        "without min_one nothing fits"
+    );
+    assert_eq!(
+        read(1, true).len(),
+        1,
+        "KIP-74: the first batch even if larger"
+    );
+    assert_eq!(read(one + 1, true).len(), 1);
+}
+
+#[test]
+fn segment_index_lookups() {
+    let index = SegmentIndex {
+        offsets: vec![(0, 0), (10, 4096), (25, 8200)],
+        times: vec![(100, 0), (150, 12), (300, 30)],
+    };
+    assert_eq!(index.position_for(0), 0);
+    assert_eq!(index.position_for(9), 0);
+    assert_eq!(index.position_for(10), 4096);
+    assert_eq!(index.position_for(24), 4096);
+    assert_eq!(index.position_for(1000), 8200);
+    assert_eq!(index.scan_start_for_time(50), 0);
+    assert_eq!(index.scan_start_for_time(150), 0);
+    assert_eq!(index.scan_start_for_time(151), 12);
+    assert_eq!(index.scan_start_for_time(1000), 30);
 }
 
 #[test]
@@ -114,45 +220,47 @@ fn reopen_after_clean_close_keeps_everything_and_continues() {
     for i in 0..50 {
         log.append(batch(i, 2, 5), None, 0).unwrap();
     }
+    let before = served(&log.reader(), 0);
     drop(log);
-    let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
-    assert_eq!(log.reader().log_end_offset(), 100);
-    assert_eq!(
-        log.append(batch(99, 1, 5), None, 0).unwrap().base_offset,
-        100
-    );
+    for _ in 0..2 {
+        // The second open trusts the sealed segments (recovery point past them).
+        let log = Log::open(&dir(), config(), fs.clone()).unwrap();
+        assert_eq!(log.reader().log_end_offset(), 100);
+        assert_eq!(served(&log.reader(), 0), before);
+        assert_eq!(log.reader().offset_for_timestamp(5).unwrap(), Some((0, 5)));
+    }
+    let mut log = Log::open(&dir(), config(), fs).unwrap();
+    let next = log.append(batch(99, 1, 5), None, 0).unwrap();
+    assert_eq!(next.base_offset, 100);
     assert_eq!(read_all(&log.reader(), 0).len(), 51);
 }
 
 #[test]
-fn offset_for_timestamp_uses_batch_max_timestamps() {
+fn offset_for_timestamp_uses_the_time_index_and_records() {
     let fs = Arc::new(SimFs::new());
     let mut log = Log::open(&dir(), config(), fs).unwrap();
     for i in 0..100 {
         log.append(batch(i, 1, 1_000 + i as i64 * 10), None, 0)
             .unwrap();
     }
+    // One batch of three records at 5000, 5010, 5020.
+    log.append(batch_with_timestamps(1, &[5000, 5010, 5020], 4), None, 0)
+        .unwrap();
     let reader = log.reader();
     assert_eq!(reader.offset_for_timestamp(0).unwrap(), Some((0, 1_000)));
     assert_eq!(
         reader.offset_for_timestamp(1_505).unwrap(),
         Some((51, 1_510))
     );
-    assert_eq!(reader.offset_for_timestamp(5_000).unwrap(), None);
-}
-
-#[test]
-fn offset_for_timestamp_finds_the_record_inside_a_batch() {
-    let fs = Arc::new(SimFs::new());
-    let mut log = Log::open(&dir(), config(), fs).unwrap();
-    // One batch of three records at 1000, 1010, 1020 (deltas written by hand).
-    let batch =
-        weir_client::protocol::records::testing::build_batch_with_timestamps(&[1000, 1010, 1020]);
-    log.append(batch, None, 0).unwrap();
-    let reader = log.reader();
-    assert_eq!(reader.offset_for_timestamp(1005).unwrap(), Some((1, 1010)));
-    assert_eq!(reader.offset_for_timestamp(1020).unwrap(), Some((2, 1020)));
-    assert_eq!(reader.offset_for_timestamp(1021).unwrap(), None);
+    assert_eq!(
+        reader.offset_for_timestamp(5_005).unwrap(),
+        Some((101, 5010))
+    );
+    assert_eq!(
+        reader.offset_for_timestamp(5_020).unwrap(),
+        Some((102, 5020))
+    );
+    assert_eq!(reader.offset_for_timestamp(5_021).unwrap(), None);
 }
 
 #[test]
@@ -160,41 +268,53 @@ fn log_append_time_rewrites_timestamp_and_crc() {
     let fs = Arc::new(SimFs::new());
     let mut log = Log::open(&dir(), config(), fs).unwrap();
     let info = log.append(batch(1, 2, 5), Some(77_777), 3).unwrap();
-    assert_eq!(info.max_timestamp, 77_777);
-    let read = log.reader().read(0, 1 << 20, i64::MAX, true).unwrap();
-    let (view, _) = RecordBatchView::parse(&read.records).expect("CRC recomputed");
-    assert!(view.is_log_append_time());
     assert_eq!(
-        (view.max_timestamp(), view.partition_leader_epoch()),
-        (77_777, 3)
+        (info.max_timestamp, info.log_append_time),
+        (77_777, Some(77_777))
+    );
+    let read = log.reader().read(0, 1 << 20, i64::MAX, true).unwrap();
+    let header = batch::check(&read.records).expect("CRC recomputed");
+    assert!(header.is_log_append_time());
+    assert_eq!((header.base_timestamp, header.max_timestamp), (5, 77_777));
+    assert_eq!(header.leader_epoch, 3);
+    assert_eq!(
+        log.reader().offset_for_timestamp(6).unwrap(),
+        Some((0, 77_777))
     );
 }
 
 #[test]
 fn invalid_batches_are_refused_before_writing() {
     let fs = Arc::new(SimFs::new());
-    let mut log = Log::open(
-        &dir(),
-        LogConfig {
-            max_message_bytes: 100,
-            ..config()
-        },
-        fs,
-    )
-    .unwrap();
-    let big = batch(1, 20, 0);
+    let config = LogConfig {
+        max_message_bytes: 200,
+        ..config()
+    };
+    let mut log = Log::open(&dir(), config, fs).unwrap();
     assert!(matches!(
-        log.append(big, None, 0),
-        Err(LogError::MessageTooLarge { .. })
+        log.append(test_batch(20, 10, 0), None, 0),
+        Err(LogError::MessageTooLarge { max: 200, .. })
     ));
     let mut bad = batch(1, 1, 0).to_vec();
-    let last = bad.len() - 1;
-    bad[last] ^= 0x55;
-    assert!(matches!(
-        log.append(Bytes::from(bad), None, 0),
-        Err(LogError::Corrupt { .. })
-    ));
+    *bad.last_mut().unwrap() ^= 0x55;
+    let mut bad_magic = batch(1, 1, 0).to_vec();
+    bad_magic[16] = 1;
+    let mut two = batch(1, 1, 0).to_vec();
+    two.extend_from_slice(&batch(2, 1, 0));
+    let short = batch(1, 1, 0).slice(..50);
+    for bytes in [
+        Bytes::from(bad),
+        Bytes::from(bad_magic),
+        Bytes::from(two),
+        short,
+    ] {
+        assert!(matches!(
+            log.append(bytes, None, 0),
+            Err(LogError::Corrupt { .. })
+        ));
+    }
     assert_eq!(log.reader().log_end_offset(), 0);
+    assert_eq!(log.append(batch(3, 1, 0), None, 0).unwrap().base_offset, 0);
 }
 
 #[test]
@@ -204,14 +324,15 @@ fn retention_by_size_and_time_deletes_whole_old_segments() {
     for i in 0..200 {
         log.append(batch(i, 3, 1_000), None, 0).unwrap();
     }
-    // Retention only deletes flushed segments.
-    log.mark_flushed(log.reader().log_end_offset()).unwrap();
-    let segments_before = log.shared.segments.read().len();
+    // Retention deletes only flushed segments.
     log.set_config(LogConfig {
         retention_bytes: Some(8192),
         retention_ms: None,
         ..config()
     });
+    assert_eq!(log.apply_retention(2_000).unwrap(), 0);
+    log.mark_flushed(log.reader().log_end_offset()).unwrap();
+    let segments_before = segment_count(&log);
     let deleted = log.apply_retention(2_000).unwrap();
     assert!(deleted > 0 && deleted < segments_before);
     let reader = log.reader();
@@ -223,18 +344,21 @@ fn retention_by_size_and_time_deletes_whole_old_segments() {
         Err(ReadError::OffsetOutOfRange { .. })
     ));
     assert_eq!(read_all(&reader, start).first().map(|b| b.0), Some(start));
-    // Time retention deletes everything but the active segment.
+    // Time retention: nothing is old enough yet, then all but the active segment.
     log.set_config(LogConfig {
-        retention_ms: Some(10),
+        retention_ms: Some(10_000),
         ..config()
     });
+    assert_eq!(log.apply_retention(5_000).unwrap(), 0);
     log.apply_retention(1_000_000).unwrap();
-    assert_eq!(log.shared.segments.read().len(), 1);
+    assert_eq!(segment_count(&log), 1);
     // The start offset survives a reopen.
     let start = log.reader().log_start_offset();
+    assert!(start > 0);
     drop(log);
     let log = Log::open(&dir(), config(), fs).unwrap();
     assert_eq!(log.reader().log_start_offset(), start);
+    assert_eq!(log.reader().log_end_offset(), 600);
 }
 
 #[test]
@@ -244,9 +368,26 @@ fn delete_records_advances_log_start() {
     for i in 0..100 {
         log.append(batch(i, 3, 1_000), None, 0).unwrap();
     }
+    let segments_before = segment_count(&log);
     assert_eq!(log.delete_records_before(150).unwrap(), 150);
-    assert_eq!(log.reader().log_start_offset(), 150);
+    assert!(
+        segment_count(&log) < segments_before,
+        "whole segments below go"
+    );
+    let reader = log.reader();
+    assert_eq!(reader.log_start_offset(), 150);
     assert!(log.shared.segments.read()[0].base_offset <= 150);
+    assert!(matches!(
+        reader.read(149, 10, i64::MAX, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(read_all(&reader, 150)[0].0, 150);
+    // The start never moves back, and never past the end.
+    assert_eq!(log.delete_records_before(10).unwrap(), 150);
+    assert!(matches!(
+        log.delete_records_before(301),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
     drop(log);
     let log = Log::open(&dir(), config(), fs).unwrap();
     assert_eq!(log.reader().log_start_offset(), 150);
@@ -255,19 +396,16 @@ fn delete_records_advances_log_start() {
 #[test]
 fn segment_roll_by_time() {
     let fs = Arc::new(SimFs::new());
-    let mut log = Log::open(
-        &dir(),
-        LogConfig {
-            segment_ms: Some(1),
-            ..config()
-        },
-        fs,
-    )
-    .unwrap();
+    let config = LogConfig {
+        segment_ms: Some(1),
+        ..config()
+    };
+    let mut log = Log::open(&dir(), config, fs).unwrap();
     log.append(batch(0, 1, 0), None, 0).unwrap();
     std::thread::sleep(Duration::from_millis(5));
     log.append(batch(1, 1, 0), None, 0).unwrap();
-    assert_eq!(log.shared.segments.read().len(), 2);
+    assert_eq!(segment_count(&log), 2);
+    assert_eq!(log.shared.segments.read()[1].base_offset, 1);
 }
 
 fn last_segment_path(fs: &SimFs, dir: &Path) -> PathBuf {
@@ -287,128 +425,109 @@ fn recovery_truncates_torn_tails_at_random_positions() {
     for _ in 0..40 {
         let fs = Arc::new(SimFs::new());
         let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
-        let n = rng.random_range(1..60);
-        for i in 0..n {
+        for i in 0..rng.random_range(1..60) {
             log.append(batch(i, rng.random_range(1..5), 1), None, 0)
                 .unwrap();
         }
-        let before = read_all(&log.reader(), 0);
+        let before = served(&log.reader(), 0);
         drop(log);
         let path = last_segment_path(&fs, &dir());
-        let mut cut = 0;
         fs.with_file_bytes(&path, |b| {
-            cut = rng.random_range(0..=b.len());
+            let cut = rng.random_range(0..=b.len());
             b.truncate(cut);
         });
         let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
-        let after = read_all(&log.reader(), 0);
-        assert!(
-            before.starts_with(&after),
-            "recovered log is a prefix of the original"
-        );
+        let after = served(&log.reader(), 0);
+        assert!(before.starts_with(&after), "recovered log is a prefix");
         let end = log.reader().log_end_offset();
         let next = log.append(batch(999, 1, 1), None, 0).unwrap();
         assert_eq!(
             next.base_offset, end,
             "appends continue at the recovered end"
         );
+        assert_eq!(served(&log.reader(), 0).len(), after.len() + 1);
     }
+}
+
+/// Whether byte `at` of a segment lies in a batch's partitionLeaderEpoch, which
+/// is outside the CRC (as in Kafka): a flip there cannot be detected.
+fn in_epoch_field(bytes: &[u8], at: usize) -> bool {
+    let mut start = 0;
+    while start + 12 <= at {
+        let len =
+            12 + i32::from_be_bytes(bytes[start + 8..start + 12].try_into().unwrap()) as usize;
+        if at < start + len {
+            break;
+        }
+        start += len;
+    }
+    (12..16).contains(&(at - start))
 }
 
 #[test]
 fn recovery_drops_everything_from_a_flipped_byte_on() {
     let mut rng = StdRng::seed_from_u64(seed());
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..config()
+    };
     for _ in 0..40 {
         let fs = Arc::new(SimFs::new());
-        let mut log = Log::open(
-            &dir(),
-            LogConfig {
-                segment_bytes: 1 << 20,
-                ..config()
-            },
-            fs.clone(),
-        )
-        .unwrap();
+        let mut log = Log::open(&dir(), config.clone(), fs.clone()).unwrap();
         for i in 0..30 {
             log.append(batch(i, 2, 1), None, 0).unwrap();
         }
-        let before = read_all(&log.reader(), 0);
+        let before = served(&log.reader(), 0);
         drop(log);
         let path = last_segment_path(&fs, &dir());
-        let mut in_epoch_field = false;
+        let mut undetectable = false;
+        let mut damaged_batch = 0;
         fs.with_file_bytes(&path, |b| {
             let at = rng.random_range(0..b.len());
-            // partitionLeaderEpoch (bytes 12..16 of a batch) is outside the CRC, as
-            // in Kafka: a flip there cannot be detected.
-            let mut start = 0;
-            while start + 12 <= at {
-                let len = 12
-                    + i32::from_be_bytes([b[start + 8], b[start + 9], b[start + 10], b[start + 11]])
-                        as usize;
-                if at < start + len {
-                    break;
-                }
-                start += len;
-            }
-            in_epoch_field = (12..16).contains(&(at - start));
+            undetectable = in_epoch_field(b, at);
+            damaged_batch = at / before[0].len();
             b[at] ^= 1 << rng.random_range(0..8);
         });
-        if in_epoch_field {
+        if undetectable {
             continue;
         }
-        // The recovery checkpoint is at the end; force a full scan as after a crash.
+        // The recovery point is at the end; force a full scan as after a crash.
         let _ = fs.remove_file(&dir().join("recovery-point"));
-        let log = Log::open(
-            &dir(),
-            LogConfig {
-                segment_bytes: 1 << 20,
-                ..config()
-            },
-            fs.clone(),
-        )
-        .unwrap();
-        let after = read_all(&log.reader(), 0);
-        assert!(after.len() < before.len(), "the damaged batch is gone");
-        assert!(before.starts_with(&after));
+        let mut log = Log::open(&dir(), config.clone(), fs.clone()).unwrap();
+        let after = served(&log.reader(), 0);
+        assert_eq!(
+            after[..],
+            before[..damaged_batch],
+            "everything before stays"
+        );
+        let next = log.append(batch(99, 1, 1), None, 0).unwrap();
+        assert_eq!(next.base_offset, damaged_batch as i64 * 2);
     }
 }
 
 #[test]
-fn crash_keeps_every_record_below_the_flushed_offset() {
-    let seed = seed();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let flusher = Flusher::spawn().unwrap();
-    for round in 0..30 {
-        let fs = Arc::new(SimFs::new());
-        let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
-        let mut acknowledged = 0;
-        for i in 0..rng.random_range(1..120) {
-            log.append(batch(i, rng.random_range(1..4), 1), None, 0)
-                .unwrap();
-            if rng.random_bool(0.2) {
-                acknowledged = flush_now(&flusher, &mut log).unwrap_or(acknowledged);
-            }
-        }
-        fs.crash();
-        let log = Log::open(&dir(), config(), fs).unwrap();
-        let end = log.reader().log_end_offset();
-        assert!(
-            end >= acknowledged,
-            "seed {seed} round {round}: lost flushed data ({end} < {acknowledged})"
-        );
-        let got = read_all(&log.reader(), 0);
-        let mut expect = 0;
-        for (base, count) in got {
-            assert_eq!(base, expect, "contiguous offsets after recovery");
-            expect = base + i64::from(count);
-        }
-        assert_eq!(expect, end);
+fn recovery_stops_at_offsets_that_do_not_continue() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
+    for i in 0..5 {
+        log.append(batch(i, 2, 1), None, 0).unwrap();
     }
-    flusher.shutdown();
+    let first = served(&log.reader(), 0)[0].clone();
+    drop(log);
+    // A valid batch (good CRC) whose offsets go backwards, then a good-looking one.
+    let path = last_segment_path(&fs, &dir());
+    fs.with_file_bytes(&path, |b| {
+        b.extend_from_slice(&first);
+        b.extend_from_slice(&first);
+    });
+    let _ = fs.remove_file(&dir().join("recovery-point"));
+    let log = Log::open(&dir(), config(), fs).unwrap();
+    assert_eq!(log.reader().log_end_offset(), 10);
+    assert_eq!(read_all(&log.reader(), 0).len(), 5);
 }
 
-/// Flushes through the flusher and waits; returns the covered offset.
-fn flush_now(flusher: &Flusher, log: &mut Log) -> Option<i64> {
+/// Flushes through the flusher and waits; marks the log flushed on success.
+fn flush_now(flusher: &Flusher, log: &mut Log) -> Option<Result<i64, String>> {
     let target = log.flush_handle()?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     let request = FlushRequest {
@@ -418,56 +537,203 @@ fn flush_now(flusher: &Flusher, log: &mut Log) -> Option<i64> {
         }),
     };
     assert!(flusher.handle().submit(request).is_ok());
-    let up_to = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
-    log.mark_flushed(up_to).unwrap();
-    Some(up_to)
+    let result = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    if let Ok(up_to) = result {
+        log.mark_flushed(up_to).unwrap();
+    }
+    Some(result)
+}
+
+/// One life of a log in the crash test: random appends and flushes. Returns the
+/// offset every acknowledged flush covered.
+fn crash_test_life(
+    rng: &mut StdRng,
+    flusher: &Flusher,
+    log: &mut Log,
+    original: &mut BTreeMap<i64, Bytes>,
+) -> i64 {
+    let mut flushed = log.flushed_offset();
+    for _ in 0..rng.random_range(1..80) {
+        let n = rng.random_range(1..5);
+        let tag = rng.random::<u64>();
+        let ts = rng.random_range(0..1_000_000);
+        let sent = batch_with_timestamps(tag, &vec![ts; n], rng.random_range(0..300));
+        let info = log.append(sent.clone(), None, 0).unwrap();
+        original.insert(info.base_offset, sent);
+        if rng.random_bool(0.15) {
+            flushed = flush_now(flusher, log).unwrap().unwrap();
+        }
+    }
+    flushed
 }
 
 #[test]
-fn flusher_group_commits_and_reports_fsync_failure() {
+fn crash_keeps_every_record_below_the_flushed_offset() {
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let flusher = Flusher::spawn().unwrap();
+    for round in 0..40 {
+        let fs = Arc::new(SimFs::new());
+        let config = LogConfig {
+            segment_bytes: rng.random_range(1024..8192),
+            index_interval_bytes: rng.random_range(0..1024),
+            recovery_checkpoint_interval_ms: if rng.random_bool(0.5) { 0 } else { 60_000 },
+            ..LogConfig::default()
+        };
+        let mut original: BTreeMap<i64, Bytes> = BTreeMap::new();
+        let mut log = Log::open(&dir(), config.clone(), fs.clone()).unwrap();
+        for life in 0..4 {
+            let flushed = crash_test_life(&mut rng, &flusher, &mut log, &mut original);
+            drop(log);
+            match rng.random_range(0..3) {
+                0 => fs.crash(),
+                1 => fs.crash_torn(rng.random()),
+                _ => {} // a clean stop
+            }
+            log = Log::open(&dir(), config.clone(), fs.clone()).unwrap();
+            let context = format!("seed {seed} round {round} life {life}");
+            let end = log.reader().log_end_offset();
+            assert!(
+                end >= flushed,
+                "{context}: lost flushed data ({end} < {flushed})"
+            );
+            let mut expect = 0;
+            for stored in served(&log.reader(), 0) {
+                let header = batch::check(&stored).unwrap();
+                assert_eq!(header.base_offset, expect, "{context}: contiguous offsets");
+                let sent = &original[&header.base_offset];
+                assert_eq!(stored[16..], sent[16..], "{context}: batch intact");
+                expect = header.last_offset + 1;
+            }
+            assert_eq!(expect, end, "{context}");
+            original.retain(|&base, _| base < end);
+        }
+    }
+}
+
+#[test]
+fn flusher_group_commits_many_requests_into_fewer_syncs() {
     let fs = Arc::new(SimFs::new());
+    // Recovery checkpoints (each a file sync) are not due within the test.
+    let config = LogConfig {
+        recovery_checkpoint_interval_ms: 60_000,
+        ..config()
+    };
     let mut logs: Vec<Log> = (0..4)
-        .map(|p| Log::open(&PathBuf::from(format!("/sim/t-{p}")), config(), fs.clone()).unwrap())
+        .map(|p| {
+            Log::open(
+                &PathBuf::from(format!("/sim/t-{p}")),
+                config.clone(),
+                fs.clone(),
+            )
+            .unwrap()
+        })
         .collect();
     let flusher = Flusher::spawn().unwrap();
+    // Hold the flusher on the first request so the rest queue up behind it.
+    let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
+    logs[0].append(batch(0, 1, 1), None, 0).unwrap();
+    let target = logs[0].flush_handle().unwrap();
+    let request = FlushRequest {
+        target,
+        done: Box::new(move |_| {
+            let _ = gate_rx.recv_timeout(Duration::from_secs(10));
+        }),
+    };
+    assert!(flusher.handle().submit(request).is_ok());
     let syncs_before = fs.sync_count();
-    let done = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = crossbeam_channel::unbounded();
-    // The same file submitted many times in one burst is synced far fewer times.
     for round in 0..50 {
         for log in logs.iter_mut() {
             log.append(batch(round, 1, 1), None, 0).unwrap();
             let target = log.flush_handle().unwrap();
-            let (done, tx) = (done.clone(), tx.clone());
+            let tx = tx.clone();
             let request = FlushRequest {
                 target,
                 done: Box::new(move |r| {
-                    done.fetch_add(1, Ordering::SeqCst);
-                    let _ = tx.send(r.is_ok());
+                    let _ = tx.send(r.ok());
                 }),
             };
             assert!(flusher.handle().submit(request).is_ok());
         }
     }
+    gate_tx.send(()).unwrap();
     for _ in 0..200 {
-        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap().is_some());
     }
     let syncs = fs.sync_count() - syncs_before;
-    eprintln!("200 flush requests, {syncs} file syncs");
-    assert!(syncs <= 200);
-    // An fsync failure reaches every waiter as an error, never as success.
-    fs.fail_syncs("/sim/t-0");
-    logs[0].append(batch(1, 1, 1), None, 0).unwrap();
-    let target = logs[0].flush_handle().unwrap();
-    let request = FlushRequest {
-        target,
-        done: Box::new(move |r| {
-            let _ = tx.send(r.is_ok());
-        }),
-    };
-    assert!(flusher.handle().submit(request).is_ok());
-    assert!(!rx.recv_timeout(Duration::from_secs(10)).unwrap());
+    eprintln!("200 flush requests, {syncs} syncs");
+    assert!(
+        syncs < 50,
+        "one group commit syncs each file once ({syncs} syncs)"
+    );
     flusher.shutdown();
+}
+
+#[test]
+fn fsync_failure_fails_every_waiter_and_the_log_refuses_appends() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
+    let flusher = Flusher::spawn().unwrap();
+    log.append(batch(0, 1, 1), None, 0).unwrap();
+    assert_eq!(flush_now(&flusher, &mut log), Some(Ok(1)));
+    fs.fail_syncs(".log");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for i in 0..5 {
+        log.append(batch(i, 1, 1), None, 0).unwrap();
+    }
+    for _ in 0..5 {
+        let tx = tx.clone();
+        let request = FlushRequest {
+            target: log.flush_handle().unwrap(),
+            done: Box::new(move |r| {
+                let _ = tx.send(r.is_ok());
+            }),
+        };
+        assert!(flusher.handle().submit(request).is_ok());
+    }
+    for _ in 0..5 {
+        assert!(
+            !rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "never success"
+        );
+    }
+    assert!(log.failure().is_some());
+    assert!(matches!(
+        log.append(batch(9, 1, 1), None, 0),
+        Err(LogError::Failed(_))
+    ));
+    // Healing the disk does not make the failed log sync again.
+    fs.heal();
+    assert!(matches!(flush_now(&flusher, &mut log), Some(Err(_))));
+    assert_eq!(log.flushed_offset(), 1);
+    // Reopening recovers what was durable (and what the page cache still holds).
+    drop(log);
+    fs.crash();
+    let log = Log::open(&dir(), config(), fs).unwrap();
+    assert_eq!(log.reader().log_end_offset(), 1);
+    flusher.shutdown();
+}
+
+#[test]
+fn sync_failure_after_n_operations_is_reported() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
+    let flusher = Flusher::spawn().unwrap();
+    fs.fail_syncs_after(3);
+    let mut outcomes = Vec::new();
+    for i in 0..10 {
+        if log.append(batch(i, 1, 1), None, 0).is_err() {
+            break;
+        }
+        outcomes.push(flush_now(&flusher, &mut log).unwrap().is_ok());
+    }
+    // Each flush syncs the segment, then the recovery checkpoint file and its
+    // directory; the budget of three runs out in the second flush, and the log
+    // refuses appends from then on.
+    assert_eq!(outcomes, [true, false]);
+    assert_eq!(log.flushed_offset(), 1);
+    assert!(log.failure().is_some());
 }
 
 #[test]
@@ -475,7 +741,7 @@ fn write_failure_makes_the_log_refuse_appends() {
     let fs = Arc::new(SimFs::new());
     let mut log = Log::open(&dir(), config(), fs.clone()).unwrap();
     log.append(batch(0, 1, 1), None, 0).unwrap();
-    fs.fail_writes(".log");
+    fs.fail_writes_after(1); // the header goes in, the body fails: a torn batch
     assert!(matches!(
         log.append(batch(1, 1, 1), None, 0),
         Err(LogError::Io { .. })
@@ -485,23 +751,111 @@ fn write_failure_makes_the_log_refuse_appends() {
         log.append(batch(2, 1, 1), None, 0),
         Err(LogError::Failed(_))
     ));
+    assert_eq!(
+        log.reader().log_end_offset(),
+        1,
+        "readers never see the torn batch"
+    );
     // Reopening recovers: what was written before the failure is intact.
+    drop(log);
     let log = Log::open(&dir(), config(), fs).unwrap();
     assert_eq!(read_all(&log.reader(), 0), vec![(0, 1)]);
 }
 
 #[test]
-fn real_fs_round_trip_and_reopen() {
+fn readers_never_see_a_partial_batch() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&dir(), config(), fs).unwrap();
+    let reader = log.reader();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    // A consumer tails the log while the writer appends: every batch it gets is
+    // whole and valid, and offsets continue without gaps.
+    let tailing = {
+        let (stop, reads) = (stop.clone(), reads.clone());
+        std::thread::spawn(move || {
+            let mut next = 0;
+            while !stop.load(Ordering::Acquire) || next < reader.log_end_offset() {
+                let read = reader.read(next, 4096, i64::MAX, true).unwrap();
+                for one in split(&read.records) {
+                    let header = batch::check(&one).unwrap();
+                    assert_eq!(header.base_offset, next);
+                    next = header.last_offset + 1;
+                }
+                reads.fetch_add(1, Ordering::Relaxed);
+            }
+            next
+        })
+    };
+    let mut i = 0;
+    while i < 2_000 || (reads.load(Ordering::Relaxed) < 100 && i < 50_000) {
+        log.append(batch(i, 1 + (i as usize % 3), 1), None, 0)
+            .unwrap();
+        i += 1;
+    }
+    stop.store(true, Ordering::Release);
+    assert_eq!(tailing.join().unwrap(), log.reader().log_end_offset());
+}
+
+#[test]
+fn sim_fs_crash_keeps_only_synced_bytes() {
+    let fs = SimFs::new();
+    let path = Path::new("/sim/f");
+    let file = fs.open(path, true).unwrap();
+    file.write_all_at(b"durable", 0).unwrap();
+    file.sync().unwrap();
+    file.write_all_at(b"-lost", 7).unwrap();
+    fs.crash();
+    let file = fs.open(path, false).unwrap();
+    assert_eq!(file.len().unwrap(), 7);
+    file.write_all_at(b"-tail-of-many-bytes", 7).unwrap();
+    fs.crash_torn(7);
+    let len = fs.open(path, false).unwrap().len().unwrap();
+    assert!((7..=26).contains(&len));
+    fs.fail_writes_after(1);
+    let file = fs.open(path, false).unwrap();
+    assert!(file.write_all_at(b"x", 0).is_ok());
+    assert!(file.write_all_at(b"x", 0).is_err());
+    assert!(
+        file.write_all_at(b"x", 0).is_err(),
+        "a failed disk stays failed"
+    );
+}
+
+#[test]
+fn fsync_policy_parses() {
+    assert_eq!("default".parse(), Ok(FsyncPolicy::Default));
+    assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
+    assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
+    assert_eq!("250".parse(), Ok(FsyncPolicy::IntervalMs(250)));
+    assert!("0".parse::<FsyncPolicy>().is_err());
+    assert!("sometimes".parse::<FsyncPolicy>().is_err());
+}
+
+#[test]
+fn real_fs_round_trip_flush_and_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let fs: Arc<dyn FileSystem> = Arc::new(RealFs);
     let path = tmp.path().join("t-0");
+    let flusher = Flusher::spawn().unwrap();
     let mut log = Log::open(&path, config(), fs.clone()).unwrap();
     for i in 0..100 {
         log.append(batch(i, 2, i as i64), None, 0).unwrap();
     }
+    assert_eq!(flush_now(&flusher, &mut log), Some(Ok(200)));
+    let before = served(&log.reader(), 0);
     drop(log);
-    let log = Log::open(&path, config(), fs).unwrap();
-    assert_eq!(log.reader().log_end_offset(), 200);
-    assert_eq!(read_all(&log.reader(), 0).len(), 100);
+    for _ in 0..2 {
+        let log = Log::open(&path, config(), fs.clone()).unwrap();
+        assert_eq!(log.reader().log_end_offset(), 200);
+        assert_eq!(served(&log.reader(), 0), before);
+        assert_eq!(
+            log.reader().offset_for_timestamp(50).unwrap(),
+            Some((100, 50))
+        );
+    }
     assert!(path.join("00000000000000000000.log").exists());
+    assert!(path.join("00000000000000000000.index").exists());
+    assert!(path.join("recovery-point").exists());
+    flusher.shutdown();
 }
