@@ -14,7 +14,8 @@ pub struct NewRecord {
     pub timestamp_ms: i64,
 }
 
-fn put_varint(out: &mut BytesMut, v: i64) {
+/// Appends a zigzag varint (or varlong) to `out`.
+pub fn put_varint(out: &mut BytesMut, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
         let byte = (z & 0x7f) as u8;
@@ -27,7 +28,8 @@ fn put_varint(out: &mut BytesMut, v: i64) {
     }
 }
 
-fn put_varint_bytes(out: &mut BytesMut, b: Option<&[u8]>) {
+/// Appends a varint length (-1 for null) and the bytes.
+pub fn put_varint_bytes(out: &mut BytesMut, b: Option<&[u8]>) {
     match b {
         None => put_varint(out, -1),
         Some(b) => {

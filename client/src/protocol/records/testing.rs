@@ -108,29 +108,8 @@ pub fn put_record(out: &mut BytesMut, r: &TestRecord<'_>, offset_delta: i64, bas
     out.put_slice(&rec);
 }
 
-/// Appends a zigzag varint (or varlong) to `out`.
-pub fn put_varint(out: &mut BytesMut, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        let byte = (z & 0x7f) as u8;
-        z >>= 7;
-        if z == 0 {
-            out.put_u8(byte);
-            return;
-        }
-        out.put_u8(byte | 0x80);
-    }
-}
-
-fn put_varint_bytes(out: &mut BytesMut, b: Option<&[u8]>) {
-    match b {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, b.len() as i64);
-            out.put_slice(b);
-        }
-    }
-}
+pub use crate::protocol::batch_encoder::put_varint;
+use crate::protocol::batch_encoder::put_varint_bytes;
 
 /// Rewrites the CRC of the v2 batch at the front of `batch` to match its bytes;
 /// returns its total length, or `None` (nothing written) when it is not a whole v2
