@@ -241,6 +241,9 @@ impl Actor for GroupCoordinator {
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 impl GroupCoordinatorState {
     /// Sends the state machine's answers to the parked callers.
     fn deliver(&mut self, effects: Vec<Effect>) {
