@@ -42,9 +42,6 @@ pub const PENDING_ACKS_MAX: usize = 100_000;
 /// Interval at which unflushed appends are flushed under the default policy.
 pub const FLUSH_INTERVAL_MS_DEFAULT: u64 = 50;
 
-/// Topics one CreateTopics/DeleteTopics request may name.
-pub const TOPICS_PER_REQUEST_MAX: usize = 10_000;
-
 /// Graceful shutdown waits at most this long for in-flight requests.
 pub const SHUTDOWN_GRACE_MS: u64 = 10_000;
 

@@ -50,7 +50,7 @@ pub async fn group_call<T: Send + 'static>(
     let coordinator = ctx.group_coordinator(group_id).await?;
     match coordinator.call(msg, Some(wait)).await {
         Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
-        Ok(_) => Err(errors::REBALANCE_TIMED_OUT),
+        Ok(_) => Err(errors::REQUEST_TIMED_OUT),
         Err(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
     }
 }

@@ -106,8 +106,6 @@ async fn responses_keep_request_order_when_partitions_answer_out_of_order() {
     }
     assert_eq!(order, vec![1, 2, 3], "responses in request order");
     let appends = probe.wait_for(3, Duration::from_secs(2)).await.unwrap();
-    let sizes: Vec<&String> = appends.iter().collect();
-    assert!(sizes[0] < sizes[1] || sizes[0].len() <= sizes[1].len());
     let lens: Vec<usize> = appends
         .iter()
         .map(|a| {

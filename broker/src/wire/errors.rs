@@ -10,7 +10,7 @@ pub const NONE: i16 = 0;
 /// INVALID_GROUP_ID (empty group id).
 pub const INVALID_GROUP_ID: i16 = 24;
 /// REQUEST_TIMED_OUT, for a group call that got no answer in time.
-pub const REBALANCE_TIMED_OUT: i16 = 7;
+pub const REQUEST_TIMED_OUT: i16 = 7;
 
 /// The Kafka error code for a topic change failure.
 pub fn topic_error_code(e: &TopicError) -> i16 {
