@@ -81,6 +81,7 @@ impl Broker {
             controller_name: format!("{prefix}controller"),
             partitions: registry.clone(),
             group_manager_name: format!("{prefix}group-manager"),
+            groups: Default::default(),
         });
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),

@@ -120,6 +120,11 @@ pub struct BrokerConfig {
     pub max_partitions: usize,
     /// Partitions of `__consumer_offsets` (`offsets.topic.num.partitions`).
     pub offsets_topic_num_partitions: i32,
+    /// Offsets of a group that has been empty this long are deleted
+    /// (`offsets.retention.minutes`, Kafka's 7 days by default).
+    pub offsets_retention_minutes: i64,
+    /// How often offset expiry is checked (`offsets.retention.check.interval.ms`).
+    pub offsets_retention_check_interval_ms: u64,
     /// Smallest consumer session timeout (`group.min.session.timeout.ms`).
     pub group_min_session_timeout_ms: i32,
     /// Largest consumer session timeout (`group.max.session.timeout.ms`).
@@ -156,6 +161,8 @@ impl Default for BrokerConfig {
             max_inflight_requests: limits::INFLIGHT_REQUESTS_MAX_DEFAULT,
             max_partitions: limits::PARTITIONS_MAX_DEFAULT,
             offsets_topic_num_partitions: 10,
+            offsets_retention_minutes: 7 * 24 * 60,
+            offsets_retention_check_interval_ms: 600_000,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 100,
@@ -281,6 +288,10 @@ impl BrokerConfig {
             "max.inflight.requests" => self.max_inflight_requests = v.parse()?,
             "max.partitions" => self.max_partitions = v.parse()?,
             "offsets.topic.num.partitions" => self.offsets_topic_num_partitions = v.parse()?,
+            "offsets.retention.minutes" => self.offsets_retention_minutes = v.parse()?,
+            "offsets.retention.check.interval.ms" => {
+                self.offsets_retention_check_interval_ms = v.parse()?
+            }
             "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = v.parse()?,
             "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = v.parse()?,
             "group.initial.rebalance.delay.ms" => {
@@ -332,6 +343,9 @@ impl BrokerConfig {
         }
         if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&self.offsets_topic_num_partitions) {
             return Err(bad("offsets.topic.num.partitions", "out of range"));
+        }
+        if self.offsets_retention_minutes < 1 {
+            return Err(bad("offsets.retention.minutes", "must be at least 1"));
         }
         if self.max_connections == 0 || self.max_inflight_requests == 0 {
             return Err(bad("max.connections", "limits must be positive"));

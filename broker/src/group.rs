@@ -4,9 +4,12 @@
 //! ([`offsets`]).
 
 pub mod coordinator;
+pub mod directory;
 pub mod manager;
 pub mod offsets;
 pub mod state;
+pub mod subscription;
 
-pub use coordinator::{GroupCoordinator, GroupMsg};
+pub use coordinator::{GroupCoordinator, GroupDescription, GroupMsg};
+pub use directory::GroupDirectory;
 pub use manager::{GroupManager, GroupManagerArgs, GroupManagerMsg};

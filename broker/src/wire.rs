@@ -10,8 +10,10 @@
 pub mod api_versions;
 pub mod context;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod dispatch;
 pub mod encode;
 pub mod errors;
@@ -20,9 +22,11 @@ pub mod find_coordinator;
 pub mod heartbeat;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
@@ -32,6 +36,8 @@ pub use context::BrokerCtx;
 use std::time::Duration;
 
 use ractor::RpcReplyPort;
+
+use weir_client::protocol::limits::GROUP_ID_BYTES_MAX;
 
 use crate::group::GroupMsg;
 use crate::group::state::codes;
@@ -44,14 +50,40 @@ pub async fn group_call<T: Send + 'static>(
     wait: Duration,
     msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
 ) -> Result<T, i16> {
-    if group_id.is_empty() {
+    call_group(ctx, group_id, true, wait, msg).await
+}
+
+/// Like [`group_call`], but only for a group this broker knows: an unknown one is
+/// GROUP_ID_NOT_FOUND (DescribeGroups, DeleteGroups, OffsetDelete).
+pub async fn existing_group_call<T: Send + 'static>(
+    ctx: &BrokerCtx,
+    group_id: &str,
+    wait: Duration,
+    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
+) -> Result<T, i16> {
+    call_group(ctx, group_id, false, wait, msg).await
+}
+
+async fn call_group<T: Send + 'static>(
+    ctx: &BrokerCtx,
+    group_id: &str,
+    create: bool,
+    wait: Duration,
+    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
+) -> Result<T, i16> {
+    if !valid_group_id(group_id) {
         return Err(errors::INVALID_GROUP_ID);
     }
-    let coordinator = ctx.group_coordinator(group_id).await?;
+    let coordinator = ctx.group_coordinator(group_id, create).await?;
     match coordinator.call(msg, Some(wait)).await {
         Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
         Ok(_) => Err(errors::REQUEST_TIMED_OUT),
         Err(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
     }
 }
+/// Kafka refuses empty group ids; ours are bounded too.
+pub fn valid_group_id(group_id: &str) -> bool {
+    !group_id.is_empty() && group_id.len() <= GROUP_ID_BYTES_MAX
+}
+
 pub use dispatch::{Outcome, ResponseFuture, dispatch};

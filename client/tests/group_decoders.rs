@@ -7,7 +7,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use weir_client::protocol::Reader;
 use weir_client::protocol::requests::{
-    find_coordinator, heartbeat, join_group, leave_group, offset_commit, offset_fetch, sync_group,
+    delete_groups, describe_groups, find_coordinator, heartbeat, join_group, leave_group,
+    list_groups, offset_commit, offset_delete, offset_fetch, sync_group,
 };
 
 fn s(v: &str) -> StrBytes {
@@ -181,6 +182,61 @@ fn offset_commit_and_fetch_all_versions() {
             );
         }
     }
+}
+
+#[test]
+fn group_admin_all_versions() {
+    for v in 0..=5 {
+        let r = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(s("g1")), GroupId(s("g2"))])
+            .with_include_authorized_operations(v >= 3);
+        let got = describe_groups::DescribeGroupsRequest::decode(&mut body(&r, v), v).unwrap();
+        assert_eq!(got.groups, ["g1", "g2"], "describe v{v}");
+        assert_eq!(got.include_authorized_operations, v >= 3, "describe v{v}");
+    }
+    for v in 0..=5 {
+        let mut r = ListGroupsRequest::default();
+        if v >= 4 {
+            r = r.with_states_filter(vec![s("Stable")]);
+        }
+        if v >= 5 {
+            r = r.with_types_filter(vec![s("classic")]);
+        }
+        let got = list_groups::ListGroupsRequest::decode(&mut body(&r, v), v).unwrap();
+        let states: &[&str] = if v >= 4 { &["Stable"] } else { &[] };
+        let types: &[&str] = if v >= 5 { &["classic"] } else { &[] };
+        assert_eq!(got.states_filter, states, "list v{v}");
+        assert_eq!(got.types_filter, types, "list v{v}");
+    }
+    for v in 0..=2 {
+        let r = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g1"))]);
+        let got = delete_groups::DeleteGroupsRequest::decode(&mut body(&r, v), v).unwrap();
+        assert_eq!(got.groups_names, ["g1"], "delete v{v}");
+    }
+    let p =
+        |i| offset_delete_request::OffsetDeleteRequestPartition::default().with_partition_index(i);
+    let t = offset_delete_request::OffsetDeleteRequestTopic::default()
+        .with_name(TopicName(s("t")))
+        .with_partitions(vec![p(0), p(3)]);
+    let r = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s("g1")))
+        .with_topics(vec![t]);
+    let got = offset_delete::OffsetDeleteRequest::decode(&mut body(&r, 0), 0).unwrap();
+    assert_eq!(got.group_id, "g1");
+    assert_eq!(got.topics, vec![("t".to_string(), vec![0, 3])]);
+}
+
+/// A compact group id longer than any classic string decodes (so the broker can
+/// answer INVALID_GROUP_ID); a classic one is bounded by its i16 length.
+#[test]
+fn long_compact_group_ids_decode() {
+    let long = "g".repeat(64 * 1024);
+    let r = HeartbeatRequest::default()
+        .with_group_id(GroupId(s(&long)))
+        .with_generation_id(1)
+        .with_member_id(s("m"));
+    let got = heartbeat::HeartbeatRequest::decode(&mut body(&r, 4), 4).unwrap();
+    assert_eq!(got.group_id.len(), 64 * 1024);
 }
 
 #[test]

@@ -375,7 +375,7 @@ fn versions_outside_each_range_are_unsupported_with_the_header() {
 
 #[test]
 fn unknown_api_keys_are_refused_with_the_header() {
-    for api_key in [7, 15, 100, i16::MAX, -1, i16::MIN] {
+    for api_key in [7, 17, 100, i16::MAX, -1, i16::MIN] {
         let mut frame = BytesMut::from(&sample_request(ApiKey::Metadata, 1, 5)[..]);
         frame[0..2].copy_from_slice(&api_key.to_be_bytes());
         let (header, err) = decode_request(frame.freeze()).expect_err("unknown api");

@@ -158,5 +158,6 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         controller_name: "conn-test.controller".into(),
         partitions: registry,
         group_manager_name: "conn-test.group-manager".into(),
+        groups: Default::default(),
     })
 }

@@ -1,37 +1,31 @@
 //! The GroupCoordinator actor: one per consumer group. It owns the group's pure
 //! state machine and its committed offsets, parks JoinGroup/SyncGroup replies
 //! until the state machine answers them, ticks session and rebalance timers, and
-//! writes commits durably to the group's `__consumer_offsets` partition.
+//! writes commits durably to the group's `__consumer_offsets` partition. It
+//! publishes its state to the [`GroupDirectory`], expires offsets past retention
+//! while the group is empty, and parks its offsets there when it stops idle.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ractor::concurrency::oneshot;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
+use super::directory::{GroupDirectory, GroupListing, StartingOffsets};
 use super::offsets::{self, GroupOffsets, OFFSETS_TOPIC, OffsetValue};
 use super::state::{
     Effect, Group, GroupLimits, GroupState, JoinRequest, JoinResponse, Reply, SyncResponse, codes,
 };
-use crate::partition::{PartitionEntry, PartitionMsg, PartitionRegistry};
+use super::subscription::subscribed_topics;
+use crate::partition::{PartitionEntry, PartitionRegistry};
 
 /// How often session and rebalance timers are checked.
 const TICK: Duration = Duration::from_millis(100);
 /// An empty group's coordinator stops after this long without requests (its
 /// offsets are reloaded from the log when the group comes back).
 const IDLE_STOP_MS: i64 = 60_000;
-/// Longest a commit waits for its durable append.
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Kafka error codes used here beyond the state machine's.
-pub mod errors {
-    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-}
 
 /// Longest commit metadata string accepted (Kafka's `offset.metadata.max.bytes`).
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
@@ -77,8 +71,49 @@ pub enum GroupMsg {
         partitions: Option<Vec<(String, i32)>>,
         reply: RpcReplyPort<Vec<FetchedOffset>>,
     },
+    /// DescribeGroups.
+    Describe {
+        reply: RpcReplyPort<GroupDescription>,
+    },
+    /// DeleteGroups: deletes an empty group's offsets and stops the coordinator.
+    Delete { reply: RpcReplyPort<i16> },
+    /// OffsetDelete: a group-level error code, or one code per partition.
+    DeleteOffsets {
+        partitions: Vec<(String, i32)>,
+        reply: RpcReplyPort<Result<Vec<i16>, i16>>,
+    },
     /// Timer tick.
     Tick,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// Kafka's state name.
+    pub state: &'static str,
+    /// Protocol type ("consumer"), empty when there are no members.
+    pub protocol_type: String,
+    /// Chosen protocol (assignor), empty outside a generation.
+    pub protocol_name: String,
+    /// Members; metadata and assignment are filled only while Stable, as in Kafka.
+    pub members: Vec<MemberDescription>,
+}
+
+/// One member in a [`GroupDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// Static membership id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Metadata of the chosen protocol.
+    pub metadata: Bytes,
+    /// Current assignment.
+    pub assignment: Bytes,
 }
 
 /// What a coordinator starts with.
@@ -92,6 +127,14 @@ pub struct GroupCoordinatorArgs {
     pub registry: Arc<PartitionRegistry>,
     /// Session and size limits.
     pub limits: GroupLimits,
+    /// The broker's group directory.
+    pub directory: Arc<GroupDirectory>,
+    /// Offsets to start from, or `Unknown` to replay the offsets partition.
+    pub offsets: StartingOffsets,
+    /// Offsets of an empty group expire after this long (`offsets.retention.minutes`).
+    pub retention_ms: i64,
+    /// How often expiry is checked (`offsets.retention.check.interval.ms`).
+    pub retention_check_ms: i64,
 }
 
 /// The coordinator actor.
@@ -111,9 +154,17 @@ pub struct GroupCoordinatorState {
     syncs: HashMap<String, RpcReplyPort<SyncResponse>>,
     /// When the last request arrived (ms).
     last_request_ms: i64,
+    /// Since when the group has been empty (ms), for offset retention.
+    empty_since_ms: Option<i64>,
+    /// When offset expiry was last checked (ms).
+    retention_checked_ms: i64,
+    /// Set once the coordinator is stopping (group deleted, or offsets parked in
+    /// the directory): it publishes nothing more.
+    stopping: bool,
 }
 
-fn now_ms() -> i64 {
+/// Wall-clock milliseconds (commit timestamps, retention).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -128,25 +179,36 @@ impl Actor for GroupCoordinator {
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        args: GroupCoordinatorArgs,
+        mut args: GroupCoordinatorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let partition = offsets::partition_for(&args.group_id, args.offsets_partitions);
         let Some(PartitionEntry::Online(handle)) = args.registry.lookup(OFFSETS_TOPIC, partition)
         else {
             return Err(format!("{OFFSETS_TOPIC}-{partition} is not online").into());
         };
-        let (reader, group_id) = (handle.reader.clone(), args.group_id.clone());
-        let offsets =
-            tokio::task::spawn_blocking(move || offsets::load_group(&reader, &group_id)).await??;
+        let offsets = match std::mem::replace(&mut args.offsets, StartingOffsets::Unknown) {
+            StartingOffsets::Known(offsets) => offsets,
+            StartingOffsets::Unknown => {
+                let (reader, group_id) = (handle.reader.clone(), args.group_id.clone());
+                tokio::task::spawn_blocking(move || offsets::load_group(&reader, &group_id))
+                    .await??
+            }
+        };
         myself.send_interval(TICK, || GroupMsg::Tick);
-        Ok(GroupCoordinatorState {
+        let now = now_ms();
+        let state = GroupCoordinatorState {
             group: Group::new(args.group_id.clone(), args.limits),
             args,
             offsets,
             joins: HashMap::new(),
             syncs: HashMap::new(),
-            last_request_ms: now_ms(),
-        })
+            last_request_ms: now,
+            empty_since_ms: Some(now),
+            retention_checked_ms: now,
+            stopping: false,
+        };
+        state.publish();
+        Ok(state)
     }
 
     async fn handle(
@@ -218,14 +280,43 @@ impl Actor for GroupCoordinator {
             GroupMsg::FetchOffsets { partitions, reply } => {
                 let _ = reply.send(state.fetch_offsets(partitions));
             }
+            GroupMsg::Describe { reply } => {
+                let _ = reply.send(state.describe());
+            }
+            GroupMsg::Delete { reply } => {
+                let code = state.on_delete(now).await;
+                let _ = reply.send(code);
+                if state.stopping {
+                    myself.stop(Some("deleted".into()));
+                }
+            }
+            GroupMsg::DeleteOffsets { partitions, reply } => {
+                let _ = reply.send(state.on_delete_offsets(partitions, now).await);
+            }
             GroupMsg::Tick => {
                 let effects = state.group.tick(now);
                 state.deliver(effects);
+                state.track_empty(now);
+                state.expire_offsets(now).await;
                 let idle = now - state.last_request_ms > IDLE_STOP_MS;
                 if idle && state.group.state == GroupState::Empty && state.joins.is_empty() {
+                    // Hand the offsets to the directory first: the manager forgets
+                    // this actor only after it has stopped, so the next coordinator
+                    // of the group always finds them there.
+                    let offsets = std::mem::take(&mut state.offsets);
+                    state
+                        .args
+                        .directory
+                        .park(&state.args.group_id, offsets, now);
+                    state.stopping = true;
                     myself.stop(Some("idle".into()));
+                    return Ok(());
                 }
             }
+        }
+        state.track_empty(now);
+        if !state.stopping {
+            state.publish();
         }
         Ok(())
     }
@@ -280,38 +371,194 @@ impl GroupCoordinatorState {
                 .as_ref()
                 .is_some_and(|m| m.len() > OFFSET_METADATA_BYTES_MAX)
         }) {
-            return errors::OFFSET_METADATA_TOO_LARGE;
+            return codes::OFFSET_METADATA_TOO_LARGE;
         }
         let records: Vec<_> = commits
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect();
-        let Some(batch) = offsets::commit_batch(&self.args.group_id, &records, now) else {
-            return codes::NONE;
-        };
-        let partition = offsets::partition_for(&self.args.group_id, self.args.offsets_partitions);
-        let Some(PartitionEntry::Online(handle)) =
-            self.args.registry.lookup(OFFSETS_TOPIC, partition)
-        else {
-            return codes::COORDINATOR_NOT_AVAILABLE;
-        };
-        let (tx, rx) = oneshot();
-        let append = PartitionMsg::Append {
-            records: batch,
-            acks: -1,
-            reply: RpcReplyPort::from(tx),
-        };
-        if handle.actor.cast(append).is_err() {
-            return codes::COORDINATOR_NOT_AVAILABLE;
-        }
-        match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
-            Ok(Ok(Ok(_))) => {
+        match self.append(&records, now).await {
+            Ok(()) => {
                 self.offsets.extend(commits);
                 codes::NONE
             }
-            Ok(_) => codes::COORDINATOR_NOT_AVAILABLE,
-            Err(_) => errors::REQUEST_TIMED_OUT,
+            Err(code) => code,
         }
+    }
+
+    /// Writes offset records durably to the group's offsets partition.
+    async fn append(
+        &self,
+        records: &[((String, i32), Option<OffsetValue>)],
+        now: i64,
+    ) -> Result<(), i16> {
+        let args = &self.args;
+        offsets::append(
+            &args.registry,
+            args.offsets_partitions,
+            &args.group_id,
+            records,
+            now,
+        )
+        .await
+    }
+
+    /// Publishes the group's state to the directory.
+    fn publish(&self) {
+        let listing = GroupListing {
+            state: self.group.state.name(),
+            protocol_type: self.group.protocol_type.clone().unwrap_or_default(),
+        };
+        self.args.directory.publish(&self.args.group_id, listing);
+    }
+
+    /// Notes when the group became empty (the retention clock).
+    fn track_empty(&mut self, now: i64) {
+        if self.group.state != GroupState::Empty {
+            self.empty_since_ms = None;
+        } else if self.empty_since_ms.is_none() {
+            self.empty_since_ms = Some(now);
+        }
+    }
+
+    /// Deletes (tombstones) the offsets past retention while the group is empty.
+    async fn expire_offsets(&mut self, now: i64) {
+        let Some(empty_since_ms) = self.empty_since_ms else {
+            return;
+        };
+        if now - self.retention_checked_ms < self.args.retention_check_ms {
+            return;
+        }
+        self.retention_checked_ms = now;
+        let expired = offsets::expired(&self.offsets, empty_since_ms, self.args.retention_ms, now);
+        if expired.is_empty() {
+            return;
+        }
+        let tombstones: Vec<_> = expired.iter().map(|k| (k.clone(), None)).collect();
+        match self.append(&tombstones, now).await {
+            Ok(()) => {
+                for key in &expired {
+                    self.offsets.remove(key);
+                }
+                tracing::info!(group_id = %self.args.group_id, expired = expired.len(), "offsets expired");
+            }
+            Err(code) => {
+                tracing::warn!(group_id = %self.args.group_id, code, "offset expiry not written")
+            }
+        }
+    }
+
+    /// DescribeGroups, as Kafka answers it.
+    fn describe(&self) -> GroupDescription {
+        let g = &self.group;
+        let stable = g.state == GroupState::Stable;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        let members = g
+            .members
+            .values()
+            .map(|m| MemberDescription {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: if stable {
+                    m.protocols
+                        .iter()
+                        .find(|(name, _)| *name == protocol)
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default()
+                } else {
+                    Bytes::new()
+                },
+                assignment: if stable {
+                    m.assignment.clone()
+                } else {
+                    Bytes::new()
+                },
+            })
+            .collect();
+        GroupDescription {
+            state: g.state.name(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_name: if g.state == GroupState::Empty {
+                String::new()
+            } else {
+                protocol
+            },
+            members,
+        }
+    }
+
+    /// DeleteGroups: only an empty group; its offsets are tombstoned first.
+    async fn on_delete(&mut self, now: i64) -> i16 {
+        if !self.group.members.is_empty() {
+            return codes::NON_EMPTY_GROUP;
+        }
+        let tombstones: Vec<_> = self.offsets.keys().map(|k| (k.clone(), None)).collect();
+        if let Err(code) = self.append(&tombstones, now).await {
+            return code;
+        }
+        self.offsets.clear();
+        let effects = self.group.delete();
+        self.deliver(effects);
+        self.args.directory.remove(&self.args.group_id);
+        self.stopping = true;
+        codes::NONE
+    }
+
+    /// OffsetDelete: drops the named offsets unless the group consumes the topic.
+    async fn on_delete_offsets(
+        &mut self,
+        partitions: Vec<(String, i32)>,
+        now: i64,
+    ) -> Result<Vec<i16>, i16> {
+        if self.group.state == GroupState::Dead {
+            return Err(codes::GROUP_ID_NOT_FOUND);
+        }
+        let subscribed = |topic: &str| self.is_subscribed(topic);
+        let codes: Vec<i16> = partitions
+            .iter()
+            .map(|(topic, _)| {
+                if subscribed(topic) {
+                    codes::GROUP_SUBSCRIBED_TO_TOPIC
+                } else {
+                    codes::NONE
+                }
+            })
+            .collect();
+        let deletions: Vec<_> = partitions
+            .iter()
+            .zip(&codes)
+            .filter(|(key, code)| **code == codes::NONE && self.offsets.contains_key(*key))
+            .map(|(key, _)| (key.clone(), None))
+            .collect();
+        self.append(&deletions, now).await?;
+        for (key, _) in &deletions {
+            self.offsets.remove(key);
+        }
+        Ok(codes)
+    }
+
+    /// Whether a member of a consumer-protocol group subscribes to `topic` (an
+    /// unreadable subscription counts as every topic).
+    fn is_subscribed(&self, topic: &str) -> bool {
+        let g = &self.group;
+        if g.members.is_empty() || g.protocol_type.as_deref() != Some("consumer") {
+            return false;
+        }
+        let protocol = g.protocol_name.as_deref();
+        g.members.values().any(|m| {
+            let metadata = m
+                .protocols
+                .iter()
+                .find(|(name, _)| Some(name.as_str()) == protocol)
+                .or(m.protocols.first())
+                .map(|(_, md)| md);
+            match metadata.and_then(subscribed_topics) {
+                Some(topics) => topics.iter().any(|t| t == topic),
+                None => true,
+            }
+        })
     }
 
     /// Kafka's rules for who may commit: anyone while the group has no members

@@ -1,18 +1,23 @@
-//! The GroupManager actor: creates the internal offsets topic, and finds or
-//! starts the GroupCoordinator of a group on demand. A coordinator that stops or
-//! fails is forgotten; the next request for its group starts a fresh one, which
-//! reloads the group's offsets from `__consumer_offsets`.
+//! The GroupManager actor: creates the internal offsets topic, replays each of
+//! its partitions once into the [`GroupDirectory`], and finds or starts the
+//! GroupCoordinator of a group on demand, handing it the group's offsets. A
+//! coordinator that stops idle parks its offsets in the directory; one that fails
+//! is forgotten, and the next coordinator of its group replays them from the log.
+//! Offsets of dormant groups (no coordinator) expire here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use ractor_cluster_derive::RactorMessage;
 
-use super::coordinator::{GroupCoordinator, GroupCoordinatorArgs, GroupMsg, errors};
-use super::offsets::OFFSETS_TOPIC;
-use super::state::GroupLimits;
+use super::coordinator::{GroupCoordinator, GroupCoordinatorArgs, GroupMsg, now_ms};
+use super::directory::{GroupDirectory, StartingOffsets};
+use super::offsets::{self, OFFSETS_TOPIC};
+use super::state::{GroupLimits, codes};
 use crate::controller::{TopicError, TopicSpec};
+use crate::partition::PartitionEntry;
 use crate::wire::BrokerCtx;
 
 /// Groups one broker coordinates at most (each is an actor).
@@ -25,8 +30,15 @@ pub enum GroupManagerMsg {
     /// (COORDINATOR_LOAD_IN_PROGRESS while the offsets topic comes up).
     Coordinator {
         group_id: String,
+        /// Start a coordinator for a group that is not known here (JoinGroup,
+        /// OffsetCommit); without it an unknown group is GROUP_ID_NOT_FOUND.
+        create: bool,
         reply: RpcReplyPort<Result<ActorRef<GroupMsg>, i16>>,
     },
+    /// The offsets partitions have been replayed into the directory.
+    Loaded,
+    /// Time to expire dormant groups' offsets.
+    ExpireDormant,
 }
 
 /// What the manager starts with.
@@ -47,6 +59,8 @@ pub struct GroupManagerState {
     coordinators: HashMap<String, ActorRef<GroupMsg>>,
     /// Group ids by coordinator actor id.
     by_actor: HashMap<ActorId, String>,
+    /// Whether the start-up replay of the offsets partitions is done.
+    loaded: bool,
 }
 
 impl Actor for GroupManager {
@@ -56,14 +70,26 @@ impl Actor for GroupManager {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: GroupManagerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        tokio::spawn(ensure_offsets_topic(args.ctx.clone()));
+        args.ctx.groups.reset();
+        let ctx = args.ctx.clone();
+        let manager = myself.clone();
+        tokio::spawn(async move {
+            ensure_offsets_topic(&ctx).await;
+            load_offsets(&ctx).await;
+            let _ = manager.cast(GroupManagerMsg::Loaded);
+        });
+        let check_ms = args.ctx.config.offsets_retention_check_interval_ms.max(1);
+        myself.send_interval(Duration::from_millis(check_ms), || {
+            GroupManagerMsg::ExpireDormant
+        });
         Ok(GroupManagerState {
             args,
             coordinators: HashMap::new(),
             by_actor: HashMap::new(),
+            loaded: false,
         })
     }
 
@@ -74,10 +100,22 @@ impl Actor for GroupManager {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            GroupManagerMsg::Coordinator { group_id, reply } => {
-                let result = state.coordinator(&myself, group_id).await;
+            GroupManagerMsg::Coordinator {
+                group_id,
+                create,
+                reply,
+            } => {
+                let result = state.coordinator(&myself, group_id, create).await;
                 let _ = reply.send(result);
             }
+            GroupManagerMsg::Loaded => {
+                state.loaded = true;
+                tracing::info!(
+                    groups = state.directory().list().len(),
+                    "group offsets loaded"
+                );
+            }
+            GroupManagerMsg::ExpireDormant => state.expire_dormant(),
         }
         Ok(())
     }
@@ -89,15 +127,20 @@ impl Actor for GroupManager {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // Coordinators are restarted on demand, never here.
-        let cell = match evt {
-            SupervisionEvent::ActorTerminated(cell, ..) => cell,
+        let (cell, failed) = match evt {
+            SupervisionEvent::ActorTerminated(cell, ..) => (cell, false),
             SupervisionEvent::ActorFailed(cell, error) => {
                 tracing::warn!(actor = %cell.get_id(), %error, "group coordinator failed");
-                cell
+                (cell, true)
             }
             _ => return Ok(()),
         };
-        if let Some(group_id) = state.by_actor.remove(&cell.get_id()) {
+        if failed && let Some(group_id) = state.by_actor.get(&cell.get_id()) {
+            state.args.ctx.groups.mark_for_replay(group_id);
+        }
+        if let Some(group_id) = state.by_actor.remove(&cell.get_id())
+            && state.coordinators.get(&group_id).map(|c| c.get_id()) == Some(cell.get_id())
+        {
             state.coordinators.remove(&group_id);
         }
         Ok(())
@@ -105,18 +148,30 @@ impl Actor for GroupManager {
 }
 
 impl GroupManagerState {
+    fn directory(&self) -> &Arc<GroupDirectory> {
+        &self.args.ctx.groups
+    }
+
     async fn coordinator(
         &mut self,
         myself: &ActorRef<GroupManagerMsg>,
         group_id: String,
+        create: bool,
     ) -> Result<ActorRef<GroupMsg>, i16> {
         if let Some(coordinator) = self.coordinators.get(&group_id) {
             return Ok(coordinator.clone());
         }
+        if !self.loaded {
+            return Err(codes::COORDINATOR_LOAD_IN_PROGRESS);
+        }
+        if !create && !self.directory().contains(&group_id) {
+            return Err(codes::GROUP_ID_NOT_FOUND);
+        }
         if self.coordinators.len() >= GROUPS_MAX {
-            return Err(super::state::codes::COORDINATOR_NOT_AVAILABLE);
+            return Err(codes::COORDINATOR_NOT_AVAILABLE);
         }
         let config = &self.args.ctx.config;
+        let partition = offsets::partition_for(&group_id, config.offsets_topic_num_partitions);
         let args = GroupCoordinatorArgs {
             group_id: group_id.clone(),
             offsets_partitions: config.offsets_topic_num_partitions,
@@ -127,6 +182,14 @@ impl GroupManagerState {
                 initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
                 ..GroupLimits::default()
             },
+            directory: self.directory().clone(),
+            offsets: self.directory().take(&group_id, partition),
+            retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            retention_check_ms: config.offsets_retention_check_interval_ms as i64,
+        };
+        let kept = match &args.offsets {
+            StartingOffsets::Known(offsets) if !offsets.is_empty() => Some(offsets.clone()),
+            _ => None,
         };
         match Actor::spawn_linked(None, GroupCoordinator, args, myself.get_cell()).await {
             Ok((coordinator, _)) => {
@@ -135,15 +198,77 @@ impl GroupManagerState {
                 Ok(coordinator)
             }
             Err(e) => {
+                if let Some(offsets) = kept {
+                    self.directory().park(&group_id, offsets, now_ms());
+                }
                 tracing::debug!(group_id, error = %e, "group coordinator not ready");
-                Err(errors::COORDINATOR_LOAD_IN_PROGRESS)
+                Err(codes::COORDINATOR_LOAD_IN_PROGRESS)
             }
+        }
+    }
+
+    /// Expires offsets of groups without a coordinator, tombstoning them in the
+    /// background (a lost tombstone only brings the offsets back until the next
+    /// check after a restart).
+    fn expire_dormant(&self) {
+        let config = &self.args.ctx.config;
+        let retention_ms = config.offsets_retention_minutes.saturating_mul(60_000);
+        let now = now_ms();
+        let expired = self
+            .directory()
+            .expire(|o, since| offsets::expired(o, since, retention_ms, now));
+        if expired.is_empty() {
+            return;
+        }
+        let registry = self.args.ctx.partitions.clone();
+        let partitions = config.offsets_topic_num_partitions;
+        tokio::spawn(async move {
+            for (group_id, keys) in expired {
+                let tombstones: Vec<_> = keys.into_iter().map(|k| (k, None)).collect();
+                let result =
+                    offsets::append(&registry, partitions, &group_id, &tombstones, now).await;
+                match result {
+                    Ok(()) => tracing::info!(group_id, count = tombstones.len(), "offsets expired"),
+                    Err(code) => tracing::warn!(group_id, code, "offset expiry not written"),
+                }
+            }
+        });
+    }
+}
+
+/// Replays every online offsets partition into the directory, one pass each.
+async fn load_offsets(ctx: &Arc<BrokerCtx>) {
+    for partition in 0..ctx.config.offsets_topic_num_partitions {
+        let Some(PartitionEntry::Online(handle)) = ctx.partitions.lookup(OFFSETS_TOPIC, partition)
+        else {
+            tracing::warn!(
+                partition,
+                "{OFFSETS_TOPIC} partition not online; its groups load on demand"
+            );
+            continue;
+        };
+        let reader = handle.reader.clone();
+        let started = std::time::Instant::now();
+        let loaded =
+            tokio::task::spawn_blocking(move || offsets::load_partition(&reader, None)).await;
+        match loaded {
+            Ok(Ok(groups)) => {
+                tracing::debug!(
+                    partition,
+                    groups = groups.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "offsets partition loaded"
+                );
+                ctx.groups.load(partition, groups, now_ms());
+            }
+            Ok(Err(e)) => tracing::warn!(partition, error = %e, "offsets partition not loaded"),
+            Err(e) => tracing::warn!(partition, error = %e, "offsets load task failed"),
         }
     }
 }
 
 /// Creates `__consumer_offsets` (compacted) unless it exists.
-async fn ensure_offsets_topic(ctx: Arc<BrokerCtx>) {
+async fn ensure_offsets_topic(ctx: &Arc<BrokerCtx>) {
     ctx.await_reconciled().await;
     if ctx.image().topic(OFFSETS_TOPIC).is_some() {
         return;

@@ -14,19 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
-/// Kafka error codes this module produces.
-pub mod codes {
-    pub const NONE: i16 = 0;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-}
+/// Kafka error codes (kept with every other code in the wire layer's one mapping place).
+pub use crate::wire::errors as codes;
 
 /// Group-wide limits, from broker config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::controller::{ControllerMsg, MetadataImage, TopicError, TopicSpec};
-use crate::group::{GroupManagerMsg, GroupMsg};
+use crate::group::{GroupDirectory, GroupManagerMsg, GroupMsg};
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, TOPIC_READY_WAIT_MS};
 use crate::partition::PartitionRegistry;
 
@@ -25,6 +25,8 @@ pub struct BrokerCtx {
     pub partitions: Arc<PartitionRegistry>,
     /// Registered name of the group manager actor.
     pub group_manager_name: String,
+    /// Every consumer group known on this broker (ListGroups reads it directly).
+    pub groups: Arc<GroupDirectory>,
 }
 
 impl BrokerCtx {
@@ -84,8 +86,13 @@ impl BrokerCtx {
         results
     }
 
-    /// The coordinator of `group_id` on this broker, or a Kafka error code.
-    pub async fn group_coordinator(&self, group_id: &str) -> Result<ActorRef<GroupMsg>, i16> {
+    /// The coordinator of `group_id` on this broker (started for an unknown group
+    /// only with `create`), or a Kafka error code.
+    pub async fn group_coordinator(
+        &self,
+        group_id: &str,
+        create: bool,
+    ) -> Result<ActorRef<GroupMsg>, i16> {
         let unavailable = crate::group::state::codes::COORDINATOR_NOT_AVAILABLE;
         let Some(manager) = ractor::registry::where_is(self.group_manager_name.clone()) else {
             return Err(unavailable);
@@ -94,6 +101,7 @@ impl BrokerCtx {
         let call = manager.call(
             |reply| GroupManagerMsg::Coordinator {
                 group_id: group_id.to_owned(),
+                create,
                 reply,
             },
             Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),

@@ -10,9 +10,9 @@ use weir_client::protocol::{DecodeError, Request, decode_request};
 use super::context::BrokerCtx;
 use super::encode::{begin_frame, finish_frame};
 use super::{
-    api_versions, create_topics, delete_topics, describe_configs, errors, fetch, find_coordinator,
-    heartbeat, join_group, leave_group, list_offsets, metadata, offset_commit, offset_fetch,
-    produce, sync_group,
+    api_versions, create_topics, delete_groups, delete_topics, describe_configs, describe_groups,
+    errors, fetch, find_coordinator, heartbeat, join_group, leave_group, list_groups, list_offsets,
+    metadata, offset_commit, offset_delete, offset_fetch, produce, sync_group,
 };
 
 /// What the connection does with a finished request.
@@ -59,6 +59,10 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
         Request::LeaveGroup(r) => leave_group::start(ctx, header, r),
         Request::OffsetCommit(r) => offset_commit::start(ctx, header, r),
         Request::OffsetFetch(r) => offset_fetch::start(ctx, header, r),
+        Request::DescribeGroups(r) => describe_groups::start(ctx, header, r),
+        Request::ListGroups(r) => list_groups::start(ctx, header, r),
+        Request::DeleteGroups(r) => delete_groups::start(ctx, header, r),
+        Request::OffsetDelete(r) => offset_delete::start(ctx, header, r),
     }
 }
 

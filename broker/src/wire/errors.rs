@@ -7,10 +7,38 @@ use crate::partition::PartitionError;
 
 /// No error.
 pub const NONE: i16 = 0;
-/// INVALID_GROUP_ID (empty group id).
-pub const INVALID_GROUP_ID: i16 = 24;
-/// REQUEST_TIMED_OUT, for a group call that got no answer in time.
+/// REQUEST_TIMED_OUT, for a group call or commit that got no answer in time.
 pub const REQUEST_TIMED_OUT: i16 = 7;
+/// OFFSET_METADATA_TOO_LARGE: commit metadata over `offset.metadata.max.bytes`.
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+/// COORDINATOR_LOAD_IN_PROGRESS: the group's offsets are still being loaded.
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+/// COORDINATOR_NOT_AVAILABLE.
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// ILLEGAL_GENERATION.
+pub const ILLEGAL_GENERATION: i16 = 22;
+/// INCONSISTENT_GROUP_PROTOCOL.
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+/// INVALID_GROUP_ID (empty or overlong group id).
+pub const INVALID_GROUP_ID: i16 = 24;
+/// UNKNOWN_MEMBER_ID.
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+/// INVALID_SESSION_TIMEOUT.
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+/// REBALANCE_IN_PROGRESS.
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// NON_EMPTY_GROUP: DeleteGroups on a group with members.
+pub const NON_EMPTY_GROUP: i16 = 68;
+/// GROUP_ID_NOT_FOUND.
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+/// MEMBER_ID_REQUIRED (JoinGroup v4+ first join).
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// GROUP_MAX_SIZE_REACHED.
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+/// FENCED_INSTANCE_ID: an older incarnation of a static member.
+pub const FENCED_INSTANCE_ID: i16 = 82;
+/// GROUP_SUBSCRIBED_TO_TOPIC: OffsetDelete of a topic the group consumes.
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 /// The Kafka error code for a topic change failure.
 pub fn topic_error_code(e: &TopicError) -> i16 {

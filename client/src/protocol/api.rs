@@ -19,10 +19,14 @@ pub enum ApiKey {
     Heartbeat = 12,
     LeaveGroup = 13,
     SyncGroup = 14,
+    DescribeGroups = 15,
+    ListGroups = 16,
     ApiVersions = 18,
     CreateTopics = 19,
     DeleteTopics = 20,
     DescribeConfigs = 32,
+    DeleteGroups = 42,
+    OffsetDelete = 47,
 }
 
 impl ApiKey {
@@ -48,6 +52,10 @@ impl ApiKey {
             Self::Heartbeat => "Heartbeat",
             Self::LeaveGroup => "LeaveGroup",
             Self::SyncGroup => "SyncGroup",
+            Self::DescribeGroups => "DescribeGroups",
+            Self::ListGroups => "ListGroups",
+            Self::DeleteGroups => "DeleteGroups",
+            Self::OffsetDelete => "OffsetDelete",
             Self::ApiVersions => "ApiVersions",
             Self::CreateTopics => "CreateTopics",
             Self::DeleteTopics => "DeleteTopics",
@@ -104,10 +112,14 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::Heartbeat, 0, 4, 4),
     spec(ApiKey::LeaveGroup, 0, 4, 4),
     spec(ApiKey::SyncGroup, 0, 5, 4),
+    spec(ApiKey::DescribeGroups, 0, 5, 5),
+    spec(ApiKey::ListGroups, 0, 5, 3),
     spec(ApiKey::ApiVersions, 0, 3, 3),
     spec(ApiKey::CreateTopics, 2, 7, 5),
     spec(ApiKey::DeleteTopics, 1, 6, 4),
     spec(ApiKey::DescribeConfigs, 1, 4, 4),
+    spec(ApiKey::DeleteGroups, 0, 2, 2),
+    spec(ApiKey::OffsetDelete, 0, 0, i16::MAX),
 ];
 
 /// The spec of a served API by wire key.

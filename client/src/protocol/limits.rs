@@ -9,6 +9,14 @@ pub const FRAME_BYTES_MIN: usize = 10;
 /// Longest string field (client id, topic name, config name) a request may carry.
 pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
 
+/// Longest group id a handler accepts; a longer one is answered INVALID_GROUP_ID.
+pub const GROUP_ID_BYTES_MAX: usize = STRING_BYTES_MAX;
+
+/// Longest group id the decoder reads (compact strings can be longer than classic
+/// ones): up to this a too-long id is decoded so that it can be answered with
+/// INVALID_GROUP_ID instead of a closed connection.
+pub const GROUP_ID_DECODE_BYTES_MAX: usize = 1 << 20;
+
 /// Most elements in any one array of a request; a real client never comes close.
 pub const ARRAY_LEN_MAX: usize = 1 << 20;
 
@@ -25,4 +33,5 @@ pub const RECORD_BYTES_MIN: usize = 7;
 
 const _: () = assert!(FRAME_BYTES_MIN < FRAME_BYTES_MAX_DEFAULT);
 const _: () = assert!(TOPIC_NAME_BYTES_MAX < STRING_BYTES_MAX);
+const _: () = assert!(GROUP_ID_BYTES_MAX < GROUP_ID_DECODE_BYTES_MAX);
 const _: () = assert!(RECORD_BATCH_HEADER_BYTES + RECORD_BYTES_MIN < FRAME_BYTES_MAX_DEFAULT);

@@ -7,7 +7,7 @@
 use bytes::{Buf, Bytes};
 
 use super::error::DecodeError;
-use super::limits::{ARRAY_LEN_MAX, STRING_BYTES_MAX};
+use super::limits::{ARRAY_LEN_MAX, GROUP_ID_DECODE_BYTES_MAX, STRING_BYTES_MAX};
 
 /// Cursor over one request body; cheap `Bytes` slices borrow from the frame.
 #[derive(Debug, Clone)]
@@ -172,6 +172,20 @@ impl Reader {
         match len {
             None => Ok(None),
             Some(len) => Ok(Some(Self::utf8(self.take(len)?, what)?)),
+        }
+    }
+
+    /// A group id: a string, but compact ones may be up to
+    /// `GROUP_ID_DECODE_BYTES_MAX` long so that handlers can refuse an overlong id
+    /// with INVALID_GROUP_ID rather than the connection being closed.
+    pub fn group_id(&mut self, flexible: bool) -> Result<String, DecodeError> {
+        const WHAT: &str = "group_id";
+        if !flexible {
+            return self.string(false, WHAT);
+        }
+        match self.compact_len(WHAT, GROUP_ID_DECODE_BYTES_MAX)? {
+            None => Err(DecodeError::InvalidValue { what: WHAT }),
+            Some(len) => Self::utf8(self.take(len)?, WHAT),
         }
     }
 

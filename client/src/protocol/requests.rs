@@ -5,16 +5,20 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
@@ -23,16 +27,20 @@ use bytes::Bytes;
 
 pub use api_versions::ApiVersionsRequest;
 pub use create_topics::CreateTopicsRequest;
+pub use delete_groups::DeleteGroupsRequest;
 pub use delete_topics::DeleteTopicsRequest;
 pub use describe_configs::DescribeConfigsRequest;
+pub use describe_groups::DescribeGroupsRequest;
 pub use fetch::FetchRequest;
 pub use find_coordinator::FindCoordinatorRequest;
 pub use heartbeat::HeartbeatRequest;
 pub use join_group::JoinGroupRequest;
 pub use leave_group::LeaveGroupRequest;
+pub use list_groups::ListGroupsRequest;
 pub use list_offsets::ListOffsetsRequest;
 pub use metadata::MetadataRequest;
 pub use offset_commit::OffsetCommitRequest;
+pub use offset_delete::OffsetDeleteRequest;
 pub use offset_fetch::OffsetFetchRequest;
 pub use produce::ProduceRequest;
 pub use sync_group::SyncGroupRequest;
@@ -60,6 +68,10 @@ pub enum Request {
     Heartbeat(HeartbeatRequest),
     LeaveGroup(LeaveGroupRequest),
     SyncGroup(SyncGroupRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -109,6 +121,12 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::Heartbeat => Request::Heartbeat(HeartbeatRequest::decode(reader, v)?),
         ApiKey::LeaveGroup => Request::LeaveGroup(LeaveGroupRequest::decode(reader, v)?),
         ApiKey::SyncGroup => Request::SyncGroup(SyncGroupRequest::decode(reader, v)?),
+        ApiKey::DescribeGroups => {
+            Request::DescribeGroups(DescribeGroupsRequest::decode(reader, v)?)
+        }
+        ApiKey::ListGroups => Request::ListGroups(ListGroupsRequest::decode(reader, v)?),
+        ApiKey::DeleteGroups => Request::DeleteGroups(DeleteGroupsRequest::decode(reader, v)?),
+        ApiKey::OffsetDelete => Request::OffsetDelete(OffsetDeleteRequest::decode(reader, v)?),
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka
     // sends a few in some flexible versions, and Kafka accepts them.

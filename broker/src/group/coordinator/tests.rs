@@ -12,14 +12,45 @@ use weir_actors::testkit::Probe;
 
 use super::*;
 use crate::log::{Log, LogConfig, SimFs};
-use crate::partition::{AppendOutcome, PartitionHandle, TopicPartition};
+use crate::partition::{AppendOutcome, PartitionHandle, PartitionMsg, TopicPartition};
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(5));
 
 /// A registry whose offsets partition for "g" is a probe that acknowledges appends.
 async fn setup() -> (ActorRef<GroupMsg>, Probe<PartitionMsg>) {
-    let probe = Probe::spawn(|msg: PartitionMsg| {
-        if let PartitionMsg::Append { reply, .. } = msg {
+    let (c, probe, _) = setup_with(Options::default()).await;
+    (c, probe)
+}
+
+/// How a test coordinator starts.
+struct Options {
+    offsets: StartingOffsets,
+    retention_ms: i64,
+    retention_check_ms: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            offsets: StartingOffsets::Unknown,
+            retention_ms: 7 * 24 * 3_600_000,
+            retention_check_ms: 600_000,
+        }
+    }
+}
+
+/// The coordinator, its probe offsets partition, and what was appended to it.
+struct Setup {
+    directory: Arc<GroupDirectory>,
+    appended: Arc<parking_lot::Mutex<Vec<Bytes>>>,
+}
+
+async fn setup_with(options: Options) -> (ActorRef<GroupMsg>, Probe<PartitionMsg>, Setup) {
+    let appended = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = appended.clone();
+    let probe = Probe::spawn(move |msg: PartitionMsg| {
+        if let PartitionMsg::Append { reply, records, .. } = msg {
+            sink.lock().push(records);
             let _ = reply.send(Ok(AppendOutcome {
                 base_offset: 0,
                 log_append_time_ms: -1,
@@ -45,6 +76,7 @@ async fn setup() -> (ActorRef<GroupMsg>, Probe<PartitionMsg>) {
             high_watermark,
         }),
     );
+    let directory = Arc::new(GroupDirectory::default());
     let args = GroupCoordinatorArgs {
         group_id: "g".into(),
         offsets_partitions: partitions,
@@ -53,9 +85,101 @@ async fn setup() -> (ActorRef<GroupMsg>, Probe<PartitionMsg>) {
             initial_rebalance_delay_ms: 0,
             ..GroupLimits::default()
         },
+        directory: directory.clone(),
+        offsets: options.offsets,
+        retention_ms: options.retention_ms,
+        retention_check_ms: options.retention_check_ms,
     };
     let (coordinator, _) = Actor::spawn(None, GroupCoordinator, args).await.unwrap();
-    (coordinator, probe)
+    let setup = Setup {
+        directory,
+        appended,
+    };
+    (coordinator, probe, setup)
+}
+
+/// The (topic, partition, offset or tombstone) records of appended batches.
+fn appended_records(setup: &Setup) -> Vec<((String, i32), Option<i64>)> {
+    let mut out = Vec::new();
+    for batch in setup.appended.lock().iter() {
+        for (view, _) in weir_client::protocol::records::batches(batch).flatten() {
+            for record in view.records().into_iter().flatten().flatten() {
+                let key: offsets::OffsetKey =
+                    postcard::from_bytes(record.key.as_deref().unwrap()).unwrap();
+                let value = record
+                    .value
+                    .as_deref()
+                    .map(|v| postcard::from_bytes::<OffsetValue>(v).unwrap().offset);
+                out.push(((key.topic, key.partition), value));
+            }
+        }
+    }
+    out
+}
+
+fn known(entries: &[(&str, i32, i64)]) -> StartingOffsets {
+    StartingOffsets::Known(
+        entries
+            .iter()
+            .map(|(t, p, o)| ((t.to_string(), *p), value(*o)))
+            .collect(),
+    )
+}
+
+/// A consumer-protocol subscription to `topics`.
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut out = vec![0, 1];
+    out.extend((topics.len() as i32).to_be_bytes());
+    for t in topics {
+        out.extend((t.len() as i16).to_be_bytes());
+        out.extend(t.as_bytes());
+    }
+    out.extend((-1i32).to_be_bytes());
+    Bytes::from(out)
+}
+
+/// Joins one member subscribed to `topics` and syncs it: a Stable group.
+async fn stable_member(c: &ActorRef<GroupMsg>, topics: &[&str]) -> String {
+    let mut req = join_request();
+    req.protocols = vec![("range".into(), subscription(topics))];
+    let joined = c
+        .call(|reply| GroupMsg::Join { req, reply }, WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    let member = joined.member_id.clone();
+    let (m, assignments) = (
+        member.clone(),
+        vec![(member.clone(), Bytes::from_static(b"a"))],
+    );
+    let synced = c
+        .call(
+            |reply| GroupMsg::Sync {
+                member_id: m,
+                generation_id: joined.generation_id,
+                assignments,
+                reply,
+            },
+            WAIT,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(synced.error_code, codes::NONE);
+    member
+}
+
+async fn fetch_all(c: &ActorRef<GroupMsg>) -> Vec<FetchedOffset> {
+    c.call(
+        |reply| GroupMsg::FetchOffsets {
+            partitions: None,
+            reply,
+        },
+        WAIT,
+    )
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 fn join_request() -> JoinRequest {
@@ -180,5 +304,159 @@ async fn stale_generations_and_strangers_cannot_commit() {
         codes::REBALANCE_IN_PROGRESS
     );
     assert_eq!(probe.count(), 0, "nothing refused was written");
+    c.stop(None);
+}
+
+#[tokio::test]
+async fn starts_from_handed_offsets_describes_and_publishes_its_state() {
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: known(&[("t", 0, 7)]),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(fetch_all(&c).await[0].1.as_ref().map(|v| v.offset), Some(7));
+    let member = stable_member(&c, &["t"]).await;
+    let described = c
+        .call(|reply| GroupMsg::Describe { reply }, WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (described.state, described.protocol_type.as_str()),
+        ("Stable", "consumer")
+    );
+    assert_eq!(described.protocol_name, "range");
+    assert_eq!(described.members.len(), 1);
+    assert_eq!(described.members[0].member_id, member);
+    assert_eq!(described.members[0].assignment, Bytes::from_static(b"a"));
+    assert_eq!(described.members[0].metadata, subscription(&["t"]));
+    let listed = setup.directory.list();
+    assert_eq!(listed[0].0, "g");
+    assert_eq!(listed[0].1.state, "Stable");
+    c.stop(None);
+}
+
+#[tokio::test]
+async fn delete_needs_an_empty_group_and_tombstones_every_offset() {
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: known(&[("t", 0, 5), ("u", 1, 9)]),
+        ..Options::default()
+    })
+    .await;
+    let member = stable_member(&c, &["t"]).await;
+    let delete = |c: ActorRef<GroupMsg>| async move {
+        c.call(|reply| GroupMsg::Delete { reply }, WAIT)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(delete(c.clone()).await, codes::NON_EMPTY_GROUP);
+    assert!(appended_records(&setup).is_empty());
+    let leave = c
+        .call(
+            |reply| GroupMsg::Leave {
+                members: vec![(member, None)],
+                reply,
+            },
+            WAIT,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(leave, [codes::NONE]);
+    assert_eq!(delete(c.clone()).await, codes::NONE);
+    let mut written = appended_records(&setup);
+    written.sort();
+    assert_eq!(
+        written,
+        [(("t".to_string(), 0), None), (("u".to_string(), 1), None)]
+    );
+    assert!(
+        !setup.directory.contains("g"),
+        "a deleted group is forgotten"
+    );
+    for _ in 0..50 {
+        if c.get_status() == ractor::ActorStatus::Stopped {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.get_status(), ractor::ActorStatus::Stopped);
+}
+
+#[tokio::test]
+async fn offset_delete_keeps_offsets_of_subscribed_topics() {
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: known(&[("t", 0, 5), ("u", 0, 9)]),
+        ..Options::default()
+    })
+    .await;
+    stable_member(&c, &["t"]).await;
+    let partitions = vec![("t".to_string(), 0), ("u".to_string(), 0)];
+    let codes_back = c
+        .call(|reply| GroupMsg::DeleteOffsets { partitions, reply }, WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        codes_back,
+        Ok(vec![codes::GROUP_SUBSCRIBED_TO_TOPIC, codes::NONE])
+    );
+    assert_eq!(appended_records(&setup), [(("u".to_string(), 0), None)]);
+    let left = fetch_all(&c).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, ("t".to_string(), 0));
+    c.stop(None);
+}
+
+#[tokio::test]
+async fn offsets_of_an_empty_group_expire_after_retention() {
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: known(&[("t", 0, 5)]),
+        retention_ms: 300,
+        retention_check_ms: 100,
+    })
+    .await;
+    let mut expired = false;
+    for _ in 0..100 {
+        if fetch_all(&c).await.is_empty() {
+            expired = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(expired, "the offset never expired");
+    assert_eq!(appended_records(&setup), [(("t".to_string(), 0), None)]);
+    c.stop(None);
+}
+
+#[tokio::test]
+async fn a_group_with_members_keeps_its_offsets_past_retention() {
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: known(&[("t", 0, 5)]),
+        retention_ms: 100,
+        retention_check_ms: 50,
+    })
+    .await;
+    let member = stable_member(&c, &["t"]).await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let m = member.clone();
+        let code = c
+            .call(
+                |reply| GroupMsg::Heartbeat {
+                    member_id: m,
+                    generation_id: 1,
+                    reply,
+                },
+                WAIT,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(code, codes::NONE);
+    }
+    assert_eq!(fetch_all(&c).await.len(), 1);
+    assert!(appended_records(&setup).is_empty());
     c.stop(None);
 }

@@ -20,7 +20,7 @@ pub struct FindCoordinatorRequest {
 impl FindCoordinatorRequest {
     pub fn decode(r: &mut Reader, v: i16) -> Result<Self, DecodeError> {
         let flex = v >= 3;
-        let key = r.string(flex, "key")?;
+        let key = r.group_id(flex)?;
         let key_type = if v >= 1 { r.i8()? } else { KEY_TYPE_GROUP };
         r.tagged_fields(flex)?;
         Ok(Self { key, key_type })

@@ -19,7 +19,7 @@ pub struct HeartbeatRequest {
 impl HeartbeatRequest {
     pub fn decode(r: &mut Reader, v: i16) -> Result<Self, DecodeError> {
         let flex = v >= 4;
-        let group_id = r.string(flex, "group_id")?;
+        let group_id = r.group_id(flex)?;
         let generation_id = r.i32()?;
         let member_id = r.string(flex, "member_id")?;
         let group_instance_id = if v >= 3 {

@@ -27,7 +27,7 @@ pub struct JoinGroupRequest {
 impl JoinGroupRequest {
     pub fn decode(r: &mut Reader, v: i16) -> Result<Self, DecodeError> {
         let flex = v >= 6;
-        let group_id = r.string(flex, "group_id")?;
+        let group_id = r.group_id(flex)?;
         let session_timeout_ms = r.i32()?;
         let rebalance_timeout_ms = if v >= 1 { r.i32()? } else { session_timeout_ms };
         let member_id = r.string(flex, "member_id")?;

@@ -15,7 +15,7 @@ pub struct LeaveGroupRequest {
 impl LeaveGroupRequest {
     pub fn decode(r: &mut Reader, v: i16) -> Result<Self, DecodeError> {
         let flex = v >= 4;
-        let group_id = r.string(flex, "group_id")?;
+        let group_id = r.group_id(flex)?;
         let members = if v >= 3 {
             r.array(flex, 3, "members", |r| {
                 let member_id = r.string(flex, "member_id")?;

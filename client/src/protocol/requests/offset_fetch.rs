@@ -17,7 +17,7 @@ pub struct OffsetFetchRequest {
 impl OffsetFetchRequest {
     pub fn decode(r: &mut Reader, v: i16) -> Result<Self, DecodeError> {
         let flex = v >= 6;
-        let group_id = r.string(flex, "group_id")?;
+        let group_id = r.group_id(flex)?;
         let topics = r.nullable_array(flex, 2, "topics", |r| {
             let name = r.string(flex, "topic name")?;
             let partitions = r.array(flex, 4, "partition_indexes", |r| r.i32())?;

@@ -57,7 +57,11 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         | ApiKey::Heartbeat
         | ApiKey::LeaveGroup
         | ApiKey::OffsetCommit
-        | ApiKey::OffsetFetch => SampleBody::Group(group_body(key, v)),
+        | ApiKey::OffsetFetch
+        | ApiKey::DescribeGroups
+        | ApiKey::ListGroups
+        | ApiKey::DeleteGroups
+        | ApiKey::OffsetDelete => SampleBody::Group(group_body(key, v)),
     }
 }
 
@@ -468,6 +472,30 @@ fn group_body(key: ApiKey, v: i16) -> Bytes {
                 .with_generation_id_or_member_epoch(-1)
                 .with_topics(vec![t]);
             encoded(&r, v)
+        }
+        ApiKey::DescribeGroups => encoded(
+            &DescribeGroupsRequest::default().with_groups(vec![group()]),
+            v,
+        ),
+        ApiKey::ListGroups => encoded(&ListGroupsRequest::default(), v),
+        // A group that never existed: GROUP_ID_NOT_FOUND.
+        ApiKey::DeleteGroups => encoded(
+            &DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(text("sample-no-such-group"))]),
+            v,
+        ),
+        ApiKey::OffsetDelete => {
+            let p = offset_delete_request::OffsetDeleteRequestPartition::default()
+                .with_partition_index(0);
+            let t = offset_delete_request::OffsetDeleteRequestTopic::default()
+                .with_name(name(SAMPLE_TOPIC))
+                .with_partitions(vec![p]);
+            encoded(
+                &OffsetDeleteRequest::default()
+                    .with_group_id(GroupId(text("sample-no-such-group")))
+                    .with_topics(vec![t]),
+                v,
+            )
         }
         _ => {
             let t = offset_fetch_request::OffsetFetchRequestTopic::default()
