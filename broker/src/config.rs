@@ -120,6 +120,9 @@ pub struct BrokerConfig {
     pub max_partitions: usize,
     /// Partitions of `__consumer_offsets` (`offsets.topic.num.partitions`).
     pub offsets_topic_num_partitions: i32,
+    /// Segment size of `__consumer_offsets` (`offsets.topic.segment.bytes`; small,
+    /// so compaction gets sealed segments to work on soon).
+    pub offsets_topic_segment_bytes: u64,
     /// Offsets of a group that has been empty this long are deleted
     /// (`offsets.retention.minutes`, Kafka's 7 days by default).
     pub offsets_retention_minutes: i64,
@@ -161,6 +164,7 @@ impl Default for BrokerConfig {
             max_inflight_requests: limits::INFLIGHT_REQUESTS_MAX_DEFAULT,
             max_partitions: limits::PARTITIONS_MAX_DEFAULT,
             offsets_topic_num_partitions: 10,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_retention_check_interval_ms: 600_000,
             group_min_session_timeout_ms: 6_000,
@@ -288,6 +292,7 @@ impl BrokerConfig {
             "max.inflight.requests" => self.max_inflight_requests = v.parse()?,
             "max.partitions" => self.max_partitions = v.parse()?,
             "offsets.topic.num.partitions" => self.offsets_topic_num_partitions = v.parse()?,
+            "offsets.topic.segment.bytes" => self.offsets_topic_segment_bytes = v.parse()?,
             "offsets.retention.minutes" => self.offsets_retention_minutes = v.parse()?,
             "offsets.retention.check.interval.ms" => {
                 self.offsets_retention_check_interval_ms = v.parse()?
@@ -343,6 +348,12 @@ impl BrokerConfig {
         }
         if !(1..=limits::PARTITIONS_PER_TOPIC_MAX).contains(&self.offsets_topic_num_partitions) {
             return Err(bad("offsets.topic.num.partitions", "out of range"));
+        }
+        if self.offsets_topic_segment_bytes < limits::SEGMENT_BYTES_MIN {
+            return Err(bad(
+                "offsets.topic.segment.bytes",
+                "below the minimum segment size",
+            ));
         }
         if self.offsets_retention_minutes < 1 {
             return Err(bad("offsets.retention.minutes", "must be at least 1"));

@@ -51,3 +51,10 @@ const _: () = assert!(
     "Kafka clients pipeline 5 requests"
 );
 const _: () = assert!(WRITE_BATCH_RESPONSES_MAX <= INFLIGHT_REQUESTS_MAX_DEFAULT);
+
+/// Distinct keys one compaction pass indexes at most (beyond, the pass is skipped
+/// with a warning rather than growing memory without bound).
+pub const COMPACTION_KEYS_MAX: usize = 4 << 20;
+
+/// Key bytes one compaction pass holds at most.
+pub const COMPACTION_KEY_BYTES_MAX: usize = 256 << 20;

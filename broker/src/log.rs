@@ -8,10 +8,12 @@
 //! all file access goes through the [`FileSystem`] seam so tests can inject I/O
 //! failures and simulate a crash that drops everything not yet fsynced.
 //!
-//! Not yet here: the leader-epoch checkpoint (cluster work) and compaction.
+//! Compacted topics keep the latest record per key ([`compact`]). Not yet here:
+//! the leader-epoch checkpoint (cluster work).
 
 mod batch;
 mod checkpoint;
+pub mod compact;
 mod flusher;
 mod fs;
 mod index;
@@ -24,7 +26,8 @@ mod store;
 mod tests;
 
 pub use batch::{BatchError, BatchHeader};
+pub use compact::{CompactionDone, CompactionJob, CompactionStats};
 pub use flusher::{FlushDone, FlushRequest, FlushTarget, Flusher, FlusherHandle, FsyncPolicy};
 pub use fs::{FileHandle, FileSystem, RealFs, SimFs};
 pub use reader::{LogReader, ReadError, ReadResult};
-pub use store::{AppendInfo, Log, LogConfig, LogError};
+pub use store::{AppendInfo, DELETE_RETENTION_MS_DEFAULT, Log, LogConfig, LogError};

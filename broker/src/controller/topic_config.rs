@@ -53,6 +53,8 @@ pub struct TopicConfig {
     pub segment_bytes: u64,
     /// `segment.ms`.
     pub segment_ms: u64,
+    /// `delete.retention.ms`: how long compaction keeps tombstones.
+    pub delete_retention_ms: i64,
     /// `max.message.bytes`.
     pub max_message_bytes: u32,
     /// `min.insync.replicas`.
@@ -64,6 +66,7 @@ pub struct TopicConfig {
 /// Every topic config Weir knows, in the order DescribeConfigs lists them.
 pub const TOPIC_CONFIG_NAMES: &[&str] = &[
     "cleanup.policy",
+    "delete.retention.ms",
     "max.message.bytes",
     "message.timestamp.type",
     "min.insync.replicas",
@@ -83,6 +86,7 @@ impl TopicConfig {
             retention_bytes: broker.log_retention_bytes,
             segment_bytes: broker.log_segment_bytes,
             segment_ms: broker.log_roll_ms,
+            delete_retention_ms: crate::log::DELETE_RETENTION_MS_DEFAULT,
             max_message_bytes: broker.message_max_bytes,
             min_insync_replicas: 1,
             timestamp_type: TimestampType::CreateTime,
@@ -115,6 +119,7 @@ impl TopicConfig {
             "retention.bytes" => self.retention_bytes = at_least(num(value)?, -1)?,
             "segment.bytes" => self.segment_bytes = at_least(num(value)?, SEGMENT_BYTES_MIN)?,
             "segment.ms" => self.segment_ms = at_least(num(value)?, 1)?,
+            "delete.retention.ms" => self.delete_retention_ms = at_least(num(value)?, 0)?,
             "max.message.bytes" => self.max_message_bytes = at_least(num(value)?, 0)?,
             "min.insync.replicas" => self.min_insync_replicas = at_least(num(value)?, 1)?,
             "message.timestamp.type" => {
@@ -159,6 +164,7 @@ impl TopicConfig {
             "retention.bytes" => self.retention_bytes.to_string(),
             "segment.bytes" => self.segment_bytes.to_string(),
             "segment.ms" => self.segment_ms.to_string(),
+            "delete.retention.ms" => self.delete_retention_ms.to_string(),
             "max.message.bytes" => self.max_message_bytes.to_string(),
             "min.insync.replicas" => self.min_insync_replicas.to_string(),
             "message.timestamp.type" => match self.timestamp_type {

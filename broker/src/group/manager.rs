@@ -277,7 +277,13 @@ async fn ensure_offsets_topic(ctx: &Arc<BrokerCtx>) {
         name: OFFSETS_TOPIC.into(),
         num_partitions: Some(ctx.config.offsets_topic_num_partitions),
         replication_factor: None,
-        configs: vec![("cleanup.policy".into(), Some("compact".into()))],
+        configs: vec![
+            ("cleanup.policy".into(), Some("compact".into())),
+            (
+                "segment.bytes".into(),
+                Some(ctx.config.offsets_topic_segment_bytes.to_string()),
+            ),
+        ],
     };
     for result in ctx.create_topics(vec![spec], false).await {
         match result {

@@ -219,8 +219,41 @@ pub fn find_record(batch: &[u8], wanted: impl Fn(i64, i64) -> bool) -> Option<(i
     None
 }
 
+/// Sets `batchLength`, `recordCount` and the CRC of a whole batch in `bytes` (after
+/// records were removed from it).
+pub fn set_length_count_crc(bytes: &mut [u8], record_count: i32) {
+    let batch_length = (bytes.len() - LOG_OVERHEAD_BYTES) as i32;
+    bytes[BATCH_LENGTH_AT..LEADER_EPOCH_AT].copy_from_slice(&batch_length.to_be_bytes());
+    bytes[RECORD_COUNT_AT..BATCH_HEADER_BYTES].copy_from_slice(&record_count.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
+    bytes[CRC_AT..ATTRIBUTES_AT].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// A batch with no records covering `base_offset..=base_offset + last_offset_delta`
+/// (what compaction leaves where every record of a run of batches was removed;
+/// Kafka's clients skip such batches and move past their last offset).
+pub fn empty_batch(
+    base_offset: i64,
+    last_offset_delta: i32,
+    leader_epoch: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+) -> [u8; BATCH_HEADER_BYTES] {
+    let mut b = [0u8; BATCH_HEADER_BYTES];
+    b[0..BATCH_LENGTH_AT].copy_from_slice(&base_offset.to_be_bytes());
+    b[LEADER_EPOCH_AT..MAGIC_AT].copy_from_slice(&leader_epoch.to_be_bytes());
+    b[MAGIC_AT] = MAGIC_V2 as u8;
+    b[LAST_OFFSET_DELTA_AT..BASE_TIMESTAMP_AT].copy_from_slice(&last_offset_delta.to_be_bytes());
+    b[BASE_TIMESTAMP_AT..MAX_TIMESTAMP_AT].copy_from_slice(&base_timestamp.to_be_bytes());
+    b[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    // Producer id and epoch -1, base sequence -1: no producer.
+    b[MAX_TIMESTAMP_AT + 8..RECORD_COUNT_AT].fill(0xff);
+    set_length_count_crc(&mut b, 0);
+    b
+}
+
 /// Reads one zigzag varint (up to 64 bits) and advances `buf` past it.
-fn varint(buf: &mut &[u8]) -> Option<i64> {
+pub(super) fn varint(buf: &mut &[u8]) -> Option<i64> {
     /// Bytes of the longest 64-bit varint.
     const VARINT_BYTES_MAX: usize = 10;
     let mut raw: u64 = 0;

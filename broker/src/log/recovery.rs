@@ -21,24 +21,24 @@ use super::index::SegmentIndex;
 use super::segment::Segment;
 use super::store::{Log, LogConfig, LogError, Shared};
 
-/// What scanning one segment found.
-struct Scan {
+/// What scanning (or writing, for compaction) one segment found.
+pub(super) struct Scan {
     /// Bytes of valid batches from the start of the segment.
-    valid_bytes: u64,
+    pub(super) valid_bytes: u64,
     /// Offset after the last valid batch.
-    next_offset: i64,
+    pub(super) next_offset: i64,
     /// Largest timestamp seen.
-    max_timestamp: i64,
+    pub(super) max_timestamp: i64,
     /// Rebuilt indexes.
-    index: SegmentIndex,
+    pub(super) index: SegmentIndex,
     /// Whether something invalid followed the valid prefix.
-    truncated: bool,
+    pub(super) truncated: bool,
     /// Whether the indexes came from valid files (else they were rebuilt).
-    index_from_files: bool,
+    pub(super) index_from_files: bool,
 }
 
 impl Scan {
-    fn empty(base_offset: i64) -> Self {
+    pub(super) fn empty(base_offset: i64) -> Self {
         Self {
             valid_bytes: 0,
             next_offset: base_offset,
@@ -58,6 +58,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
 /// Opens (creating if needed) the log in `dir`.
 pub fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log, LogError> {
     fs.create_dir_all(dir).map_err(io_error(dir))?;
+    super::compact::remove_stale_cleaned(&*fs, dir).map_err(io_error(dir))?;
     let mut bases = segment_bases(&*fs, dir).map_err(io_error(dir))?;
     let recovery_point = checkpoint::read(&*fs, &dir.join(RECOVERY_POINT_FILE)).unwrap_or(0);
     let start_checkpoint = checkpoint::read(&*fs, &dir.join(LOG_START_OFFSET_FILE));
@@ -172,7 +173,7 @@ fn segment_bases(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<Vec<i64>> {
     Ok(bases)
 }
 
-fn apply_scan(segment: &Segment, scan: &Scan) -> std::io::Result<()> {
+pub(super) fn apply_scan(segment: &Segment, scan: &Scan) -> std::io::Result<()> {
     if scan.truncated || segment.file.len()? != scan.valid_bytes {
         segment.file.set_len(scan.valid_bytes)?;
     }
@@ -280,7 +281,7 @@ fn batch_is_valid(
     Ok(batch::check(&buf).is_ok())
 }
 
-fn index_batch(
+pub(super) fn index_batch(
     scan: &mut Scan,
     base: i64,
     position: u64,

@@ -38,6 +38,8 @@ pub const SEGMENT_POSITION_MAX: u64 = u32::MAX as u64;
 pub const SEGMENT_RELATIVE_OFFSET_MAX: i64 = i32::MAX as i64;
 
 const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_POSITION_MAX);
+/// Kafka's `delete.retention.ms` default: tombstones survive compaction a day.
+pub const DELETE_RETENTION_MS_DEFAULT: i64 = 24 * 3_600_000;
 const _: () = assert!(MAX_MESSAGE_BYTES_DEFAULT as usize > BATCH_HEADER_BYTES);
 
 /// Limits and policies of one log; may change at runtime ([`Log::set_config`]).
@@ -57,6 +59,10 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// Least time between two recovery checkpoint writes (0: at every flush).
     pub recovery_checkpoint_interval_ms: u64,
+    /// Keep only the latest record per key (`cleanup.policy=compact`).
+    pub compact: bool,
+    /// How long compaction keeps a tombstone (`delete.retention.ms`).
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -69,6 +75,8 @@ impl Default for LogConfig {
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
             recovery_checkpoint_interval_ms: RECOVERY_CHECKPOINT_INTERVAL_MS_DEFAULT,
+            compact: false,
+            delete_retention_ms: DELETE_RETENTION_MS_DEFAULT,
         }
     }
 }

@@ -22,7 +22,9 @@ use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicP
 use crate::controller::TopicConfig;
 use crate::controller::topic_config::TimestampType;
 use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX};
-use crate::log::{FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log, LogConfig, LogError};
+use crate::log::{
+    CompactionDone, FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log, LogConfig, LogError,
+};
 
 /// The result of an append, as a Produce response needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +53,10 @@ pub enum PartitionMsg {
     Flushed { result: Result<i64, String> },
     /// Time to flush what the default policy left unflushed.
     FlushTick,
-    /// Time to apply retention.
+    /// Time to apply retention (and, for compacted topics, start compaction).
     RetentionTick,
+    /// A compaction job finished on its blocking thread.
+    Compacted(Result<CompactionDone, LogError>),
     /// The topic's config changed.
     ConfigChanged(TopicConfig),
 }
@@ -68,6 +72,7 @@ impl std::fmt::Debug for PartitionMsg {
             Self::Flushed { result } => write!(f, "Flushed {{ result: {result:?} }}"),
             Self::FlushTick => f.write_str("FlushTick"),
             Self::RetentionTick => f.write_str("RetentionTick"),
+            Self::Compacted(r) => write!(f, "Compacted {{ ok: {} }}", r.is_ok()),
             Self::ConfigChanged(_) => f.write_str("ConfigChanged"),
         }
     }
@@ -123,6 +128,12 @@ pub struct PartitionState {
     flush_again: bool,
     /// A FlushTick is scheduled.
     tick_armed: bool,
+    /// A compaction job is running.
+    compacting: bool,
+    /// Log end offset when the last compaction started, and when (ms): a new
+    /// job starts once segments were sealed past it, or after a while anyway
+    /// (tombstones expire).
+    last_compaction: (i64, i64),
 }
 
 impl Actor for Partition {
@@ -158,6 +169,8 @@ impl Actor for Partition {
             flush_in_flight: false,
             flush_again: false,
             tick_armed: false,
+            compacting: false,
+            last_compaction: (-1, 0),
         })
     }
 
@@ -178,7 +191,11 @@ impl Actor for Partition {
                 state.tick_armed = false;
                 state.request_flush(&myself);
             }
-            PartitionMsg::RetentionTick => state.on_retention()?,
+            PartitionMsg::RetentionTick => {
+                state.on_retention()?;
+                state.maybe_compact(&myself);
+            }
+            PartitionMsg::Compacted(result) => state.on_compacted(result)?,
             PartitionMsg::ConfigChanged(config) => {
                 state.log.set_config(log_config(&config));
                 state.args.config = config;
@@ -357,6 +374,40 @@ impl PartitionState {
         Ok(())
     }
 
+    /// Starts a compaction job on a blocking thread when the topic is compacted
+    /// and something new was sealed since the last one (or it was long ago).
+    fn maybe_compact(&mut self, myself: &ActorRef<PartitionMsg>) {
+        if self.compacting || !self.args.config.cleanup_compact {
+            return;
+        }
+        let (end, now) = (self.log.flushed_offset(), now_ms());
+        let (last_end, last_ms) = self.last_compaction;
+        if end <= last_end && now - last_ms < COMPACTION_RERUN_MS {
+            return;
+        }
+        let Some(job) = self.log.compaction_job(now) else {
+            return;
+        };
+        self.compacting = true;
+        self.last_compaction = (end, now);
+        let myself = myself.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = myself.cast(PartitionMsg::Compacted(job.run()));
+        });
+    }
+
+    fn on_compacted(
+        &mut self,
+        result: Result<CompactionDone, LogError>,
+    ) -> Result<(), ActorProcessingErr> {
+        self.compacting = false;
+        let stats = self.log.finish_compaction(result?)?;
+        if stats.segments > 0 {
+            tracing::info!(partition = %self.args.tp, segments = stats.segments, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, records_removed = stats.records_removed, "compacted");
+        }
+        Ok(())
+    }
+
     fn on_retention(&mut self) -> Result<(), ActorProcessingErr> {
         if !self.args.config.cleanup_delete {
             return Ok(());
@@ -368,6 +419,10 @@ impl PartitionState {
         Ok(())
     }
 }
+
+/// A compacted partition with nothing newly sealed is compacted again after this
+/// long anyway, so expired tombstones go.
+const COMPACTION_RERUN_MS: i64 = 600_000;
 
 /// Splits a record set into whole v2 batches, checking each (magic, CRC, size).
 /// The log checks again when it writes (assertions in pairs).
@@ -413,6 +468,8 @@ fn log_config(config: &TopicConfig) -> LogConfig {
         retention_ms: (config.retention_ms >= 0).then_some(config.retention_ms),
         retention_bytes: (config.retention_bytes >= 0).then_some(config.retention_bytes),
         max_message_bytes: config.max_message_bytes,
+        compact: config.cleanup_compact,
+        delete_retention_ms: config.delete_retention_ms,
         ..LogConfig::default()
     }
 }

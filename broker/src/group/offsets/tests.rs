@@ -100,3 +100,33 @@ fn replay_of_many_commits() {
         last as i64
     );
 }
+
+/// Compaction (the offsets topic is `cleanup.policy=compact`) keeps what a replay
+/// loads while shrinking what it reads.
+#[test]
+fn compaction_keeps_every_groups_latest_offsets() {
+    let config = LogConfig {
+        segment_bytes: 8192,
+        compact: true,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(&PathBuf::from("/sim/oc"), config, Arc::new(SimFs::new())).unwrap();
+    for i in 0..5_000i64 {
+        let group = format!("g{}", i % 7);
+        commit(&mut log, &group, "t", (i % 3) as i32, Some(value(i, 0)));
+    }
+    commit(&mut log, "g0", "t", 0, None);
+    let end = log.reader().log_end_offset();
+    log.mark_flushed(end).unwrap();
+    let before = load_partition(&log.reader(), None).unwrap();
+    let size_before = log.reader().size_bytes();
+    let job = log.compaction_job(now()).unwrap();
+    let stats = log.finish_compaction(job.run().unwrap()).unwrap();
+    assert!(stats.records_removed > 4_000, "{stats:?}");
+    assert!(log.reader().size_bytes() < size_before / 4);
+    assert_eq!(load_partition(&log.reader(), None).unwrap(), before);
+}
+
+fn now() -> i64 {
+    crate::group::coordinator::now_ms()
+}

@@ -1,0 +1,193 @@
+//! Compaction: only the latest record per key survives in sealed, flushed
+//! segments, offsets and the active segment are untouched, old tombstones go,
+//! the result survives a reopen, and a crash before the swap leaves no trace.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use weir_client::protocol::batch_encoder::{NewRecord, encode_batch};
+use weir_client::protocol::records::batches;
+
+use crate::log::{Log, LogConfig, LogReader, SimFs};
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 2048,
+        index_interval_bytes: 256,
+        recovery_checkpoint_interval_ms: 0,
+        compact: true,
+        delete_retention_ms: 1_000,
+        ..LogConfig::default()
+    }
+}
+
+/// A batch of (key, value) records at `ts` (`None` value: tombstone).
+fn batch(records: &[(&str, Option<&str>)], ts: i64) -> Bytes {
+    let records: Vec<NewRecord> = records
+        .iter()
+        .map(|(k, v)| NewRecord {
+            key: Some(Bytes::copy_from_slice(k.as_bytes())),
+            value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            timestamp_ms: ts,
+        })
+        .collect();
+    encode_batch(&records).unwrap()
+}
+
+/// (offset, key, value) of a record read back.
+type ReadRecord = (i64, String, Option<String>);
+
+/// Every record readable from the log start, and the batch ranges.
+fn read_everything(reader: &LogReader) -> (Vec<ReadRecord>, Vec<(i64, i64)>) {
+    let (mut records, mut ranges) = (Vec::new(), Vec::new());
+    let mut offset = reader.log_start_offset();
+    for _ in 0..100_000 {
+        let read = reader.read(offset, 1 << 20, i64::MAX, true).unwrap();
+        if read.records.is_empty() {
+            break;
+        }
+        for (view, _) in batches(&read.records).map(Result::unwrap) {
+            let last = view.base_offset() + i64::from(view.last_offset_delta());
+            ranges.push((view.base_offset(), last));
+            for r in view.records().unwrap().map(Result::unwrap) {
+                let text = |b: Option<Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+                records.push((
+                    view.base_offset() + i64::from(r.offset_delta),
+                    text(r.key).unwrap(),
+                    text(r.value),
+                ));
+            }
+            offset = last + 1;
+        }
+    }
+    (records, ranges)
+}
+
+fn compact(log: &mut Log, now_ms: i64) -> super::CompactionStats {
+    let job = log.compaction_job(now_ms).expect("something to compact");
+    let done = job.run().unwrap();
+    log.finish_compaction(done).unwrap()
+}
+
+/// 300 batches over 10 keys (values name their offset), a tombstone for k3
+/// early and one for k4 late, everything flushed but the active segment.
+fn filled_log(fs: Arc<SimFs>) -> (Log, BTreeMap<String, (i64, Option<String>)>) {
+    let mut log = Log::open(&PathBuf::from("/sim/c-0"), config(), fs).unwrap();
+    let mut latest = BTreeMap::new();
+    for i in 0..300i64 {
+        let key = format!("k{}", i % 10);
+        let (value, ts) = match i {
+            13 => (None, 100),
+            294 => (None, 5_000),
+            _ => (Some(format!("v{i}")), 100 + i),
+        };
+        let info = log
+            .append(batch(&[(&key, value.as_deref())], ts), None, 0)
+            .unwrap();
+        latest.insert(key, (info.base_offset, value));
+    }
+    let end = log.reader().log_end_offset();
+    log.mark_flushed(end).unwrap();
+    (log, latest)
+}
+
+#[test]
+fn only_the_latest_record_per_key_survives_with_offsets_kept() {
+    let fs = Arc::new(SimFs::new());
+    let (mut log, latest) = filled_log(fs.clone());
+    let (before, _) = read_everything(&log.reader());
+    assert_eq!(before.len(), 300);
+    let stats = compact(&mut log, 3_000);
+    assert!(
+        stats.segments > 0 && stats.records_removed > 200,
+        "{stats:?}"
+    );
+    assert!(stats.bytes_after < stats.bytes_before / 2, "{stats:?}");
+    let (after, ranges) = read_everything(&log.reader());
+    // Batches still cover every offset, in order, with no gaps.
+    let mut next = 0;
+    for (first, last) in &ranges {
+        assert_eq!(*first, next, "contiguous batches: {ranges:?}");
+        next = last + 1;
+    }
+    assert_eq!(next, 300);
+    // Every surviving record is one that was written, at its own offset.
+    for (offset, key, value) in &after {
+        let original = &before[*offset as usize];
+        assert_eq!((&original.1, &original.2), (key, value));
+    }
+    // The latest value of every key is still there; k3's old tombstone is gone.
+    for (key, (offset, value)) in &latest {
+        let found = after
+            .iter()
+            .any(|(o, k, v)| o == offset && k == key && v == value);
+        assert!(found, "latest {key} at {offset} kept");
+    }
+    let tombstones: Vec<_> = after.iter().filter(|r| r.2.is_none()).collect();
+    assert!(tombstones.iter().all(|r| r.1 == "k4"), "{tombstones:?}");
+    // Superseded records remain only in the active segment.
+    let active_base = log.shared.segments.read().last().unwrap().base_offset;
+    for (offset, key, _) in &after {
+        assert!(*offset >= active_base || latest[key].0 == *offset);
+    }
+    // A second pass finds nothing more to remove in the sealed segments.
+    let again = compact(&mut log, 3_000);
+    assert_eq!(again.segments, 0, "{again:?}");
+
+    // Reopening (recovery) keeps exactly the compacted log.
+    drop(log);
+    let reopened = Log::open(&PathBuf::from("/sim/c-0"), config(), fs).unwrap();
+    assert_eq!(read_everything(&reopened.reader()).0, after);
+}
+
+#[test]
+fn a_fetch_inside_a_removed_range_gets_the_next_batch() {
+    let (mut log, _) = filled_log(Arc::new(SimFs::new()));
+    compact(&mut log, 3_000);
+    let read = log.reader().read(1, 1 << 20, i64::MAX, true).unwrap();
+    let (view, _) = batches(&read.records).next().unwrap().unwrap();
+    let last = view.base_offset() + i64::from(view.last_offset_delta());
+    assert!(view.base_offset() <= 1 && last >= 1, "covers offset 1");
+}
+
+#[test]
+fn unflushed_and_active_segments_are_left_alone() {
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&PathBuf::from("/sim/c-1"), config(), fs).unwrap();
+    for i in 0..200 {
+        log.append(batch(&[("k", Some(&format!("v{i}")))], 1), None, 0)
+            .unwrap();
+    }
+    assert!(log.compaction_job(0).is_none(), "nothing flushed yet");
+    let not_compacted = Log::open(
+        &PathBuf::from("/sim/c-2"),
+        LogConfig {
+            compact: false,
+            ..config()
+        },
+        Arc::new(SimFs::new()),
+    )
+    .unwrap();
+    assert!(not_compacted.compaction_job(0).is_none());
+}
+
+#[test]
+fn a_crash_before_the_swap_leaves_the_old_segments() {
+    let fs = Arc::new(SimFs::new());
+    let (log, _) = filled_log(fs.clone());
+    let (before, _) = read_everything(&log.reader());
+    let done = log.compaction_job(3_000).unwrap().run().unwrap();
+    assert!(!done.cleaned.is_empty());
+    let leftovers: Vec<PathBuf> = done.cleaned.iter().map(|c| c.path.clone()).collect();
+    drop((done, log));
+    let reopened = Log::open(&PathBuf::from("/sim/c-0"), config(), fs.clone()).unwrap();
+    assert_eq!(read_everything(&reopened.reader()).0, before);
+    for path in leftovers {
+        assert!(
+            !crate::log::FileSystem::exists(&*fs, &path),
+            "stale {path:?} removed"
+        );
+    }
+}
