@@ -64,6 +64,21 @@ pub async fn existing_group_call<T: Send + 'static>(
     call_group(ctx, group_id, false, wait, msg).await
 }
 
+/// For requests from a member (SyncGroup, Heartbeat, LeaveGroup): a group this
+/// broker does not know has no members, so the caller is UNKNOWN_MEMBER_ID (as in
+/// Kafka), and no coordinator is started for it.
+pub async fn member_group_call<T: Send + 'static>(
+    ctx: &BrokerCtx,
+    group_id: &str,
+    wait: Duration,
+    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
+) -> Result<T, i16> {
+    match call_group(ctx, group_id, false, wait, msg).await {
+        Err(errors::GROUP_ID_NOT_FOUND) => Err(errors::UNKNOWN_MEMBER_ID),
+        other => other,
+    }
+}
+
 async fn call_group<T: Send + 'static>(
     ctx: &BrokerCtx,
     group_id: &str,

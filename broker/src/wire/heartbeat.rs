@@ -9,7 +9,7 @@ use weir_client::protocol::requests::HeartbeatRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, group_call};
+use super::{BrokerCtx, member_group_call};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -22,7 +22,7 @@ pub fn start(
     Box::pin(async move {
         let (member_id, generation_id) = (request.member_id, request.generation_id);
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let code = group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Heartbeat {
+        let code = member_group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Heartbeat {
             member_id,
             generation_id,
             reply,

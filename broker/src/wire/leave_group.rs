@@ -11,7 +11,7 @@ use weir_client::protocol::requests::LeaveGroupRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, group_call};
+use super::{BrokerCtx, errors, member_group_call};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -24,7 +24,7 @@ pub fn start(
     Box::pin(async move {
         let members = request.members.clone();
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let result = group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Leave {
+        let result = member_group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Leave {
             members,
             reply,
         })

@@ -15,7 +15,7 @@ use weir_client::protocol::requests::OffsetFetchRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, group_call};
+use super::{BrokerCtx, errors, existing_group_call};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -34,12 +34,18 @@ pub fn start(
                 .collect()
         });
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let result = group_call(&ctx, &request.group_id, wait, |reply| {
+        let requested: Vec<(String, i32)> = partitions.clone().unwrap_or_default();
+        // Fetching offsets never creates a group; an unknown one has none.
+        let result = existing_group_call(&ctx, &request.group_id, wait, |reply| {
             GroupMsg::FetchOffsets { partitions, reply }
         })
         .await;
         let (fetched, code) = match result {
             Ok(fetched) => (fetched, errors::NONE),
+            Err(errors::GROUP_ID_NOT_FOUND) => (
+                requested.into_iter().map(|key| (key, None)).collect(),
+                errors::NONE,
+            ),
             Err(code) => (Vec::new(), code),
         };
         let mut by_topic: BTreeMap<String, Vec<OffsetFetchResponsePartition>> = BTreeMap::new();

@@ -10,7 +10,7 @@ use weir_client::protocol::requests::SyncGroupRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, group_call};
+use super::{BrokerCtx, member_group_call};
 use crate::group::GroupMsg;
 
 /// Longest a follower's SyncGroup waits for the leader's.
@@ -28,13 +28,14 @@ pub fn start(
             request.generation_id,
             request.assignments,
         );
-        let result = group_call(&ctx, &request.group_id, SYNC_WAIT, |reply| GroupMsg::Sync {
-            member_id,
-            generation_id,
-            assignments,
-            reply,
-        })
-        .await;
+        let result =
+            member_group_call(&ctx, &request.group_id, SYNC_WAIT, |reply| GroupMsg::Sync {
+                member_id,
+                generation_id,
+                assignments,
+                reply,
+            })
+            .await;
         let mut body = SyncGroupResponse::default();
         match result {
             Ok(r) => {

@@ -1,0 +1,158 @@
+"""Group administration with real clients: ListGroups, DescribeGroups, DeleteGroups
+(confluent-kafka's AdminClient) and OffsetDelete (kafka-python's admin), and that
+groups and their deletion survive a kill -9."""
+
+import time
+
+from confluent_kafka import ConsumerGroupState, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from test_confluent import create_topic
+from test_groups import group_consumer, wait_for_assignments
+
+DEADLINE_S = 60
+
+
+_ADMINS: dict[str, AdminClient] = {}
+
+
+def admin(bootstrap: str) -> AdminClient:
+    """One AdminClient per broker address, kept alive (a dropped client cancels its futures)."""
+    if bootstrap not in _ADMINS:
+        _ADMINS[bootstrap] = AdminClient({"bootstrap.servers": bootstrap})
+    return _ADMINS[bootstrap]
+
+
+def listed(bootstrap: str) -> dict[str, ConsumerGroupState]:
+    result = admin(bootstrap).list_consumer_groups(request_timeout=30).result(timeout=30)
+    assert not result.errors, result.errors
+    return {g.group_id: g.state for g in result.valid}
+
+
+def describe(bootstrap: str, group: str):
+    return admin(bootstrap).describe_consumer_groups([group], request_timeout=30)[group].result(timeout=30)
+
+
+def delete(bootstrap: str, group: str):
+    return admin(bootstrap).delete_consumer_groups([group], request_timeout=30)[group].result(timeout=30)
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
+    result = admin(bootstrap).list_consumer_group_offsets([request])[group].result(timeout=30)
+    return {tp.partition: tp.offset for tp in result.topic_partitions}
+
+
+def consume_and_commit(bootstrap: str, group: str, topic: str, want: int):
+    """A subscribed consumer that consumed `want` records and committed; left open."""
+    c = group_consumer(bootstrap, group)
+    c.subscribe([topic])
+    got = 0
+    deadline = time.monotonic() + DEADLINE_S
+    while got < want and time.monotonic() < deadline:
+        msg = c.poll(0.2)
+        if msg is not None and not msg.error():
+            got += 1
+    assert got == want, f"consumed {got} of {want}"
+    c.commit(asynchronous=False)
+    return c
+
+
+def produce(bootstrap: str, topic: str, count: int) -> None:
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(count):
+        p.produce(topic, value=f"v{i}".encode(), partition=i % 2)
+    assert p.flush(30) == 0
+
+
+def test_list_describe_delete_with_confluent_admin(broker):
+    b = broker.bootstrap
+    create_topic(b, "adm", 2)
+    produce(b, "adm", 20)
+    c = consume_and_commit(b, "adm-g", "adm", 20)
+    assert listed(b).get("adm-g") == ConsumerGroupState.STABLE
+    d = describe(b, "adm-g")
+    assert d.state == ConsumerGroupState.STABLE
+    assert d.partition_assignor == "range"
+    assert len(d.members) == 1
+    assigned = {tp.partition for tp in d.members[0].assignment.topic_partitions}
+    assert assigned == {0, 1}, d.members[0].assignment
+    assert committed(b, "adm-g", "adm", 2) == {0: 10, 1: 10}
+
+    try:
+        delete(b, "adm-g")
+        raise AssertionError("a group with members cannot be deleted")
+    except KafkaException as e:
+        assert e.args[0].name() == "NON_EMPTY_GROUP", e
+    c.close()
+    deadline = time.monotonic() + DEADLINE_S
+    while describe(b, "adm-g").state != ConsumerGroupState.EMPTY and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert describe(b, "adm-g").state == ConsumerGroupState.EMPTY
+    assert listed(b).get("adm-g") == ConsumerGroupState.EMPTY
+
+    delete(b, "adm-g")
+    assert "adm-g" not in listed(b)
+    assert describe(b, "adm-g").state == ConsumerGroupState.DEAD
+    assert committed(b, "adm-g", "adm", 2) == {0: -1001, 1: -1001}, "offsets are gone"
+    try:
+        delete(b, "adm-g")
+        raise AssertionError("deleting a deleted group is an error")
+    except KafkaException as e:
+        assert e.args[0].name() == "GROUP_ID_NOT_FOUND", e
+
+
+def test_offset_delete_with_kafka_python_admin(broker):
+    from kafka.admin import KafkaAdminClient
+    from kafka.structs import TopicPartition as KTP
+    b = broker.bootstrap
+    create_topic(b, "od-used", 2)
+    create_topic(b, "od-old", 2)
+    produce(b, "od-used", 10)
+    produce(b, "od-old", 10)
+    old = consume_and_commit(b, "od-g", "od-old", 10)
+    old.close()
+    c = consume_and_commit(b, "od-g", "od-used", 10)
+    ka = KafkaAdminClient(bootstrap_servers=b)
+    try:
+        result = ka.delete_group_offsets("od-g", [KTP("od-old", 0), KTP("od-old", 1), KTP("od-used", 0)])
+        errors = {(tp.topic, tp.partition): err.__name__ if isinstance(err, type) else type(err).__name__
+                  for tp, err in result.items()}
+        assert errors[("od-used", 0)] == "GroupSubscribedToTopicError", errors
+        assert errors[("od-old", 0)] == "NoError" and errors[("od-old", 1)] == "NoError", errors
+    finally:
+        ka.close()
+        c.close()
+    assert committed(b, "od-g", "od-old", 2) == {0: -1001, 1: -1001}
+    assert committed(b, "od-g", "od-used", 2) == {0: 5, 1: 5}
+
+
+def test_groups_and_their_deletion_survive_kill_9(broker_factory):
+    broker = broker_factory("--fsync", "always")
+    b = broker.bootstrap
+    create_topic(b, "surv", 2)
+    produce(b, "surv", 20)
+    for group in ("keep-g", "drop-g"):
+        consume_and_commit(b, group, "surv", 20).close()
+    broker.kill()
+    broker.start()
+    _ADMINS.clear()
+    deadline = time.monotonic() + DEADLINE_S
+    while not {"keep-g", "drop-g"} <= set(listed(b)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    groups = listed(b)
+    assert groups.get("keep-g") == ConsumerGroupState.EMPTY, groups
+    assert committed(b, "keep-g", "surv", 2) == {0: 10, 1: 10}
+    delete(b, "drop-g")
+    broker.kill()
+    broker.start()
+    _ADMINS.clear()
+    deadline = time.monotonic() + DEADLINE_S
+    while "keep-g" not in listed(b) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    groups = listed(b)
+    assert "keep-g" in groups and "drop-g" not in groups, groups
+    assert committed(b, "drop-g", "surv", 2) == {0: -1001, 1: -1001}
+    assert committed(b, "keep-g", "surv", 2) == {0: 10, 1: 10}
