@@ -1,6 +1,7 @@
 //! Log compaction for `cleanup.policy=compact`: keep only the latest record of each
-//! key in the sealed, fsynced segments; drop tombstones older than
-//! `delete.retention.ms`.
+//! key in the sealed, fsynced segments, drop tombstones older than
+//! `delete.retention.ms`, and merge consecutive small segments, so a compacted log
+//! holds about one record per live key in a bounded number of files.
 //!
 //! Offsets never change. A batch that loses some records is rewritten with the
 //! survivors copied verbatim (same base offset, base timestamp and last offset
@@ -12,11 +13,12 @@
 //!
 //! The work is split so the partition actor never blocks on it: [`Log::compaction_job`]
 //! snapshots the segments, [`CompactionJob::run`] (on a blocking thread) indexes
-//! the keys and writes each cleaned segment to `<base>.log.cleaned` and fsyncs it,
-//! and [`Log::finish_compaction`] swaps the files in (index files removed first,
-//! then an atomic rename over the segment, a directory sync, fresh index files).
-//! A crash at any point leaves the old or the new segment, both valid; stale
-//! `.cleaned` files are removed when the log is opened.
+//! the keys and writes each group of consecutive segments, cleaned, into one
+//! fsynced `<first base>.log.cleaned`, and [`Log::finish_compaction`] swaps it in:
+//! rename to `.log.swap` and sync the directory (the commit point), remove the
+//! group's old files, rename the swap over the first segment, sync again. A crash
+//! before the commit point leaves a `.cleaned` file that opening the log removes;
+//! after it, opening the log finishes the swap ([`finish_interrupted_swaps`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -28,15 +30,20 @@ use bytes::Bytes;
 use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::fs::FileSystem;
 use super::recovery::{Scan, apply_scan, index_batch};
-use super::segment::Segment;
+use super::segment::{Segment, file_stem};
 use super::store::{Log, LogConfig, LogError};
 use crate::limits::{COMPACTION_KEY_BYTES_MAX, COMPACTION_KEYS_MAX};
 
-/// Extension of a cleaned segment not yet swapped in.
+/// Extension of a cleaned group not yet committed.
 pub(super) const CLEANED_EXTENSION: &str = "cleaned";
+/// Extension of a committed cleaned group not yet renamed into place.
+pub(super) const SWAP_EXTENSION: &str = "swap";
 /// Attribute bits of transactional and control batches.
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
+/// Widest offset range one segment may cover (index entries are relative u32s;
+/// a last offset delta is an i32).
+const SEGMENT_OFFSET_SPAN_MAX: i64 = i32::MAX as i64;
 
 /// A snapshot of what to compact, made by the log's owner.
 pub struct CompactionJob {
@@ -51,19 +58,19 @@ pub struct CompactionJob {
     now_ms: i64,
 }
 
-/// One segment rewritten to a `.cleaned` file.
-pub struct CleanedSegment {
-    /// The segment it replaces (swapped only if still in the log).
-    original: Arc<Segment>,
+/// Consecutive segments rewritten, cleaned, into one `.cleaned` file.
+pub struct CleanedGroup {
+    /// The segments it replaces (swapped only if all are still in the log).
+    originals: Vec<Arc<Segment>>,
     /// The fsynced cleaned file.
     path: PathBuf,
-    /// Sizes, next offset and indexes of the cleaned file.
+    /// Size, next offset and indexes of the cleaned file.
     scan: Scan,
 }
 
 /// What a job produced.
 pub struct CompactionDone {
-    cleaned: Vec<CleanedSegment>,
+    groups: Vec<CleanedGroup>,
     /// Records dropped.
     pub records_removed: u64,
 }
@@ -71,22 +78,21 @@ pub struct CompactionDone {
 /// What a finished compaction changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompactionStats {
-    /// Segments swapped.
-    pub segments: usize,
-    /// Bytes before and after, over the swapped segments.
+    /// Segments replaced, and segments that replaced them.
+    pub segments_before: usize,
+    pub segments_after: usize,
+    /// Bytes before and after, over the replaced segments.
     pub bytes_before: u64,
     pub bytes_after: u64,
     /// Records dropped.
     pub records_removed: u64,
 }
 
-/// One record's place in an uncompressed batch.
-struct RawRecord {
-    /// Byte range of the whole record (length prefix included) in the batch.
-    span: std::ops::Range<usize>,
-    offset: i64,
-    key: Option<Bytes>,
-    tombstone: bool,
+/// How one segment would come out of cleaning.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    bytes_after: u64,
+    records_removed: u64,
 }
 
 impl Log {
@@ -111,87 +117,189 @@ impl Log {
         })
     }
 
-    /// Swaps cleaned segments in; segments deleted meanwhile (retention) are skipped.
+    /// Swaps cleaned groups in; a group whose segments changed meanwhile
+    /// (retention deleted one) is discarded.
     pub fn finish_compaction(&mut self, done: CompactionDone) -> Result<CompactionStats, LogError> {
         let mut stats = CompactionStats {
             records_removed: done.records_removed,
             ..CompactionStats::default()
         };
-        for cleaned in done.cleaned {
-            let original = &cleaned.original;
-            let present = self
-                .shared
-                .segments
-                .read()
-                .iter()
-                .any(|s| Arc::ptr_eq(s, original));
-            if !present {
-                remove_if_exists(&*self.fs, &cleaned.path).map_err(self.io(&cleaned.path))?;
+        for group in done.groups {
+            let at = {
+                let segments = self.shared.segments.read();
+                let first = segments
+                    .iter()
+                    .position(|s| Arc::ptr_eq(s, &group.originals[0]));
+                first.filter(|&i| {
+                    segments.len() > i + group.originals.len()
+                        && group
+                            .originals
+                            .iter()
+                            .zip(&segments[i..])
+                            .all(|(a, b)| Arc::ptr_eq(a, b))
+                })
+            };
+            let Some(at) = at else {
+                remove_if_exists(&*self.fs, &group.path).map_err(self.io(&group.path))?;
                 continue;
-            }
-            // Index files first: a crash after the rename must not pair the new
-            // data with the old positions (missing indexes are rebuilt on open).
-            for ext in ["index", "timeindex"] {
-                let path = original.sibling(ext);
-                remove_if_exists(&*self.fs, &path).map_err(self.io(&path))?;
-            }
-            self.fs
-                .rename(&cleaned.path, &original.path)
-                .map_err(self.io(&original.path))?;
-            self.fs.sync_dir(&self.dir).map_err(self.io(&self.dir))?;
-            let segment = Segment::open(&*self.fs, &self.dir, original.base_offset)
-                .map_err(self.io(&original.path))?;
-            apply_scan(&segment, &cleaned.scan).map_err(self.io(&original.path))?;
-            let files = segment
-                .index
-                .read()
-                .write(
-                    &*self.fs,
-                    &segment.sibling("index"),
-                    &segment.sibling("timeindex"),
-                )
-                .map_err(self.io(&original.path))?;
-            for file in files {
-                file.sync().map_err(self.io(&original.path))?;
-            }
-            stats.segments += 1;
-            stats.bytes_before += original.size();
+            };
+            let segment = self.swap_in(&group)?;
+            stats.segments_before += group.originals.len();
+            stats.segments_after += 1;
+            stats.bytes_before += group.originals.iter().map(|s| s.size()).sum::<u64>();
             stats.bytes_after += segment.size();
-            let segment = Arc::new(segment);
             let mut segments = self.shared.segments.write();
-            if let Some(slot) = segments.iter_mut().find(|s| Arc::ptr_eq(s, original)) {
-                *slot = segment;
-            }
+            segments.splice(at..at + group.originals.len(), [Arc::new(segment)]);
         }
         Ok(stats)
+    }
+
+    /// The file work of one swap; returns the new segment, indexes written.
+    fn swap_in(&self, group: &CleanedGroup) -> Result<Segment, LogError> {
+        let first = &group.originals[0];
+        let swap = swap_path(&first.path);
+        self.fs.rename(&group.path, &swap).map_err(self.io(&swap))?;
+        self.fs.sync_dir(&self.dir).map_err(self.io(&self.dir))?;
+        finish_swap(
+            &*self.fs,
+            &self.dir,
+            first.base_offset,
+            group.scan.next_offset,
+        )
+        .map_err(self.io(&swap))?;
+        let segment =
+            Segment::open(&*self.fs, &self.dir, first.base_offset).map_err(self.io(&first.path))?;
+        apply_scan(&segment, &group.scan).map_err(self.io(&first.path))?;
+        let files = segment
+            .index
+            .read()
+            .write(
+                &*self.fs,
+                &segment.sibling("index"),
+                &segment.sibling("timeindex"),
+            )
+            .map_err(self.io(&first.path))?;
+        for file in files {
+            file.sync().map_err(self.io(&first.path))?;
+        }
+        Ok(segment)
     }
 }
 
 impl CompactionJob {
-    /// Indexes the latest offset of every key, then writes each cleanable segment
-    /// that would lose records to an fsynced `.cleaned` file. Blocking I/O.
+    /// Indexes the latest offset of every key, plans each cleanable segment,
+    /// groups consecutive ones that fit one segment together, and writes every
+    /// group that changes something to an fsynced `.cleaned` file. Blocking I/O.
     pub fn run(self) -> Result<CompactionDone, LogError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| LogError::Io { path, source }
         };
         let mut done = CompactionDone {
-            cleaned: Vec::new(),
+            groups: Vec::new(),
             records_removed: 0,
         };
         let Some(latest) = self.latest_offsets().map_err(io(&self.dir))? else {
             tracing::warn!(dir = %self.dir.display(), "too many keys to compact; skipped");
             return Ok(done);
         };
-        for segment in &self.segments[..self.cleanable] {
-            if let Some((cleaned, removed)) =
-                self.clean(segment, &latest).map_err(io(&segment.path))?
-            {
-                done.records_removed += removed;
-                done.cleaned.push(cleaned);
+        let cleanable = &self.segments[..self.cleanable];
+        let mut plans = Vec::with_capacity(cleanable.len());
+        for segment in cleanable {
+            let mut bytes_after = 0;
+            let records_removed = self
+                .clean(segment, &latest, &mut |b| {
+                    bytes_after += b.len() as u64;
+                    Ok(())
+                })
+                .map_err(io(&segment.path))?;
+            plans.push(Plan {
+                bytes_after,
+                records_removed,
+            });
+        }
+        for range in self.groups(&plans) {
+            let removed: u64 = plans[range.clone()].iter().map(|p| p.records_removed).sum();
+            if range.len() == 1 && removed == 0 {
+                continue;
             }
+            let originals = cleanable[range].to_vec();
+            let group = self
+                .write_group(originals, &latest)
+                .map_err(io(&self.dir))?;
+            done.records_removed += removed;
+            done.groups.push(group);
         }
         Ok(done)
+    }
+
+    /// Greedy runs of consecutive segments whose cleaned sizes fit one segment.
+    fn groups(&self, plans: &[Plan]) -> Vec<std::ops::Range<usize>> {
+        let segments = &self.segments[..self.cleanable];
+        let mut groups = Vec::new();
+        let mut start = 0;
+        let mut bytes = 0u64;
+        for (i, plan) in plans.iter().enumerate() {
+            let span = segments[i].next_offset() - segments[start].base_offset;
+            let fits = bytes + plan.bytes_after <= self.config.segment_bytes
+                && span <= SEGMENT_OFFSET_SPAN_MAX;
+            if i > start && !fits {
+                groups.push(start..i);
+                start = i;
+                bytes = 0;
+            }
+            bytes += plan.bytes_after;
+        }
+        if start < plans.len() {
+            groups.push(start..plans.len());
+        }
+        groups
+    }
+
+    /// Writes `originals`, cleaned, into one fsynced `.cleaned` file.
+    fn write_group(
+        &self,
+        originals: Vec<Arc<Segment>>,
+        latest: &HashMap<Bytes, i64>,
+    ) -> io::Result<CleanedGroup> {
+        let first = &originals[0];
+        let path = first
+            .path
+            .with_extension(format!("log.{CLEANED_EXTENSION}"));
+        let file = self.fs.open(&path, true)?;
+        file.set_len(0)?;
+        let mut scan = Scan::empty(first.base_offset);
+        let mut position = 0u64;
+        for segment in &originals {
+            self.clean(segment, latest, &mut |b| {
+                file.write_all_at(b, position)?;
+                let header = BatchHeader::parse(b.first_chunk().expect("whole batches"));
+                index_batch(
+                    &mut scan,
+                    first.base_offset,
+                    position,
+                    &header,
+                    &self.config,
+                );
+                scan.next_offset = header.last_offset + 1;
+                scan.max_timestamp = scan.max_timestamp.max(header.max_timestamp);
+                position += b.len() as u64;
+                Ok(())
+            })?;
+        }
+        scan.valid_bytes = position;
+        file.sync()?;
+        let last = originals.last().expect("groups are not empty");
+        assert_eq!(
+            scan.next_offset,
+            last.next_offset(),
+            "a cleaned group covers the same offsets"
+        );
+        Ok(CleanedGroup {
+            originals,
+            path,
+            scan,
+        })
     }
 
     /// Latest offset per key over the whole snapshot; `None` past the bounds.
@@ -200,7 +308,7 @@ impl CompactionJob {
         let mut key_bytes = 0usize;
         for segment in &self.segments {
             let mut overflow = false;
-            for_each_batch(segment, |_, header, bytes| {
+            for_each_batch(segment, |header, bytes| {
                 for record in raw_records(header, bytes).unwrap_or_default() {
                     let Some(key) = record.key else { continue };
                     let len = key.len();
@@ -210,7 +318,7 @@ impl CompactionJob {
                 }
                 overflow =
                     latest.len() > COMPACTION_KEYS_MAX || key_bytes > COMPACTION_KEY_BYTES_MAX;
-                !overflow
+                Ok(!overflow)
             })?;
             if overflow {
                 return Ok(None);
@@ -219,19 +327,19 @@ impl CompactionJob {
         Ok(Some(latest))
     }
 
-    /// The cleaned copy of `segment` and how many records it lost, or `None`
-    /// when nothing would be removed.
+    /// Emits `segment`'s batches as they come out of cleaning; returns how many
+    /// records were dropped.
     fn clean(
         &self,
-        segment: &Arc<Segment>,
+        segment: &Segment,
         latest: &HashMap<Bytes, i64>,
-    ) -> io::Result<Option<(CleanedSegment, u64)>> {
+        emit: &mut dyn FnMut(&Bytes) -> io::Result<()>,
+    ) -> io::Result<u64> {
         let tombstones_expire_before = self.now_ms.saturating_sub(self.config.delete_retention_ms);
-        let mut out: Vec<Bytes> = Vec::new();
         let mut removed = 0u64;
         // A run of batches that lost everything: (first header, last offset, max ts).
         let mut run: Option<(BatchHeader, i64, i64)> = None;
-        for_each_batch(segment, |_, header, bytes| {
+        for_each_batch(segment, |header, bytes| {
             let kept = match raw_records(header, bytes) {
                 None => Kept::All,
                 Some(records) => {
@@ -267,57 +375,24 @@ impl CompactionJob {
                 }
                 other => {
                     if let Some((first, last, ts)) = run.take() {
-                        out.extend(placeholders(&first, last, ts));
+                        for b in placeholders(&first, last, ts) {
+                            emit(&b)?;
+                        }
                     }
-                    out.push(match other {
-                        Kept::Some(b) => b,
-                        _ => bytes.clone(),
-                    });
+                    match other {
+                        Kept::Some(b) => emit(&b)?,
+                        _ => emit(bytes)?,
+                    }
                 }
             }
-            true
+            Ok(true)
         })?;
         if let Some((first, last, ts)) = run.take() {
-            out.extend(placeholders(&first, last, ts));
+            for b in placeholders(&first, last, ts) {
+                emit(&b)?;
+            }
         }
-        if removed == 0 {
-            return Ok(None);
-        }
-        let path = segment
-            .path
-            .with_extension(format!("log.{CLEANED_EXTENSION}"));
-        let file = self.fs.open(&path, true)?;
-        file.set_len(0)?;
-        let mut scan = Scan::empty(segment.base_offset);
-        let mut position = 0u64;
-        for b in &out {
-            file.write_all_at(b, position)?;
-            let header =
-                BatchHeader::parse(b.first_chunk::<BATCH_HEADER_BYTES>().expect("whole batch"));
-            index_batch(
-                &mut scan,
-                segment.base_offset,
-                position,
-                &header,
-                &self.config,
-            );
-            scan.next_offset = header.last_offset + 1;
-            scan.max_timestamp = scan.max_timestamp.max(header.max_timestamp);
-            position += b.len() as u64;
-        }
-        scan.valid_bytes = position;
-        file.sync()?;
-        assert_eq!(
-            scan.next_offset,
-            segment.next_offset(),
-            "a cleaned segment covers the same offsets"
-        );
-        let cleaned = CleanedSegment {
-            original: segment.clone(),
-            path,
-            scan,
-        };
-        Ok(Some((cleaned, removed)))
+        Ok(removed)
     }
 }
 
@@ -327,11 +402,20 @@ enum Kept {
     Some(Bytes),
 }
 
-/// Calls `f(position, header, bytes)` for each batch of a sealed segment until it
-/// returns false.
+/// One record's place in an uncompressed batch.
+struct RawRecord {
+    /// Byte range of the whole record (length prefix included) in the batch.
+    span: std::ops::Range<usize>,
+    offset: i64,
+    key: Option<Bytes>,
+    tombstone: bool,
+}
+
+/// Calls `f(header, bytes)` for each batch of a sealed segment until it returns
+/// false.
 fn for_each_batch(
     segment: &Segment,
-    mut f: impl FnMut(u64, &BatchHeader, &Bytes) -> bool,
+    mut f: impl FnMut(&BatchHeader, &Bytes) -> io::Result<bool>,
 ) -> io::Result<()> {
     let size = segment.size();
     let mut position = 0u64;
@@ -341,7 +425,7 @@ fn for_each_batch(
         }
         let mut buf = vec![0u8; header.total_len as usize];
         segment.file.read_exact_at(&mut buf, position)?;
-        if !f(position, &header, &Bytes::from(buf)) {
+        if !f(&header, &Bytes::from(buf))? {
             break;
         }
         position += header.total_len;
@@ -428,14 +512,81 @@ fn remove_if_exists(fs: &dyn FileSystem, path: &Path) -> io::Result<()> {
     }
 }
 
-/// Removes `.cleaned` files a crash left behind (the swap never happened).
-pub(super) fn remove_stale_cleaned(fs: &dyn FileSystem, dir: &Path) -> io::Result<()> {
+fn swap_path(segment_path: &Path) -> PathBuf {
+    segment_path.with_extension(format!("log.{SWAP_EXTENSION}"))
+}
+
+/// With `<base>.log.swap` committed: removes every segment file of the group it
+/// replaces (bases in `base..end`), then renames the swap into place and syncs
+/// the directory. Idempotent, so an interrupted swap is finished on open.
+fn finish_swap(fs: &dyn FileSystem, dir: &Path, base: i64, end: i64) -> io::Result<()> {
+    let stem = file_stem(base);
     for path in fs.list_dir(dir)? {
-        if path.extension().is_some_and(|e| e == CLEANED_EXTENSION) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let mut parts = name.splitn(2, '.');
+        let (Some(number), Some(ext)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let in_group = number
+            .parse::<i64>()
+            .is_ok_and(|b| (base..end).contains(&b));
+        let old = matches!(ext, "index" | "timeindex") || (ext == "log" && number != stem);
+        if in_group && old {
             remove_if_exists(fs, &path)?;
         }
     }
+    let swap = swap_path(&dir.join(format!("{stem}.log")));
+    fs.rename(&swap, &dir.join(format!("{stem}.log")))?;
+    fs.sync_dir(dir)
+}
+
+/// On open: removes `.cleaned` files (their swap never committed) and finishes
+/// every committed swap a crash interrupted.
+pub(super) fn finish_interrupted_swaps(fs: &dyn FileSystem, dir: &Path) -> io::Result<()> {
+    for path in fs.list_dir(dir)? {
+        let ext = path.extension().and_then(|e| e.to_str());
+        if ext == Some(CLEANED_EXTENSION) {
+            remove_if_exists(fs, &path)?;
+            continue;
+        }
+        if ext != Some(SWAP_EXTENSION) {
+            continue;
+        }
+        let base = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+            .and_then(|n| n.parse::<i64>().ok());
+        let Some(base) = base else { continue };
+        match swap_end(fs, &path)? {
+            Some(end) => {
+                tracing::warn!(path = %path.display(), "finishing an interrupted compaction swap");
+                finish_swap(fs, dir, base, end)?;
+            }
+            None => remove_if_exists(fs, &path)?,
+        }
+    }
     Ok(())
+}
+
+/// The offset after the last whole batch of a swap file (`None` when it has none).
+fn swap_end(fs: &dyn FileSystem, path: &Path) -> io::Result<Option<i64>> {
+    let file = fs.open(path, false)?;
+    let size = file.len()?;
+    let (mut position, mut end) = (0u64, None);
+    while position + BATCH_HEADER_BYTES as u64 <= size {
+        let mut buf = [0u8; BATCH_HEADER_BYTES];
+        file.read_exact_at(&mut buf, position)?;
+        let header = BatchHeader::parse(&buf);
+        if header.total_len < BATCH_HEADER_BYTES as u64 || position + header.total_len > size {
+            break;
+        }
+        end = Some(header.last_offset + 1);
+        position += header.total_len;
+    }
+    Ok(end)
 }
 
 #[cfg(test)]

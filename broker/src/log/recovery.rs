@@ -58,7 +58,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
 /// Opens (creating if needed) the log in `dir`.
 pub fn open(dir: &Path, config: LogConfig, fs: Arc<dyn FileSystem>) -> Result<Log, LogError> {
     fs.create_dir_all(dir).map_err(io_error(dir))?;
-    super::compact::remove_stale_cleaned(&*fs, dir).map_err(io_error(dir))?;
+    super::compact::finish_interrupted_swaps(&*fs, dir).map_err(io_error(dir))?;
     let mut bases = segment_bases(&*fs, dir).map_err(io_error(dir))?;
     let recovery_point = checkpoint::read(&*fs, &dir.join(RECOVERY_POINT_FILE)).unwrap_or(0);
     let start_checkpoint = checkpoint::read(&*fs, &dir.join(LOG_START_OFFSET_FILE));

@@ -402,8 +402,8 @@ impl PartitionState {
     ) -> Result<(), ActorProcessingErr> {
         self.compacting = false;
         let stats = self.log.finish_compaction(result?)?;
-        if stats.segments > 0 {
-            tracing::info!(partition = %self.args.tp, segments = stats.segments, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, records_removed = stats.records_removed, "compacted");
+        if stats.segments_before > 0 {
+            tracing::info!(partition = %self.args.tp, segments_before = stats.segments_before, segments_after = stats.segments_after, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, records_removed = stats.records_removed, "compacted");
         }
         Ok(())
     }

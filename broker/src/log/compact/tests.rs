@@ -99,12 +99,21 @@ fn only_the_latest_record_per_key_survives_with_offsets_kept() {
     let (mut log, latest) = filled_log(fs.clone());
     let (before, _) = read_everything(&log.reader());
     assert_eq!(before.len(), 300);
+    let segments_before = log.shared.segments.read().len();
     let stats = compact(&mut log, 3_000);
     assert!(
-        stats.segments > 0 && stats.records_removed > 200,
+        stats.segments_before > 1 && stats.records_removed > 200,
         "{stats:?}"
     );
     assert!(stats.bytes_after < stats.bytes_before / 2, "{stats:?}");
+    assert!(
+        stats.segments_after < stats.segments_before,
+        "small segments merge: {stats:?}"
+    );
+    assert_eq!(
+        log.shared.segments.read().len(),
+        segments_before - stats.segments_before + stats.segments_after
+    );
     let (after, ranges) = read_everything(&log.reader());
     // Batches still cover every offset, in order, with no gaps.
     let mut next = 0;
@@ -134,7 +143,7 @@ fn only_the_latest_record_per_key_survives_with_offsets_kept() {
     }
     // A second pass finds nothing more to remove in the sealed segments.
     let again = compact(&mut log, 3_000);
-    assert_eq!(again.segments, 0, "{again:?}");
+    assert_eq!(again.segments_before, 0, "{again:?}");
 
     // Reopening (recovery) keeps exactly the compacted log.
     drop(log);
@@ -179,8 +188,8 @@ fn a_crash_before_the_swap_leaves_the_old_segments() {
     let (log, _) = filled_log(fs.clone());
     let (before, _) = read_everything(&log.reader());
     let done = log.compaction_job(3_000).unwrap().run().unwrap();
-    assert!(!done.cleaned.is_empty());
-    let leftovers: Vec<PathBuf> = done.cleaned.iter().map(|c| c.path.clone()).collect();
+    assert!(!done.groups.is_empty());
+    let leftovers: Vec<PathBuf> = done.groups.iter().map(|c| c.path.clone()).collect();
     drop((done, log));
     let reopened = Log::open(&PathBuf::from("/sim/c-0"), config(), fs.clone()).unwrap();
     assert_eq!(read_everything(&reopened.reader()).0, before);
@@ -190,4 +199,48 @@ fn a_crash_before_the_swap_leaves_the_old_segments() {
             "stale {path:?} removed"
         );
     }
+}
+
+/// A crash after the commit point (the `.swap` rename) and before the old files
+/// are gone: opening the log finishes the swap.
+#[test]
+fn a_crash_after_the_commit_point_is_finished_on_open() {
+    let fs = Arc::new(SimFs::new());
+    let dir = PathBuf::from("/sim/c-0");
+    let (log, _) = filled_log(fs.clone());
+    let done = log.compaction_job(3_000).unwrap().run().unwrap();
+    let group = done
+        .groups
+        .iter()
+        .find(|g| g.originals.len() > 1)
+        .expect("a merged group");
+    let swap = super::swap_path(&group.originals[0].path);
+    crate::log::FileSystem::rename(&*fs, &group.path, &swap).unwrap();
+    // What the log would read after a completed compaction, from a twin log.
+    let (mut twin, _) = filled_log(Arc::new(SimFs::new()));
+    compact(&mut twin, 3_000);
+    let expected = read_everything(&twin.reader()).0;
+    drop((done, log));
+    let reopened = Log::open(&dir, config(), fs.clone()).unwrap();
+    let (records, ranges) = read_everything(&reopened.reader());
+    let mut next = 0;
+    for (first, last) in &ranges {
+        assert_eq!(
+            *first, next,
+            "contiguous after the finished swap: {ranges:?}"
+        );
+        next = last + 1;
+    }
+    assert_eq!(next, 300);
+    // The one swapped group is compacted; every record read is one written and
+    // every latest value is present (the twin shows the fully compacted log).
+    for r in &expected {
+        assert!(records.contains(r), "{r:?} kept");
+    }
+    let swaps = crate::log::FileSystem::list_dir(&*fs, &dir)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".swap"))
+        .count();
+    assert_eq!(swaps, 0);
 }
