@@ -66,6 +66,14 @@ pub enum GroupMsg {
         offsets: Vec<((String, i32), OffsetValue)>,
         reply: RpcReplyPort<i16>,
     },
+    /// A commit's append became durable (or failed): apply it and answer.
+    CommitDone {
+        /// Order of the commit within this coordinator (later ones win).
+        seq: u64,
+        offsets: Vec<((String, i32), OffsetValue)>,
+        result: Result<(), i16>,
+        reply: RpcReplyPort<i16>,
+    },
     /// OffsetFetch; `None` for every committed partition.
     FetchOffsets {
         partitions: Option<Vec<(String, i32)>>,
@@ -158,6 +166,10 @@ pub struct GroupCoordinatorState {
     empty_since_ms: Option<i64>,
     /// When offset expiry was last checked (ms).
     retention_checked_ms: i64,
+    /// Sequence number of the last commit submitted.
+    commit_seq: u64,
+    /// Sequence number of the commit each partition's offset came from.
+    applied_seq: HashMap<(String, i32), u64>,
     /// Set once the coordinator is stopping (group deleted, or offsets parked in
     /// the directory): it publishes nothing more.
     stopping: bool,
@@ -206,6 +218,8 @@ impl Actor for GroupCoordinator {
             empty_since_ms: Some(now),
             retention_checked_ms: now,
             stopping: false,
+            commit_seq: 0,
+            applied_seq: HashMap::new(),
         };
         state.publish();
         Ok(state)
@@ -271,11 +285,14 @@ impl Actor for GroupCoordinator {
                 member_id,
                 offsets,
                 reply,
+            } => state.on_commit(&myself, generation_id, &member_id, offsets, now, reply),
+            GroupMsg::CommitDone {
+                seq,
+                offsets,
+                result,
+                reply,
             } => {
-                let code = state
-                    .on_commit(generation_id, &member_id, offsets, now)
-                    .await;
-                let _ = reply.send(code);
+                let _ = reply.send(state.on_commit_done(seq, offsets, result));
             }
             GroupMsg::FetchOffsets { partitions, reply } => {
                 let _ = reply.send(state.fetch_offsets(partitions));
@@ -356,34 +373,85 @@ impl GroupCoordinatorState {
 
     /// Checks membership and generation, then appends the commits (acks=all) and
     /// applies them once durable.
-    async fn on_commit(
+    fn on_commit(
         &mut self,
+        myself: &ActorRef<GroupMsg>,
         generation_id: i32,
         member_id: &str,
         commits: Vec<((String, i32), OffsetValue)>,
         now: i64,
-    ) -> i16 {
+        reply: RpcReplyPort<i16>,
+    ) {
         if let Some(code) = self.commit_check(generation_id, member_id) {
-            return code;
+            let _ = reply.send(code);
+            return;
         }
         if commits.iter().any(|(_, v)| {
             v.metadata
                 .as_ref()
                 .is_some_and(|m| m.len() > OFFSET_METADATA_BYTES_MAX)
         }) {
-            return codes::OFFSET_METADATA_TOO_LARGE;
+            let _ = reply.send(codes::OFFSET_METADATA_TOO_LARGE);
+            return;
         }
         let records: Vec<_> = commits
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect();
-        match self.append(&records, now).await {
-            Ok(()) => {
-                self.offsets.extend(commits);
-                codes::NONE
+        let args = &self.args;
+        let submitted = offsets::submit(
+            &args.registry,
+            args.offsets_partitions,
+            &args.group_id,
+            &records,
+            now,
+        );
+        let pending = match submitted {
+            Ok(pending) => pending,
+            Err(code) => {
+                let _ = reply.send(code);
+                return;
             }
-            Err(code) => code,
+        };
+        // The append is in the partition's mailbox, ordered after earlier ones;
+        // waiting for its fsync happens off this actor, so commits of one group
+        // share fsyncs (group commit) and heartbeats are not held behind them.
+        self.commit_seq += 1;
+        let seq = self.commit_seq;
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let result = pending.durable().await;
+            let done = GroupMsg::CommitDone {
+                seq,
+                offsets: commits,
+                result,
+                reply,
+            };
+            // A stopped coordinator drops the reply: the client sees an error and
+            // retries against the next one, which replays the log.
+            let _ = myself.cast(done);
+        });
+    }
+
+    /// Applies a durable commit unless a later commit of the same partition was
+    /// applied first (completions may arrive out of order).
+    fn on_commit_done(
+        &mut self,
+        seq: u64,
+        commits: Vec<((String, i32), OffsetValue)>,
+        result: Result<(), i16>,
+    ) -> i16 {
+        if let Err(code) = result {
+            return code;
         }
+        for (key, value) in commits {
+            let newer = self.applied_seq.get(&key).is_some_and(|&s| s > seq);
+            if !newer {
+                self.applied_seq.insert(key.clone(), seq);
+                self.offsets.insert(key, value);
+            }
+        }
+        codes::NONE
     }
 
     /// Writes offset records durably to the group's offsets partition.

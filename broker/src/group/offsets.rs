@@ -15,7 +15,9 @@ use weir_client::protocol::records::batches;
 
 use super::state::codes;
 use crate::log::{LogReader, ReadError};
-use crate::partition::{PartitionEntry, PartitionMsg, PartitionRegistry};
+use crate::partition::{
+    AppendOutcome, PartitionEntry, PartitionError, PartitionMsg, PartitionRegistry,
+};
 
 /// Name of the internal offsets topic.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -188,8 +190,30 @@ pub async fn append(
     records: &[((String, i32), Option<OffsetValue>)],
     now_ms: i64,
 ) -> Result<(), i16> {
+    submit(registry, offsets_partitions, group, records, now_ms)?
+        .durable()
+        .await
+}
+
+/// An append handed to the offsets partition, not yet durable.
+pub struct PendingAppend {
+    /// The partition's answer; `None` when there was nothing to write.
+    answer: Option<AppendAnswer>,
+}
+
+type AppendAnswer = ractor::concurrency::OneshotReceiver<Result<AppendOutcome, PartitionError>>;
+
+/// Casts the append to the offsets partition now (so appends of one caller reach
+/// the log in call order) without waiting for it.
+pub fn submit(
+    registry: &PartitionRegistry,
+    offsets_partitions: i32,
+    group: &str,
+    records: &[((String, i32), Option<OffsetValue>)],
+    now_ms: i64,
+) -> Result<PendingAppend, i16> {
     let Some(batch) = commit_batch(group, records, now_ms) else {
-        return Ok(());
+        return Ok(PendingAppend { answer: None });
     };
     let partition = partition_for(group, offsets_partitions);
     let Some(PartitionEntry::Online(handle)) = registry.lookup(OFFSETS_TOPIC, partition) else {
@@ -204,10 +228,20 @@ pub async fn append(
     if handle.actor.cast(append).is_err() {
         return Err(codes::COORDINATOR_NOT_AVAILABLE);
     }
-    match tokio::time::timeout(APPEND_TIMEOUT, rx).await {
-        Ok(Ok(Ok(_))) => Ok(()),
-        Ok(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
-        Err(_) => Err(codes::REQUEST_TIMED_OUT),
+    Ok(PendingAppend { answer: Some(rx) })
+}
+
+impl PendingAppend {
+    /// Waits (bounded) until the append is durable.
+    pub async fn durable(self) -> Result<(), i16> {
+        let Some(rx) = self.answer else {
+            return Ok(());
+        };
+        match tokio::time::timeout(APPEND_TIMEOUT, rx).await {
+            Ok(Ok(Ok(_))) => Ok(()),
+            Ok(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
+            Err(_) => Err(codes::REQUEST_TIMED_OUT),
+        }
     }
 }
 

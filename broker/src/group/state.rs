@@ -479,8 +479,13 @@ impl Group {
         let is_leader = self.leader_id.as_deref() == Some(member_id.as_str());
         let mut effects = Vec::new();
         match self.state {
-            GroupState::Stable | GroupState::CompletingRebalance if unchanged && !is_leader => {
-                // Nothing changed: answer with the current generation.
+            // Nothing changed: answer with the current generation (as Kafka does;
+            // only a leader rejoining a stable group forces a rebalance, so it can
+            // pick up metadata changes it noticed).
+            GroupState::CompletingRebalance if unchanged => {
+                return (Reply::Now(self.current_join_response(&member_id)), effects);
+            }
+            GroupState::Stable if unchanged && !is_leader => {
                 return (Reply::Now(self.current_join_response(&member_id)), effects);
             }
             GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty => {

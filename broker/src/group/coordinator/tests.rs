@@ -460,3 +460,70 @@ async fn a_group_with_members_keeps_its_offsets_past_retention() {
     assert!(appended_records(&setup).is_empty());
     c.stop(None);
 }
+
+/// Commits are pipelined: their appends reach the partition in order, and when
+/// the durable answers come back out of order the latest commit still wins.
+#[tokio::test]
+async fn pipelined_commits_answered_out_of_order_keep_the_latest() {
+    const N: usize = 8;
+    let held = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let sink = held.clone();
+    let probe = Probe::spawn(move |msg: PartitionMsg| {
+        if let PartitionMsg::Append { reply, .. } = msg {
+            let mut held = sink.lock();
+            held.push(reply);
+            if held.len() == N {
+                for reply in held.drain(..).rev() {
+                    let _ = reply.send(Ok(AppendOutcome {
+                        base_offset: 0,
+                        log_append_time_ms: -1,
+                        log_start_offset: 0,
+                    }));
+                }
+            }
+        }
+    })
+    .await;
+    let log = Log::open(
+        &PathBuf::from("/sim/offsets-pipelined"),
+        LogConfig::default(),
+        Arc::new(SimFs::new()),
+    )
+    .unwrap();
+    let (_tx, high_watermark) = watch::channel(0);
+    let registry = Arc::new(PartitionRegistry::new());
+    registry.set(
+        TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for("g", 4)),
+        PartitionEntry::Online(PartitionHandle {
+            actor: probe.actor().clone(),
+            reader: log.reader(),
+            high_watermark,
+        }),
+    );
+    let args = GroupCoordinatorArgs {
+        group_id: "g".into(),
+        offsets_partitions: 4,
+        registry,
+        limits: GroupLimits::default(),
+        directory: Arc::new(GroupDirectory::default()),
+        offsets: StartingOffsets::Known(GroupOffsets::new()),
+        retention_ms: i64::MAX / 4,
+        retention_check_ms: 600_000,
+    };
+    let (c, _) = Actor::spawn(None, GroupCoordinator, args).await.unwrap();
+    let mut answers = Vec::new();
+    for offset in 1..=N as i64 {
+        let c = c.clone();
+        answers.push(tokio::spawn(
+            async move { commit(&c, -1, "", offset).await },
+        ));
+        // Each commit's append is cast before the next commit is sent.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for answer in answers {
+        assert_eq!(answer.await.unwrap(), codes::NONE);
+    }
+    let fetched = fetch_all(&c).await;
+    assert_eq!(fetched[0].1.as_ref().map(|v| v.offset), Some(N as i64));
+    c.stop(None);
+}

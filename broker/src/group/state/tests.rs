@@ -183,6 +183,22 @@ fn rejoin_with_unchanged_metadata_in_a_stable_group_does_not_rebalance() {
 }
 
 #[test]
+fn a_leader_rejoining_unchanged_while_completing_gets_the_generation_back() {
+    let mut g = Group::new("g", limits());
+    let a = parked(g.join(req("", b"a"), 0).0);
+    let b = parked(g.join(req("", b"b"), 10).0);
+    g.tick(200);
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    let leader = g.leader_id.clone().unwrap();
+    let leader_meta: &'static [u8] = if leader == a { b"a" } else { b"b" };
+    let _ = b;
+    let r = now(g.join(req(&leader, leader_meta), 300).0);
+    assert_eq!((r.error_code, r.generation_id), (codes::NONE, 1));
+    assert_eq!(r.members.len(), 2, "the leader gets the member list again");
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+}
+
+#[test]
 fn a_member_leaving_mid_rebalance_completes_it() {
     let (mut g, leader, follower) = stable_pair();
     parked(g.join(req("", b"c"), 1_000).0);
