@@ -33,6 +33,10 @@ pub const WRITE_BATCH_RESPONSES_MAX: usize = 64;
 /// Longest a request handler may wait on an actor RPC before answering with a timeout.
 pub const ACTOR_CALL_TIMEOUT_MS: u64 = 30_000;
 
+/// Longest a group request waits to be routed to its coordinator (held while the
+/// offsets load) before it is answered COORDINATOR_LOAD_IN_PROGRESS.
+pub const GROUP_ROUTE_WAIT_MS: u64 = 10_000;
+
 /// Longest a CreateTopics/auto-create waits for new partitions to come online.
 pub const TOPIC_READY_WAIT_MS: u64 = 10_000;
 

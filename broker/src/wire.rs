@@ -35,67 +35,115 @@ pub use context::BrokerCtx;
 
 use std::time::Duration;
 
-use ractor::RpcReplyPort;
-
+use ractor::concurrency::{OneshotReceiver, oneshot};
+use ractor::{ActorRef, RpcReplyPort};
 use weir_client::protocol::limits::GROUP_ID_BYTES_MAX;
 
-use crate::group::GroupMsg;
 use crate::group::state::codes;
+use crate::group::{GroupManagerMsg, GroupMsg};
+use crate::limits::GROUP_ROUTE_WAIT_MS;
 
-/// Asks `group_id`'s coordinator with `msg`, waiting at most `wait`; a Kafka error
-/// code when the group id is invalid or the coordinator cannot answer.
-pub async fn group_call<T: Send + 'static>(
-    ctx: &BrokerCtx,
-    group_id: &str,
-    wait: Duration,
-    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
-) -> Result<T, i16> {
-    call_group(ctx, group_id, true, wait, msg).await
+/// Which groups a request may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRoute {
+    /// Any group; an unknown one is created (JoinGroup, OffsetCommit).
+    Create,
+    /// Only a known group; an unknown one is GROUP_ID_NOT_FOUND (OffsetFetch,
+    /// DescribeGroups, DeleteGroups, OffsetDelete).
+    Existing,
+    /// A member's request (SyncGroup, Heartbeat, LeaveGroup): an unknown group has
+    /// no members, so the caller is UNKNOWN_MEMBER_ID, as in Kafka.
+    Member,
 }
 
-/// Like [`group_call`], but only for a group this broker knows: an unknown one is
-/// GROUP_ID_NOT_FOUND (DescribeGroups, DeleteGroups, OffsetDelete).
-pub async fn existing_group_call<T: Send + 'static>(
-    ctx: &BrokerCtx,
-    group_id: &str,
-    wait: Duration,
-    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
-) -> Result<T, i16> {
-    call_group(ctx, group_id, false, wait, msg).await
+/// A request on its way to a group coordinator; [`GroupCall::answer`] awaits it.
+pub struct GroupCall<T> {
+    route: GroupRoute,
+    /// Refused before sending (bad group id, no manager).
+    refused: Option<i16>,
+    /// Whether the manager forwarded the message, or why not.
+    routed: Option<OneshotReceiver<Result<(), i16>>>,
+    /// The coordinator's answer.
+    answer: Option<OneshotReceiver<T>>,
 }
 
-/// For requests from a member (SyncGroup, Heartbeat, LeaveGroup): a group this
-/// broker does not know has no members, so the caller is UNKNOWN_MEMBER_ID (as in
-/// Kafka), and no coordinator is started for it.
-pub async fn member_group_call<T: Send + 'static>(
+/// Sends `msg` towards `group_id`'s coordinator now, through the group manager,
+/// which forwards in arrival order: called in a handler's synchronous phase, a
+/// connection's group requests reach the coordinator in request order (librdkafka
+/// pipelines commits; a later commit must never be applied before an earlier one).
+pub fn send_to_group<T: Send + 'static>(
     ctx: &BrokerCtx,
     group_id: &str,
-    wait: Duration,
+    route: GroupRoute,
     msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
-) -> Result<T, i16> {
-    match call_group(ctx, group_id, false, wait, msg).await {
-        Err(errors::GROUP_ID_NOT_FOUND) => Err(errors::UNKNOWN_MEMBER_ID),
-        other => other,
-    }
-}
-
-async fn call_group<T: Send + 'static>(
-    ctx: &BrokerCtx,
-    group_id: &str,
-    create: bool,
-    wait: Duration,
-    msg: impl FnOnce(RpcReplyPort<T>) -> GroupMsg,
-) -> Result<T, i16> {
+) -> GroupCall<T> {
+    let refused = |code| GroupCall {
+        route,
+        refused: Some(code),
+        routed: None,
+        answer: None,
+    };
     if !valid_group_id(group_id) {
-        return Err(errors::INVALID_GROUP_ID);
+        return refused(errors::INVALID_GROUP_ID);
     }
-    let coordinator = ctx.group_coordinator(group_id, create).await?;
-    match coordinator.call(msg, Some(wait)).await {
-        Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
-        Ok(_) => Err(errors::REQUEST_TIMED_OUT),
-        Err(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
+    let Some(manager) = ractor::registry::where_is(ctx.group_manager_name.clone()) else {
+        return refused(codes::COORDINATOR_NOT_AVAILABLE);
+    };
+    let manager: ActorRef<GroupManagerMsg> = manager.into();
+    let (answer_tx, answer) = oneshot();
+    let (routed_tx, routed) = oneshot();
+    let forward = GroupManagerMsg::Route {
+        group_id: group_id.to_owned(),
+        create: route == GroupRoute::Create,
+        msg: Box::new(msg(RpcReplyPort::from(answer_tx))),
+        routed: RpcReplyPort::from(routed_tx),
+    };
+    if manager.cast(forward).is_err() {
+        return refused(codes::COORDINATOR_NOT_AVAILABLE);
+    }
+    GroupCall {
+        route,
+        refused: None,
+        routed: Some(routed),
+        answer: Some(answer),
     }
 }
+
+impl<T> GroupCall<T> {
+    /// The coordinator's answer within `wait`, or the Kafka error code.
+    pub async fn answer(self, wait: Duration) -> Result<T, i16> {
+        let route = self.route;
+        match (route, self.wait(wait).await) {
+            (GroupRoute::Member, Err(errors::GROUP_ID_NOT_FOUND)) => Err(errors::UNKNOWN_MEMBER_ID),
+            (_, other) => other,
+        }
+    }
+
+    async fn wait(self, wait: Duration) -> Result<T, i16> {
+        if let Some(code) = self.refused {
+            return Err(code);
+        }
+        let (Some(routed), Some(answer)) = (self.routed, self.answer) else {
+            return Err(codes::COORDINATOR_NOT_AVAILABLE);
+        };
+        // The manager holds requests while the offsets load: past this wait the
+        // client hears the retriable COORDINATOR_LOAD_IN_PROGRESS.
+        let routing = Duration::from_millis(GROUP_ROUTE_WAIT_MS);
+        match tokio::time::timeout(routing, routed).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(code))) => return Err(code),
+            Ok(Err(_)) => return Err(codes::COORDINATOR_NOT_AVAILABLE),
+            Err(_) => return Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+        }
+        match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            // The coordinator stopped with the message unanswered: retry.
+            Ok(Err(_)) => Err(codes::COORDINATOR_NOT_AVAILABLE),
+            Err(_) => Err(errors::REQUEST_TIMED_OUT),
+        }
+    }
+}
+
 /// Kafka refuses empty group ids; ours are bounded too.
 pub fn valid_group_id(group_id: &str) -> bool {
     !group_id.is_empty() && group_id.len() <= GROUP_ID_BYTES_MAX

@@ -156,3 +156,40 @@ def test_groups_and_their_deletion_survive_kill_9(broker_factory):
     assert "keep-g" in groups and "drop-g" not in groups, groups
     assert committed(b, "drop-g", "surv", 2) == {0: -1001, 1: -1001}
     assert committed(b, "keep-g", "surv", 2) == {0: 10, 1: 10}
+
+
+def test_pipelined_async_commits_keep_the_last_one_across_kill_9(broker_factory):
+    """librdkafka pipelines async commits on one connection: the broker must apply
+    them in request order, so the last commit per partition is what is read back,
+    before and after a kill -9 (acknowledged commits are durable)."""
+    from confluent_kafka import Consumer
+    broker = broker_factory("--fsync", "always")
+    b = broker.bootstrap
+    partitions, commits = 8, 50_000
+    create_topic(b, "pipelined", partitions)
+    done = {"n": 0, "failed": 0}
+
+    def on_commit(err, _):
+        done["n"] += 1
+        done["failed"] += err is not None
+
+    c = Consumer({"bootstrap.servers": b, "group.id": "pipe-g", "enable.auto.commit": False,
+                  "on_commit": on_commit})
+    last = {}
+    for i in range(1, commits + 1):
+        last[i % partitions] = i
+        for _ in range(100_000):
+            if i - done["n"] < 2000:
+                break
+            c.poll(0.001)
+        c.commit(offsets=[TopicPartition("pipelined", i % partitions, i)], asynchronous=True)
+    deadline = time.monotonic() + DEADLINE_S
+    while done["n"] < commits and time.monotonic() < deadline:
+        c.poll(0.05)
+    c.close()
+    assert done == {"n": commits, "failed": 0}
+    assert committed(b, "pipe-g", "pipelined", partitions) == last
+    broker.kill()
+    broker.start()
+    _ADMINS.clear()
+    assert committed(b, "pipe-g", "pipelined", partitions) == last

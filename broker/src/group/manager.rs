@@ -5,7 +5,7 @@
 //! is forgotten, and the next coordinator of its group replays them from the log.
 //! Offsets of dormant groups (no coordinator) expire here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,18 +22,24 @@ use crate::wire::BrokerCtx;
 
 /// Groups one broker coordinates at most (each is an actor).
 pub const GROUPS_MAX: usize = 100_000;
+/// Group requests held while the offsets load at most; beyond, they are answered
+/// COORDINATOR_LOAD_IN_PROGRESS at once.
+const ROUTES_WAITING_MAX: usize = 10_000;
 
 /// Messages of the [`GroupManager`].
 #[derive(RactorMessage)]
 pub enum GroupManagerMsg {
-    /// The coordinator of a group, started if needed; or the Kafka error code
+    /// Forward `msg` to the group's coordinator, started if needed, in arrival
+    /// order; `routed` says whether it was, or the Kafka error code
     /// (COORDINATOR_LOAD_IN_PROGRESS while the offsets topic comes up).
-    Coordinator {
+    Route {
         group_id: String,
         /// Start a coordinator for a group that is not known here (JoinGroup,
         /// OffsetCommit); without it an unknown group is GROUP_ID_NOT_FOUND.
         create: bool,
-        reply: RpcReplyPort<Result<ActorRef<GroupMsg>, i16>>,
+        /// Boxed: a JoinGroup message is large, the manager's others are small.
+        msg: Box<GroupMsg>,
+        routed: RpcReplyPort<Result<(), i16>>,
     },
     /// The offsets partitions have been replayed into the directory.
     Loaded,
@@ -61,6 +67,17 @@ pub struct GroupManagerState {
     by_actor: HashMap<ActorId, String>,
     /// Whether the start-up replay of the offsets partitions is done.
     loaded: bool,
+    /// Requests that arrived during the replay, forwarded in order once it is
+    /// done (clients see a slower answer instead of a retriable error).
+    waiting: VecDeque<Waiting>,
+}
+
+/// A routed request held while offsets load.
+struct Waiting {
+    group_id: String,
+    create: bool,
+    msg: GroupMsg,
+    routed: RpcReplyPort<Result<(), i16>>,
 }
 
 impl Actor for GroupManager {
@@ -90,6 +107,7 @@ impl Actor for GroupManager {
             coordinators: HashMap::new(),
             by_actor: HashMap::new(),
             loaded: false,
+            waiting: VecDeque::new(),
         })
     }
 
@@ -100,20 +118,32 @@ impl Actor for GroupManager {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            GroupManagerMsg::Coordinator {
+            GroupManagerMsg::Route {
                 group_id,
                 create,
-                reply,
+                msg,
+                routed,
             } => {
-                let result = state.coordinator(&myself, group_id, create).await;
-                let _ = reply.send(result);
+                if !state.loaded && state.waiting.len() < ROUTES_WAITING_MAX {
+                    state.waiting.push_back(Waiting {
+                        group_id,
+                        create,
+                        msg: *msg,
+                        routed,
+                    });
+                    return Ok(());
+                }
+                let result = state.route(&myself, group_id, create, *msg).await;
+                let _ = routed.send(result);
             }
             GroupManagerMsg::Loaded => {
                 state.loaded = true;
-                tracing::info!(
-                    groups = state.directory().list().len(),
-                    "group offsets loaded"
-                );
+                let (groups, waiting) = (state.directory().list().len(), state.waiting.len());
+                tracing::info!(groups, waiting, "group offsets loaded");
+                while let Some(w) = state.waiting.pop_front() {
+                    let result = state.route(&myself, w.group_id, w.create, w.msg).await;
+                    let _ = w.routed.send(result);
+                }
             }
             GroupManagerMsg::ExpireDormant => state.expire_dormant(),
         }
@@ -150,6 +180,30 @@ impl Actor for GroupManager {
 impl GroupManagerState {
     fn directory(&self) -> &Arc<GroupDirectory> {
         &self.args.ctx.groups
+    }
+
+    /// Casts `msg` to the group's coordinator. One that stopped but was not yet
+    /// forgotten (idle stop racing this message) is replaced once.
+    async fn route(
+        &mut self,
+        myself: &ActorRef<GroupManagerMsg>,
+        group_id: String,
+        create: bool,
+        msg: GroupMsg,
+    ) -> Result<(), i16> {
+        let coordinator = self.coordinator(myself, group_id.clone(), create).await?;
+        let msg = match coordinator.cast(msg) {
+            Ok(()) => return Ok(()),
+            Err(ractor::MessagingErr::SendErr(msg)) => msg,
+            Err(_) => return Err(codes::COORDINATOR_NOT_AVAILABLE),
+        };
+        if self.coordinators.get(&group_id).map(|c| c.get_id()) == Some(coordinator.get_id()) {
+            self.coordinators.remove(&group_id);
+        }
+        let coordinator = self.coordinator(myself, group_id, create).await?;
+        coordinator
+            .cast(msg)
+            .map_err(|_| codes::COORDINATOR_NOT_AVAILABLE)
     }
 
     async fn coordinator(

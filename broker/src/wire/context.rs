@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::controller::{ControllerMsg, MetadataImage, TopicError, TopicSpec};
-use crate::group::{GroupDirectory, GroupManagerMsg, GroupMsg};
+use crate::group::GroupDirectory;
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, TOPIC_READY_WAIT_MS};
 use crate::partition::PartitionRegistry;
 
@@ -84,32 +84,6 @@ impl BrokerCtx {
         };
         self.await_reconciled().await;
         results
-    }
-
-    /// The coordinator of `group_id` on this broker (started for an unknown group
-    /// only with `create`), or a Kafka error code.
-    pub async fn group_coordinator(
-        &self,
-        group_id: &str,
-        create: bool,
-    ) -> Result<ActorRef<GroupMsg>, i16> {
-        let unavailable = crate::group::state::codes::COORDINATOR_NOT_AVAILABLE;
-        let Some(manager) = ractor::registry::where_is(self.group_manager_name.clone()) else {
-            return Err(unavailable);
-        };
-        let manager: ActorRef<GroupManagerMsg> = manager.into();
-        let call = manager.call(
-            |reply| GroupManagerMsg::Coordinator {
-                group_id: group_id.to_owned(),
-                create,
-                reply,
-            },
-            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
-        );
-        match call.await {
-            Ok(ractor::rpc::CallResult::Success(result)) => result,
-            _ => Err(unavailable),
-        }
     }
 
     /// Waits (bounded) until the partition set matches the current image.

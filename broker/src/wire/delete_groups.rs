@@ -12,7 +12,7 @@ use weir_client::protocol::requests::DeleteGroupsRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, existing_group_call};
+use super::{BrokerCtx, GroupRoute, send_to_group};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -21,15 +21,21 @@ pub fn start(
     header: RequestHeader,
     request: DeleteGroupsRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let calls: Vec<_> = request
+        .groups_names
+        .into_iter()
+        .map(|group_id| {
+            let call = send_to_group(ctx, &group_id, GroupRoute::Existing, |reply| {
+                GroupMsg::Delete { reply }
+            });
+            (group_id, call)
+        })
+        .collect();
     Box::pin(async move {
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let mut results = Vec::with_capacity(request.groups_names.len());
-        for group_id in request.groups_names {
-            let code =
-                existing_group_call(&ctx, &group_id, wait, |reply| GroupMsg::Delete { reply })
-                    .await
-                    .unwrap_or_else(|code| code);
+        let mut results = Vec::with_capacity(calls.len());
+        for (group_id, call) in calls {
+            let code = call.answer(wait).await.unwrap_or_else(|code| code);
             results.push(
                 DeletableGroupResult::default()
                     .with_group_id(GroupId(StrBytes::from_string(group_id)))

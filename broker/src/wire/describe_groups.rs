@@ -12,7 +12,7 @@ use weir_client::protocol::requests::DescribeGroupsRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, existing_group_call};
+use super::{BrokerCtx, GroupRoute, errors, send_to_group};
 use crate::group::{GroupDescription, GroupMsg};
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -27,7 +27,16 @@ pub fn start(
     header: RequestHeader,
     request: DescribeGroupsRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let calls: Vec<_> = request
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let call = send_to_group(ctx, &group_id, GroupRoute::Existing, |reply| {
+                GroupMsg::Describe { reply }
+            });
+            (group_id, call)
+        })
+        .collect();
     Box::pin(async move {
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
         let operations = if request.include_authorized_operations {
@@ -35,11 +44,9 @@ pub fn start(
         } else {
             OPERATIONS_OMITTED
         };
-        let mut groups = Vec::with_capacity(request.groups.len());
-        for group_id in request.groups {
-            let result =
-                existing_group_call(&ctx, &group_id, wait, |reply| GroupMsg::Describe { reply })
-                    .await;
+        let mut groups = Vec::with_capacity(calls.len());
+        for (group_id, call) in calls {
+            let result = call.answer(wait).await;
             let described = match result {
                 Ok(description) => described(description, header.api_version),
                 Err(errors::GROUP_ID_NOT_FOUND) => {

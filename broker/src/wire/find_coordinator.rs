@@ -24,9 +24,12 @@ pub fn start(
     let image = ctx.image();
     let me = image.brokers.get(&ctx.config.node_id);
     let partition = partition_for(&request.key, ctx.config.offsets_topic_num_partitions);
-    let online = matches!(
+    // A partition still loading counts: group requests are held until the
+    // offsets are loaded, which beats a client backing off for seconds. Only a
+    // failed (offline) offsets partition makes the coordinator unavailable.
+    let online = !matches!(
         ctx.partitions.lookup(OFFSETS_TOPIC, partition),
-        Some(PartitionEntry::Online(_))
+        Some(PartitionEntry::Offline)
     );
     let body = match (request.key_type, me) {
         (KEY_TYPE_GROUP, Some(me)) if online => FindCoordinatorResponse::default()

@@ -9,7 +9,7 @@ use weir_client::protocol::requests::HeartbeatRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, member_group_call};
+use super::{BrokerCtx, GroupRoute, send_to_group};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -18,17 +18,17 @@ pub fn start(
     header: RequestHeader,
     request: HeartbeatRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
-    Box::pin(async move {
-        let (member_id, generation_id) = (request.member_id, request.generation_id);
-        let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let code = member_group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Heartbeat {
+    let (member_id, generation_id) = (request.member_id, request.generation_id);
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Member, |reply| {
+        GroupMsg::Heartbeat {
             member_id,
             generation_id,
             reply,
-        })
-        .await
-        .unwrap_or_else(|code| code);
+        }
+    });
+    Box::pin(async move {
+        let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
+        let code = call.answer(wait).await.unwrap_or_else(|code| code);
         reply(&header, &HeartbeatResponse::default().with_error_code(code))
     })
 }

@@ -13,7 +13,7 @@ use weir_client::protocol::requests::JoinGroupRequest;
 use super::BrokerCtx;
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::group_call;
+use super::{GroupRoute, send_to_group};
 use crate::group::GroupMsg;
 use crate::group::state::{self, codes};
 
@@ -25,26 +25,24 @@ pub fn start(
     header: RequestHeader,
     request: JoinGroupRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let v = header.api_version;
+    let req = state::JoinRequest {
+        member_id: request.member_id.clone(),
+        group_instance_id: request.group_instance_id,
+        client_id: header.client_id.clone().unwrap_or_default(),
+        client_host: String::new(),
+        session_timeout_ms: request.session_timeout_ms,
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        protocol_type: request.protocol_type,
+        protocols: request.protocols,
+        require_known_member_id: v >= 4,
+    };
+    let wait = Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64) + JOIN_SLACK;
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Create, |reply| {
+        GroupMsg::Join { req, reply }
+    });
     Box::pin(async move {
-        let v = header.api_version;
-        let req = state::JoinRequest {
-            member_id: request.member_id.clone(),
-            group_instance_id: request.group_instance_id,
-            client_id: header.client_id.clone().unwrap_or_default(),
-            client_host: String::new(),
-            session_timeout_ms: request.session_timeout_ms,
-            rebalance_timeout_ms: request.rebalance_timeout_ms,
-            protocol_type: request.protocol_type,
-            protocols: request.protocols,
-            require_known_member_id: v >= 4,
-        };
-        let wait = Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64) + JOIN_SLACK;
-        let result = group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Join {
-            req,
-            reply,
-        })
-        .await;
+        let result = call.answer(wait).await;
         let response = result.unwrap_or_else(|code| state::JoinResponse {
             error_code: code,
             generation_id: -1,

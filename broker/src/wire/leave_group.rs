@@ -11,7 +11,7 @@ use weir_client::protocol::requests::LeaveGroupRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, member_group_call};
+use super::{BrokerCtx, GroupRoute, errors, send_to_group};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -20,15 +20,13 @@ pub fn start(
     header: RequestHeader,
     request: LeaveGroupRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let members = request.members.clone();
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Member, |reply| {
+        GroupMsg::Leave { members, reply }
+    });
     Box::pin(async move {
-        let members = request.members.clone();
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let result = member_group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Leave {
-            members,
-            reply,
-        })
-        .await;
+        let result = call.answer(wait).await;
         let codes = match result {
             Ok(codes) => codes,
             Err(code) => vec![code; request.members.len()],

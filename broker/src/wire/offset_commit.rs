@@ -13,7 +13,7 @@ use weir_client::protocol::requests::OffsetCommitRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, group_call};
+use super::{BrokerCtx, GroupRoute, send_to_group};
 use crate::group::GroupMsg;
 use crate::group::offsets::OffsetValue;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
@@ -23,37 +23,37 @@ pub fn start(
     header: RequestHeader,
     request: OffsetCommitRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
-    Box::pin(async move {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let offsets = request
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(move |p| {
-                    let value = OffsetValue {
-                        offset: p.committed_offset,
-                        leader_epoch: p.committed_leader_epoch,
-                        metadata: p.committed_metadata.clone(),
-                        commit_timestamp_ms: now,
-                    };
-                    ((t.name.clone(), p.partition_index), value)
-                })
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let offsets = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let value = OffsetValue {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.clone(),
+                    commit_timestamp_ms: now,
+                };
+                ((t.name.clone(), p.partition_index), value)
             })
-            .collect();
-        let (generation_id, member_id) = (request.generation_id, request.member_id.clone());
-        let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let code = group_call(&ctx, &request.group_id, wait, |reply| GroupMsg::Commit {
+        })
+        .collect();
+    let (generation_id, member_id) = (request.generation_id, request.member_id.clone());
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Create, |reply| {
+        GroupMsg::Commit {
             generation_id,
             member_id,
             offsets,
             reply,
-        })
-        .await
-        .unwrap_or_else(|code| code);
+        }
+    });
+    Box::pin(async move {
+        let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
+        let code = call.answer(wait).await.unwrap_or_else(|code| code);
         let topics = request
             .topics
             .into_iter()

@@ -14,7 +14,7 @@ use weir_client::protocol::requests::OffsetDeleteRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, existing_group_call};
+use super::{BrokerCtx, GroupRoute, errors, send_to_group};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -23,19 +23,17 @@ pub fn start(
     header: RequestHeader,
     request: OffsetDeleteRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let partitions: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+        .collect();
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Existing, |reply| {
+        GroupMsg::DeleteOffsets { partitions, reply }
+    });
     Box::pin(async move {
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let partitions: Vec<(String, i32)> = request
-            .topics
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
-            .collect();
-        let result = existing_group_call(&ctx, &request.group_id, wait, |reply| {
-            GroupMsg::DeleteOffsets { partitions, reply }
-        })
-        .await
-        .and_then(|codes| codes);
+        let result = call.answer(wait).await.and_then(|codes| codes);
         let body = match result {
             Ok(codes) => {
                 let mut codes = codes.into_iter();

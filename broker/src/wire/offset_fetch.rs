@@ -15,7 +15,7 @@ use weir_client::protocol::requests::OffsetFetchRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, existing_group_call};
+use super::{BrokerCtx, GroupRoute, errors, send_to_group};
 use crate::group::GroupMsg;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
@@ -24,22 +24,21 @@ pub fn start(
     header: RequestHeader,
     request: OffsetFetchRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let v = header.api_version;
+    let partitions = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+            .collect()
+    });
+    let requested: Vec<(String, i32)> = partitions.clone().unwrap_or_default();
+    // Fetching offsets never creates a group; an unknown one has none.
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Existing, |reply| {
+        GroupMsg::FetchOffsets { partitions, reply }
+    });
     Box::pin(async move {
-        let v = header.api_version;
-        let partitions = request.topics.as_ref().map(|topics| {
-            topics
-                .iter()
-                .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
-                .collect()
-        });
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
-        let requested: Vec<(String, i32)> = partitions.clone().unwrap_or_default();
-        // Fetching offsets never creates a group; an unknown one has none.
-        let result = existing_group_call(&ctx, &request.group_id, wait, |reply| {
-            GroupMsg::FetchOffsets { partitions, reply }
-        })
-        .await;
+        let result = call.answer(wait).await;
         let (fetched, code) = match result {
             Ok(fetched) => (fetched, errors::NONE),
             Err(errors::GROUP_ID_NOT_FOUND) => (

@@ -10,7 +10,7 @@ use weir_client::protocol::requests::SyncGroupRequest;
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, member_group_call};
+use super::{BrokerCtx, GroupRoute, send_to_group};
 use crate::group::GroupMsg;
 
 /// Longest a follower's SyncGroup waits for the leader's.
@@ -21,21 +21,21 @@ pub fn start(
     header: RequestHeader,
     request: SyncGroupRequest,
 ) -> ResponseFuture {
-    let ctx = ctx.clone();
+    let (member_id, generation_id, assignments) = (
+        request.member_id,
+        request.generation_id,
+        request.assignments,
+    );
+    let call = send_to_group(ctx, &request.group_id, GroupRoute::Member, |reply| {
+        GroupMsg::Sync {
+            member_id,
+            generation_id,
+            assignments,
+            reply,
+        }
+    });
     Box::pin(async move {
-        let (member_id, generation_id, assignments) = (
-            request.member_id,
-            request.generation_id,
-            request.assignments,
-        );
-        let result =
-            member_group_call(&ctx, &request.group_id, SYNC_WAIT, |reply| GroupMsg::Sync {
-                member_id,
-                generation_id,
-                assignments,
-                reply,
-            })
-            .await;
+        let result = call.answer(SYNC_WAIT).await;
         let mut body = SyncGroupResponse::default();
         match result {
             Ok(r) => {
