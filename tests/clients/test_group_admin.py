@@ -193,3 +193,51 @@ def test_pipelined_async_commits_keep_the_last_one_across_kill_9(broker_factory)
     broker.start()
     _ADMINS.clear()
     assert committed(b, "pipe-g", "pipelined", partitions) == last
+
+
+def test_offsets_topic_is_compacted_and_still_serves_the_last_commits(broker_factory, tmp_path):
+    """Auto-commit writes forever: `__consumer_offsets` is compacted (small
+    segments here so it happens within the test) and the latest offsets survive
+    compaction and a kill -9."""
+    from confluent_kafka import Consumer
+    config = tmp_path / "weir.toml"
+    config.write_text('"offsets.topic.segment.bytes" = 65536\n"log.retention.check.interval.ms" = 200\n')
+    broker = broker_factory("--config", str(config))
+    b = broker.bootstrap
+    partitions, commits = 4, 20_000
+    create_topic(b, "compacted", partitions)
+    done = {"n": 0, "failed": 0}
+
+    def on_commit(err, _):
+        done["n"] += 1
+        done["failed"] += err is not None
+
+    c = Consumer({"bootstrap.servers": b, "group.id": "compact-g", "enable.auto.commit": False,
+                  "on_commit": on_commit})
+    last = {}
+    for i in range(1, commits + 1):
+        last[i % partitions] = i
+        for _ in range(100_000):
+            if i - done["n"] < 500:
+                break
+            c.poll(0.001)
+        c.commit(offsets=[TopicPartition("compacted", i % partitions, i)], asynchronous=True)
+    deadline = time.monotonic() + DEADLINE_S
+    while done["n"] < commits and time.monotonic() < deadline:
+        c.poll(0.05)
+    c.close()
+    assert done == {"n": commits, "failed": 0}
+
+    def offsets_bytes() -> int:
+        return sum(f.stat().st_size for f in broker.data_dir.glob("__consumer_offsets-*/*.log"))
+
+    written = offsets_bytes()
+    deadline = time.monotonic() + DEADLINE_S
+    while offsets_bytes() > written // 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert offsets_bytes() <= written // 4, f"offsets log {offsets_bytes()} bytes of {written} written"
+    assert committed(b, "compact-g", "compacted", partitions) == last
+    broker.kill()
+    broker.start()
+    _ADMINS.clear()
+    assert committed(b, "compact-g", "compacted", partitions) == last
