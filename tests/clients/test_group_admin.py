@@ -8,7 +8,7 @@ from confluent_kafka import ConsumerGroupState, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from test_confluent import create_topic
-from test_groups import group_consumer, wait_for_assignments
+from test_groups import group_consumer
 
 DEADLINE_S = 60
 
@@ -57,6 +57,36 @@ def consume_and_commit(bootstrap: str, group: str, topic: str, want: int):
     assert got == want, f"consumed {got} of {want}"
     c.commit(asynchronous=False)
     return c
+
+
+def commit_async(bootstrap: str, group: str, topic: str, partitions: int, commits: int,
+                 in_flight: int) -> dict[int, int]:
+    """Commits offsets 1..=commits round-robin over the partitions, asynchronously
+    with up to `in_flight` unanswered (librdkafka pipelines them on one
+    connection); asserts every commit succeeded; returns the last per partition."""
+    from confluent_kafka import Consumer
+    done = {"n": 0, "failed": 0}
+
+    def on_commit(err, _):
+        done["n"] += 1
+        done["failed"] += err is not None
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "on_commit": on_commit})
+    last = {}
+    for i in range(1, commits + 1):
+        last[i % partitions] = i
+        for _ in range(100_000):
+            if i - done["n"] < in_flight:
+                break
+            c.poll(0.001)
+        c.commit(offsets=[TopicPartition(topic, i % partitions, i)], asynchronous=True)
+    deadline = time.monotonic() + DEADLINE_S
+    while done["n"] < commits and time.monotonic() < deadline:
+        c.poll(0.05)
+    c.close()
+    assert done == {"n": commits, "failed": 0}
+    return last
 
 
 def produce(bootstrap: str, topic: str, count: int) -> None:
@@ -162,32 +192,11 @@ def test_pipelined_async_commits_keep_the_last_one_across_kill_9(broker_factory)
     """librdkafka pipelines async commits on one connection: the broker must apply
     them in request order, so the last commit per partition is what is read back,
     before and after a kill -9 (acknowledged commits are durable)."""
-    from confluent_kafka import Consumer
     broker = broker_factory("--fsync", "always")
     b = broker.bootstrap
-    partitions, commits = 8, 50_000
+    partitions = 8
     create_topic(b, "pipelined", partitions)
-    done = {"n": 0, "failed": 0}
-
-    def on_commit(err, _):
-        done["n"] += 1
-        done["failed"] += err is not None
-
-    c = Consumer({"bootstrap.servers": b, "group.id": "pipe-g", "enable.auto.commit": False,
-                  "on_commit": on_commit})
-    last = {}
-    for i in range(1, commits + 1):
-        last[i % partitions] = i
-        for _ in range(100_000):
-            if i - done["n"] < 2000:
-                break
-            c.poll(0.001)
-        c.commit(offsets=[TopicPartition("pipelined", i % partitions, i)], asynchronous=True)
-    deadline = time.monotonic() + DEADLINE_S
-    while done["n"] < commits and time.monotonic() < deadline:
-        c.poll(0.05)
-    c.close()
-    assert done == {"n": commits, "failed": 0}
+    last = commit_async(b, "pipe-g", "pipelined", partitions, commits=50_000, in_flight=2000)
     assert committed(b, "pipe-g", "pipelined", partitions) == last
     broker.kill()
     broker.start()
@@ -199,34 +208,13 @@ def test_offsets_topic_is_compacted_and_still_serves_the_last_commits(broker_fac
     """Auto-commit writes forever: `__consumer_offsets` is compacted (small
     segments here so it happens within the test) and the latest offsets survive
     compaction and a kill -9."""
-    from confluent_kafka import Consumer
     config = tmp_path / "weir.toml"
     config.write_text('"offsets.topic.segment.bytes" = 65536\n"log.retention.check.interval.ms" = 200\n')
     broker = broker_factory("--config", str(config))
     b = broker.bootstrap
-    partitions, commits = 4, 20_000
+    partitions = 4
     create_topic(b, "compacted", partitions)
-    done = {"n": 0, "failed": 0}
-
-    def on_commit(err, _):
-        done["n"] += 1
-        done["failed"] += err is not None
-
-    c = Consumer({"bootstrap.servers": b, "group.id": "compact-g", "enable.auto.commit": False,
-                  "on_commit": on_commit})
-    last = {}
-    for i in range(1, commits + 1):
-        last[i % partitions] = i
-        for _ in range(100_000):
-            if i - done["n"] < 500:
-                break
-            c.poll(0.001)
-        c.commit(offsets=[TopicPartition("compacted", i % partitions, i)], asynchronous=True)
-    deadline = time.monotonic() + DEADLINE_S
-    while done["n"] < commits and time.monotonic() < deadline:
-        c.poll(0.05)
-    c.close()
-    assert done == {"n": commits, "failed": 0}
+    last = commit_async(b, "compact-g", "compacted", partitions, commits=20_000, in_flight=500)
 
     def offsets_bytes() -> int:
         return sum(f.stat().st_size for f in broker.data_dir.glob("__consumer_offsets-*/*.log"))

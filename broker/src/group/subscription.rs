@@ -14,20 +14,22 @@ pub fn subscribed_topics(metadata: &Bytes) -> Option<Vec<String>> {
         .ok()
 }
 
+/// A consumer-protocol subscription (v1, no user data) to `topics`, for tests.
+#[cfg(test)]
+pub fn subscription(topics: &[&str]) -> Bytes {
+    let mut out = vec![0, 1];
+    out.extend((topics.len() as i32).to_be_bytes());
+    for t in topics {
+        out.extend((t.len() as i16).to_be_bytes());
+        out.extend(t.as_bytes());
+    }
+    out.extend((-1i32).to_be_bytes()); // null user data
+    Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn subscription(topics: &[&str]) -> Bytes {
-        let mut out = vec![0, 1];
-        out.extend((topics.len() as i32).to_be_bytes());
-        for t in topics {
-            out.extend((t.len() as i16).to_be_bytes());
-            out.extend(t.as_bytes());
-        }
-        out.extend((-1i32).to_be_bytes()); // null user data
-        Bytes::from(out)
-    }
 
     #[test]
     fn topics_are_read_and_garbage_is_none() {

@@ -59,6 +59,19 @@ async fn setup_with(options: Options) -> (ActorRef<GroupMsg>, Probe<PartitionMsg
         }
     })
     .await;
+    let (coordinator, directory) = spawn_coordinator(&probe, options).await;
+    let setup = Setup {
+        directory,
+        appended,
+    };
+    (coordinator, probe, setup)
+}
+
+/// A coordinator for "g" whose offsets partition is `probe`.
+async fn spawn_coordinator(
+    probe: &Probe<PartitionMsg>,
+    options: Options,
+) -> (ActorRef<GroupMsg>, Arc<GroupDirectory>) {
     let log = Log::open(
         &PathBuf::from("/sim/offsets"),
         LogConfig::default(),
@@ -91,11 +104,7 @@ async fn setup_with(options: Options) -> (ActorRef<GroupMsg>, Probe<PartitionMsg
         retention_check_ms: options.retention_check_ms,
     };
     let (coordinator, _) = Actor::spawn(None, GroupCoordinator, args).await.unwrap();
-    let setup = Setup {
-        directory,
-        appended,
-    };
-    (coordinator, probe, setup)
+    (coordinator, directory)
 }
 
 /// The (topic, partition, offset or tombstone) records of appended batches.
@@ -126,17 +135,7 @@ fn known(entries: &[(&str, i32, i64)]) -> StartingOffsets {
     )
 }
 
-/// A consumer-protocol subscription to `topics`.
-fn subscription(topics: &[&str]) -> Bytes {
-    let mut out = vec![0, 1];
-    out.extend((topics.len() as i32).to_be_bytes());
-    for t in topics {
-        out.extend((t.len() as i16).to_be_bytes());
-        out.extend(t.as_bytes());
-    }
-    out.extend((-1i32).to_be_bytes());
-    Bytes::from(out)
-}
+use crate::group::subscription::subscription;
 
 /// Joins one member subscribed to `topics` and syncs it: a Stable group.
 async fn stable_member(c: &ActorRef<GroupMsg>, topics: &[&str]) -> String {
@@ -484,33 +483,11 @@ async fn pipelined_commits_answered_out_of_order_keep_the_latest() {
         }
     })
     .await;
-    let log = Log::open(
-        &PathBuf::from("/sim/offsets-pipelined"),
-        LogConfig::default(),
-        Arc::new(SimFs::new()),
-    )
-    .unwrap();
-    let (_tx, high_watermark) = watch::channel(0);
-    let registry = Arc::new(PartitionRegistry::new());
-    registry.set(
-        TopicPartition::new(OFFSETS_TOPIC, offsets::partition_for("g", 4)),
-        PartitionEntry::Online(PartitionHandle {
-            actor: probe.actor().clone(),
-            reader: log.reader(),
-            high_watermark,
-        }),
-    );
-    let args = GroupCoordinatorArgs {
-        group_id: "g".into(),
-        offsets_partitions: 4,
-        registry,
-        limits: GroupLimits::default(),
-        directory: Arc::new(GroupDirectory::default()),
+    let options = Options {
         offsets: StartingOffsets::Known(GroupOffsets::new()),
-        retention_ms: i64::MAX / 4,
-        retention_check_ms: 600_000,
+        ..Options::default()
     };
-    let (c, _) = Actor::spawn(None, GroupCoordinator, args).await.unwrap();
+    let (c, _) = spawn_coordinator(&probe, options).await;
     let mut answers = Vec::new();
     for offset in 1..=N as i64 {
         let c = c.clone();

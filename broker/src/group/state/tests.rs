@@ -182,16 +182,25 @@ fn rejoin_with_unchanged_metadata_in_a_stable_group_does_not_rebalance() {
     assert_eq!(g.state, GroupState::PreparingRebalance);
 }
 
-#[test]
-fn a_leader_rejoining_unchanged_while_completing_gets_the_generation_back() {
+/// Two members joined with metadata "a" and "b", waiting for the leader's sync:
+/// (group, leader, follower, the leader's metadata).
+fn completing_pair() -> (Group, String, String, &'static [u8]) {
     let mut g = Group::new("g", limits());
     let a = parked(g.join(req("", b"a"), 0).0);
     let b = parked(g.join(req("", b"b"), 10).0);
     g.tick(200);
     assert_eq!(g.state, GroupState::CompletingRebalance);
     let leader = g.leader_id.clone().unwrap();
-    let leader_meta: &'static [u8] = if leader == a { b"a" } else { b"b" };
-    let _ = b;
+    if leader == a {
+        (g, a, b, b"a")
+    } else {
+        (g, b, a, b"b")
+    }
+}
+
+#[test]
+fn a_leader_rejoining_unchanged_while_completing_gets_the_generation_back() {
+    let (mut g, leader, _follower, leader_meta) = completing_pair();
     let r = now(g.join(req(&leader, leader_meta), 300).0);
     assert_eq!((r.error_code, r.generation_id), (codes::NONE, 1));
     assert_eq!(r.members.len(), 2, "the leader gets the member list again");
@@ -213,13 +222,7 @@ fn a_member_leaving_mid_rebalance_completes_it() {
 
 #[test]
 fn a_member_timing_out_during_completing_rebalance_restarts_it() {
-    let mut g = Group::new("g", limits());
-    let a = parked(g.join(req("", b"a"), 0).0);
-    let b = parked(g.join(req("", b"b"), 10).0);
-    g.tick(200);
-    assert_eq!(g.state, GroupState::CompletingRebalance);
-    let leader = g.leader_id.clone().unwrap();
-    let follower = if leader == a { b } else { a };
+    let (mut g, leader, follower, _) = completing_pair();
     parked(g.sync(&follower, 1, vec![], 300).0);
     // The leader never syncs; the follower keeps its session alive meanwhile.
     g.heartbeat(&follower, 1, 5_000);
