@@ -23,9 +23,9 @@ use crate::partition::{PartitionEntry, PartitionRegistry};
 
 /// How often session and rebalance timers are checked.
 const TICK: Duration = Duration::from_millis(100);
-/// An empty group's coordinator stops after this long without requests (its
-/// offsets are reloaded from the log when the group comes back).
-const IDLE_STOP_MS: i64 = 60_000;
+/// An empty group's coordinator stops after this long without requests by
+/// default (its offsets are parked in the directory for the next one).
+pub const IDLE_STOP_MS_DEFAULT: i64 = 60_000;
 
 /// Longest commit metadata string accepted (Kafka's `offset.metadata.max.bytes`).
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
@@ -143,6 +143,8 @@ pub struct GroupCoordinatorArgs {
     pub retention_ms: i64,
     /// How often expiry is checked (`offsets.retention.check.interval.ms`).
     pub retention_check_ms: i64,
+    /// An empty group's coordinator stops after this long without requests.
+    pub idle_stop_ms: i64,
 }
 
 /// The coordinator actor.
@@ -315,7 +317,7 @@ impl Actor for GroupCoordinator {
                 state.deliver(effects);
                 state.track_empty(now);
                 state.expire_offsets(now).await;
-                let idle = now - state.last_request_ms > IDLE_STOP_MS;
+                let idle = now - state.last_request_ms > state.args.idle_stop_ms;
                 if idle && state.group.state == GroupState::Empty && state.joins.is_empty() {
                     // Hand the offsets to the directory first: the manager forgets
                     // this actor only after it has stopped, so the next coordinator

@@ -240,6 +240,7 @@ impl GroupManagerState {
             offsets: self.directory().take(&group_id, partition),
             retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
             retention_check_ms: config.offsets_retention_check_interval_ms as i64,
+            idle_stop_ms: super::coordinator::IDLE_STOP_MS_DEFAULT,
         };
         let kept = match &args.offsets {
             StartingOffsets::Known(offsets) if !offsets.is_empty() => Some(offsets.clone()),

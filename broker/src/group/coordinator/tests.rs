@@ -27,6 +27,7 @@ struct Options {
     offsets: StartingOffsets,
     retention_ms: i64,
     retention_check_ms: i64,
+    idle_stop_ms: i64,
 }
 
 impl Default for Options {
@@ -35,6 +36,7 @@ impl Default for Options {
             offsets: StartingOffsets::Unknown,
             retention_ms: 7 * 24 * 3_600_000,
             retention_check_ms: 600_000,
+            idle_stop_ms: IDLE_STOP_MS_DEFAULT,
         }
     }
 }
@@ -102,6 +104,7 @@ async fn spawn_coordinator(
         offsets: options.offsets,
         retention_ms: options.retention_ms,
         retention_check_ms: options.retention_check_ms,
+        idle_stop_ms: options.idle_stop_ms,
     };
     let (coordinator, _) = Actor::spawn(None, GroupCoordinator, args).await.unwrap();
     (coordinator, directory)
@@ -414,6 +417,7 @@ async fn offsets_of_an_empty_group_expire_after_retention() {
         offsets: known(&[("t", 0, 5)]),
         retention_ms: 300,
         retention_check_ms: 100,
+        ..Options::default()
     })
     .await;
     let mut expired = false;
@@ -435,6 +439,7 @@ async fn a_group_with_members_keeps_its_offsets_past_retention() {
         offsets: known(&[("t", 0, 5)]),
         retention_ms: 100,
         retention_check_ms: 50,
+        ..Options::default()
     })
     .await;
     let member = stable_member(&c, &["t"]).await;
@@ -503,4 +508,26 @@ async fn pipelined_commits_answered_out_of_order_keep_the_latest() {
     let fetched = fetch_all(&c).await;
     assert_eq!(fetched[0].1.as_ref().map(|v| v.offset), Some(N as i64));
     c.stop(None);
+}
+
+/// An empty group's coordinator stops when idle and parks its offsets in the
+/// directory, where the next coordinator of the group takes them from.
+#[tokio::test]
+async fn an_idle_empty_group_parks_its_offsets_and_stops() {
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: known(&[("t", 0, 11)]),
+        idle_stop_ms: 200,
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..100 {
+        if c.get_status() == ractor::ActorStatus::Stopped {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.get_status(), ractor::ActorStatus::Stopped);
+    assert!(setup.directory.contains("g"), "still listed while dormant");
+    let partition = offsets::partition_for("g", 4);
+    assert_eq!(setup.directory.take("g", partition), known(&[("t", 0, 11)]));
 }
