@@ -251,3 +251,24 @@ def test_64_kib_group_id_leaves_other_groups_served(broker):
             except (OSError, socket.timeout):
                 pass
     assert_groups_still_served(broker)
+
+
+def test_a_member_heartbeats_on_after_kill_9_restart(broker_factory):
+    """The group's generation is stored (group metadata record): after a kill -9
+    and restart the member keeps its id and generation instead of rejoining;
+    an unknown member is still refused."""
+    broker = broker_factory("--fsync", "always")
+    gen, me = kw.join_and_sync_v0(broker.bootstrap, "restored-g")
+    assert heartbeat(broker, "restored-g", gen, me) == kw.NONE
+    time.sleep(0.5)  # the metadata record is written when the generation settles
+    broker.kill()
+    broker.start()
+    deadline = time.monotonic() + 30
+    code = None
+    while time.monotonic() < deadline:
+        code = heartbeat(broker, "restored-g", gen, me)
+        if code not in (kw.COORDINATOR_LOAD_IN_PROGRESS, kw.COORDINATOR_NOT_AVAILABLE):
+            break
+        time.sleep(0.1)
+    assert code == kw.NONE, f"heartbeat after restart -> {code}"
+    assert heartbeat(broker, "restored-g", gen, "stranger") == kw.UNKNOWN_MEMBER_ID

@@ -14,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
 use super::directory::{GroupDirectory, GroupListing, StartingOffsets};
-use super::offsets::{self, GroupOffsets, OFFSETS_TOPIC, OffsetValue};
+use super::offsets::{self, GroupOffsets, LoadedGroup, OFFSETS_TOPIC, OffsetValue};
 use super::state::{
     Effect, Group, GroupLimits, GroupState, JoinRequest, JoinResponse, Reply, SyncResponse, codes,
 };
@@ -168,6 +168,8 @@ pub struct GroupCoordinatorState {
     empty_since_ms: Option<i64>,
     /// When offset expiry was last checked (ms).
     retention_checked_ms: i64,
+    /// What the last stored metadata record described (see [`snapshot_signature`]).
+    stored: Option<SnapshotSignature>,
     /// Sequence number of the last commit submitted.
     commit_seq: u64,
     /// Sequence number of the commit each partition's offset came from.
@@ -175,6 +177,27 @@ pub struct GroupCoordinatorState {
     /// Set once the coordinator is stopping (group deleted, or offsets parked in
     /// the directory): it publishes nothing more.
     stopping: bool,
+}
+
+/// What decides whether a group's metadata record must be written again: its
+/// state, generation, leader and member ids (a static member replaced by a new
+/// instance changes only the ids).
+type SnapshotSignature = (GroupState, i32, Option<String>, u32);
+
+fn snapshot_signature(group: &Group) -> Option<SnapshotSignature> {
+    if !matches!(group.state, GroupState::Stable | GroupState::Empty) {
+        return None;
+    }
+    let ids = group
+        .members
+        .keys()
+        .fold(0u32, |crc, id| crc32c::crc32c_append(crc, id.as_bytes()));
+    Some((
+        group.state,
+        group.generation_id,
+        group.leader_id.clone(),
+        ids,
+    ))
 }
 
 /// Wall-clock milliseconds (commit timestamps, retention).
@@ -200,8 +223,8 @@ impl Actor for GroupCoordinator {
         else {
             return Err(format!("{OFFSETS_TOPIC}-{partition} is not online").into());
         };
-        let offsets = match std::mem::replace(&mut args.offsets, StartingOffsets::Unknown) {
-            StartingOffsets::Known(offsets) => offsets,
+        let loaded = match std::mem::replace(&mut args.offsets, StartingOffsets::Unknown) {
+            StartingOffsets::Known(loaded) => loaded,
             StartingOffsets::Unknown => {
                 let (reader, group_id) = (handle.reader.clone(), args.group_id.clone());
                 tokio::task::spawn_blocking(move || offsets::load_group(&reader, &group_id))
@@ -210,10 +233,18 @@ impl Actor for GroupCoordinator {
         };
         myself.send_interval(TICK, || GroupMsg::Tick);
         let now = now_ms();
+        // A stored generation comes back as it was: its members keep heartbeating
+        // instead of rejoining after a restart.
+        let group = match &loaded.snapshot {
+            Some(snapshot) => Group::restore(args.group_id.clone(), args.limits, snapshot, now),
+            None => Group::new(args.group_id.clone(), args.limits),
+        };
+        let stored = snapshot_signature(&group);
         let state = GroupCoordinatorState {
-            group: Group::new(args.group_id.clone(), args.limits),
+            group,
             args,
-            offsets,
+            offsets: loaded.offsets,
+            stored,
             joins: HashMap::new(),
             syncs: HashMap::new(),
             last_request_ms: now,
@@ -322,11 +353,12 @@ impl Actor for GroupCoordinator {
                     // Hand the offsets to the directory first: the manager forgets
                     // this actor only after it has stopped, so the next coordinator
                     // of the group always finds them there.
-                    let offsets = std::mem::take(&mut state.offsets);
-                    state
-                        .args
-                        .directory
-                        .park(&state.args.group_id, offsets, now);
+                    let parked = LoadedGroup {
+                        offsets: std::mem::take(&mut state.offsets),
+                        // A group that never had a generation has nothing to keep.
+                        snapshot: state.group.snapshot().filter(|s| s.generation_id > 0),
+                    };
+                    state.args.directory.park(&state.args.group_id, parked, now);
                     state.stopping = true;
                     myself.stop(Some("idle".into()));
                     return Ok(());
@@ -336,6 +368,7 @@ impl Actor for GroupCoordinator {
         state.track_empty(now);
         if !state.stopping {
             state.publish();
+            state.store_snapshot(now);
         }
         Ok(())
     }
@@ -473,6 +506,34 @@ impl GroupCoordinatorState {
         .await
     }
 
+    /// Writes the group's metadata record when a generation settled (Stable) or
+    /// the group emptied, and it differs from the one stored. Not awaited: a lost
+    /// record only makes members rejoin after a restart.
+    fn store_snapshot(&mut self, now: i64) {
+        let signature = snapshot_signature(&self.group);
+        if signature.is_none() || signature == self.stored {
+            return;
+        }
+        let Some(snapshot) = self.group.snapshot() else {
+            return;
+        };
+        self.stored = signature;
+        let args = &self.args;
+        let batch = offsets::snapshot_batch(&args.group_id, Some(&snapshot), now);
+        let submitted = offsets::submit_batch(
+            &args.registry,
+            args.offsets_partitions,
+            &args.group_id,
+            batch,
+        );
+        let group_id = args.group_id.clone();
+        tokio::spawn(async move {
+            if let Err(code) = async { submitted?.durable().await }.await {
+                tracing::warn!(group_id, code, "group metadata not stored");
+            }
+        });
+    }
+
     /// Publishes the group's state to the directory.
     fn publish(&self) {
         let listing = GroupListing {
@@ -566,6 +627,17 @@ impl GroupCoordinatorState {
         }
         let tombstones: Vec<_> = self.offsets.keys().map(|k| (k.clone(), None)).collect();
         if let Err(code) = self.append(&tombstones, now).await {
+            return code;
+        }
+        let args = &self.args;
+        let metadata_tombstone = offsets::snapshot_batch(&args.group_id, None, now);
+        let written = offsets::submit_batch(
+            &args.registry,
+            args.offsets_partitions,
+            &args.group_id,
+            metadata_tombstone,
+        );
+        if let Err(code) = async { written?.durable().await }.await {
             return code;
         }
         self.offsets.clear();

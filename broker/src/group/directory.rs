@@ -1,16 +1,17 @@
 //! The directory of known groups on this broker, shared by the manager, the
 //! coordinators and the ListGroups handler: each group's listed state and, for a
-//! group with no running coordinator ("dormant"), its committed offsets.
+//! group with no running coordinator ("dormant"), its committed offsets and
+//! stored metadata.
 //!
 //! A coordinator publishes its state as it changes and, when it stops while idle,
-//! parks its offsets here; the manager hands them to the next coordinator of that
+//! parks what it holds here; the manager hands it to the next coordinator of that
 //! group, so a group is never replayed from the log twice.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use parking_lot::Mutex;
 
-use super::offsets::{GroupOffsets, PartitionOffsets};
+use super::offsets::{GroupOffsets, LoadedGroup, PartitionGroups};
 
 /// What ListGroups shows of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +33,9 @@ pub struct GroupDirectory {
 struct Inner {
     /// Every known group.
     listings: BTreeMap<String, GroupListing>,
-    /// Offsets of dormant groups, and since when they have been dormant (ms).
-    dormant: HashMap<String, (GroupOffsets, i64)>,
+    /// Offsets and metadata of dormant groups, and since when they have been
+    /// dormant (ms).
+    dormant: HashMap<String, (LoadedGroup, i64)>,
     /// Offsets partitions replayed into `dormant`.
     loaded_partitions: HashSet<i32>,
     /// Groups whose coordinator failed: their offsets are only in the log now.
@@ -43,27 +45,38 @@ struct Inner {
 /// What a new coordinator starts from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartingOffsets {
-    /// These offsets (possibly none: the group's partition was loaded and had none).
-    Known(GroupOffsets),
+    /// This state (possibly nothing: the group's partition was loaded and had none).
+    Known(LoadedGroup),
     /// Not known here: replay the group's offsets partition.
     Unknown,
 }
 
 const EMPTY: &str = "Empty";
+const STABLE: &str = "Stable";
 
 impl GroupDirectory {
     /// Records the groups replayed from offsets partition `partition` as dormant.
-    pub fn load(&self, partition: i32, groups: PartitionOffsets, now_ms: i64) {
+    pub fn load(&self, partition: i32, groups: PartitionGroups, now_ms: i64) {
         let mut inner = self.inner.lock();
-        for (group_id, offsets) in groups {
-            inner
-                .listings
-                .entry(group_id.clone())
-                .or_insert_with(|| GroupListing {
-                    state: EMPTY,
-                    protocol_type: String::new(),
-                });
-            inner.dormant.entry(group_id).or_insert((offsets, now_ms));
+        for (group_id, loaded) in groups {
+            let listing = GroupListing {
+                state: if loaded
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| !s.members.is_empty())
+                {
+                    STABLE
+                } else {
+                    EMPTY
+                },
+                protocol_type: loaded
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.protocol_type.clone())
+                    .unwrap_or_default(),
+            };
+            inner.listings.entry(group_id.clone()).or_insert(listing);
+            inner.dormant.entry(group_id).or_insert((loaded, now_ms));
         }
         inner.loaded_partitions.insert(partition);
     }
@@ -92,18 +105,18 @@ impl GroupDirectory {
             return StartingOffsets::Unknown;
         }
         match inner.dormant.remove(group_id) {
-            Some((offsets, _)) => StartingOffsets::Known(offsets),
+            Some((loaded, _)) => StartingOffsets::Known(loaded),
             None if inner.loaded_partitions.contains(&partition) => {
-                StartingOffsets::Known(GroupOffsets::new())
+                StartingOffsets::Known(LoadedGroup::default())
             }
             None => StartingOffsets::Unknown,
         }
     }
 
-    /// Parks a stopping coordinator's offsets; a group with none is forgotten.
-    pub fn park(&self, group_id: &str, offsets: GroupOffsets, now_ms: i64) {
+    /// Parks a stopping coordinator's state; a group with nothing left is forgotten.
+    pub fn park(&self, group_id: &str, loaded: LoadedGroup, now_ms: i64) {
         let mut inner = self.inner.lock();
-        if offsets.is_empty() {
+        if loaded.is_empty() {
             inner.listings.remove(group_id);
             return;
         }
@@ -119,7 +132,7 @@ impl GroupDirectory {
                 protocol_type,
             },
         );
-        inner.dormant.insert(group_id.to_owned(), (offsets, now_ms));
+        inner.dormant.insert(group_id.to_owned(), (loaded, now_ms));
     }
 
     /// Publishes a running group's state.
@@ -135,6 +148,25 @@ impl GroupDirectory {
         let mut inner = self.inner.lock();
         inner.listings.remove(group_id);
         inner.dormant.remove(group_id);
+    }
+
+    /// Dormant groups whose stored generation has members (their sessions must be
+    /// tracked by a running coordinator).
+    pub fn dormant_with_members(&self) -> Vec<String> {
+        let inner = self.inner.lock();
+        let mut ids: Vec<String> = inner
+            .dormant
+            .iter()
+            .filter(|(_, (loaded, _))| {
+                loaded
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| !s.members.is_empty())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// Whether the group is known (running or dormant).
@@ -161,15 +193,15 @@ impl GroupDirectory {
         let mut inner = self.inner.lock();
         let mut out = Vec::new();
         let mut emptied = Vec::new();
-        for (group_id, (offsets, since_ms)) in inner.dormant.iter_mut() {
-            let keys = expired(offsets, *since_ms);
+        for (group_id, (loaded, since_ms)) in inner.dormant.iter_mut() {
+            let keys = expired(&loaded.offsets, *since_ms);
             if keys.is_empty() {
                 continue;
             }
             for key in &keys {
-                offsets.remove(key);
+                loaded.offsets.remove(key);
             }
-            if offsets.is_empty() {
+            if loaded.is_empty() {
                 emptied.push(group_id.clone());
             }
             out.push((group_id.clone(), keys));
@@ -187,7 +219,7 @@ mod tests {
     use super::*;
     use crate::group::offsets::OffsetValue;
 
-    fn offsets(n: i64) -> GroupOffsets {
+    fn offsets(n: i64) -> LoadedGroup {
         let mut o = GroupOffsets::new();
         o.insert(
             ("t".into(), 0),
@@ -198,25 +230,34 @@ mod tests {
                 commit_timestamp_ms: 0,
             },
         );
-        o
+        LoadedGroup {
+            offsets: o,
+            snapshot: None,
+        }
     }
 
     #[test]
     fn loaded_groups_are_listed_taken_once_and_parked_again() {
         let d = GroupDirectory::default();
         assert_eq!(d.take("a", 0), StartingOffsets::Unknown);
-        d.load(0, PartitionOffsets::from([("a".into(), offsets(3))]), 0);
+        d.load(0, PartitionGroups::from([("a".into(), offsets(3))]), 0);
         assert!(d.contains("a") && d.is_loaded(0));
         assert_eq!(d.list()[0].1.state, "Empty");
         assert_eq!(d.take("a", 0), StartingOffsets::Known(offsets(3)));
-        assert_eq!(d.take("a", 0), StartingOffsets::Known(GroupOffsets::new()));
+        assert_eq!(
+            d.take("a", 0),
+            StartingOffsets::Known(LoadedGroup::default())
+        );
         d.park("a", offsets(4), 10);
         assert_eq!(d.take("a", 0), StartingOffsets::Known(offsets(4)));
-        d.park("a", GroupOffsets::new(), 10);
+        d.park("a", LoadedGroup::default(), 10);
         assert!(!d.contains("a"), "a group without offsets is forgotten");
         d.mark_for_replay("a");
         assert_eq!(d.take("a", 0), StartingOffsets::Unknown, "after a failure");
-        assert_eq!(d.take("a", 0), StartingOffsets::Known(GroupOffsets::new()));
+        assert_eq!(
+            d.take("a", 0),
+            StartingOffsets::Known(LoadedGroup::default())
+        );
     }
 
     #[test]

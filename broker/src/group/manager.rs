@@ -140,6 +140,11 @@ impl Actor for GroupManager {
                 state.loaded = true;
                 let (groups, waiting) = (state.directory().list().len(), state.waiting.len());
                 tracing::info!(groups, waiting, "group offsets loaded");
+                // Groups stored mid-generation get their coordinator now, so the
+                // sessions of members that never come back expire.
+                for group_id in state.directory().dormant_with_members() {
+                    let _ = state.coordinator(&myself, group_id, false).await;
+                }
                 while let Some(w) = state.waiting.pop_front() {
                     let result = state.route(&myself, w.group_id, w.create, w.msg).await;
                     let _ = w.routed.send(result);

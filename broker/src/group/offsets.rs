@@ -1,7 +1,10 @@
-//! Committed offsets as records of the internal topic `__consumer_offsets`: the
-//! key names (group, topic, partition), the value holds the commit, a null value
-//! is a tombstone. Written through the normal partition log, so they are durable
-//! (acks=all waits for the fsync) and replayed on coordinator start.
+//! Committed offsets and group metadata as records of the internal topic
+//! `__consumer_offsets`. An offset record's key names (group, topic, partition)
+//! and its value holds the commit; a group record's key names the group and its
+//! value is the group's [`GroupSnapshot`]; a null value is a tombstone. Keys start
+//! with their format version, which tells the two apart. Written through the
+//! normal partition log, so they are durable (acks=all waits for the fsync), and
+//! replayed once per partition at start.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use weir_client::protocol::batch_encoder::{NewRecord, encode_batch};
 use weir_client::protocol::records::batches;
 
-use super::state::codes;
+use super::state::{GroupSnapshot, codes};
 use crate::log::{LogReader, ReadError};
 use crate::partition::{
     AppendOutcome, PartitionEntry, PartitionError, PartitionMsg, PartitionRegistry,
@@ -41,6 +44,20 @@ pub struct OffsetKey {
     pub partition: i32,
 }
 
+/// Version of offset record keys.
+const OFFSET_KEY_VERSION: u16 = 1;
+/// Version of group metadata record keys.
+const GROUP_KEY_VERSION: u16 = 2;
+
+/// Key of a group metadata record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroupKey {
+    /// Record format version ([`GROUP_KEY_VERSION`]).
+    pub version: u16,
+    /// Group id.
+    pub group: String,
+}
+
 /// A committed offset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffsetValue {
@@ -57,6 +74,22 @@ pub struct OffsetValue {
 /// Offsets of one group, by (topic, partition).
 pub type GroupOffsets = HashMap<(String, i32), OffsetValue>;
 
+/// What a replay found of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadedGroup {
+    /// Committed offsets.
+    pub offsets: GroupOffsets,
+    /// The last stored group metadata.
+    pub snapshot: Option<GroupSnapshot>,
+}
+
+impl LoadedGroup {
+    /// Whether anything worth keeping is left: offsets, or members.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty() && self.snapshot.as_ref().is_none_or(|s| s.members.is_empty())
+    }
+}
+
 /// The `__consumer_offsets` partition that holds `group` (Kafka: hash mod N).
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
     (crc32c::crc32c(group.as_bytes()) % partitions.max(1) as u32) as i32
@@ -72,7 +105,7 @@ pub fn commit_batch(
         .iter()
         .map(|((topic, partition), value)| {
             let key = OffsetKey {
-                version: 1,
+                version: OFFSET_KEY_VERSION,
                 group: group.to_owned(),
                 topic: topic.clone(),
                 partition: *partition,
@@ -90,22 +123,39 @@ pub fn commit_batch(
     encode_batch(&records)
 }
 
-/// Offsets of every group found in one offsets partition, by group id.
-pub type PartitionOffsets = HashMap<String, GroupOffsets>;
+/// What a replay found of every group in one offsets partition, by group id.
+pub type PartitionGroups = HashMap<String, LoadedGroup>;
 
-/// Replays an offsets partition and returns `group`'s latest offsets.
-pub fn load_group(reader: &LogReader, group: &str) -> Result<GroupOffsets, ReadError> {
+/// A batch holding `group`'s metadata record (`None`: its tombstone).
+pub fn snapshot_batch(group: &str, snapshot: Option<&GroupSnapshot>, now_ms: i64) -> Option<Bytes> {
+    let key = GroupKey {
+        version: GROUP_KEY_VERSION,
+        group: group.to_owned(),
+    };
+    let record = NewRecord {
+        key: postcard::to_stdvec(&key).ok().map(Bytes::from),
+        value: snapshot
+            .and_then(|s| postcard::to_stdvec(s).ok())
+            .map(Bytes::from),
+        timestamp_ms: now_ms,
+    };
+    encode_batch(&[record])
+}
+
+/// Replays an offsets partition and returns what it holds of `group`.
+pub fn load_group(reader: &LogReader, group: &str) -> Result<LoadedGroup, ReadError> {
     let mut all = load_partition(reader, Some(group))?;
     Ok(all.remove(group).unwrap_or_default())
 }
 
-/// Replays an offsets partition once and returns the latest offsets of every group
-/// in it (or only of `only`). Groups whose offsets were all deleted are left out.
+/// Replays an offsets partition once and returns the latest offsets and metadata
+/// of every group in it (or only of `only`). Groups with neither offsets nor
+/// members left are left out.
 pub fn load_partition(
     reader: &LogReader,
     only: Option<&str>,
-) -> Result<PartitionOffsets, ReadError> {
-    let mut groups = PartitionOffsets::new();
+) -> Result<PartitionGroups, ReadError> {
+    let mut groups = PartitionGroups::new();
     let mut position = reader.log_start_offset();
     for _ in 0..REPLAY_STEPS_MAX {
         let end = reader.log_end_offset();
@@ -128,32 +178,59 @@ pub fn load_partition(
             }
         }
     }
-    groups.retain(|_, offsets| !offsets.is_empty());
+    groups.retain(|_, group| !group.is_empty());
     Ok(groups)
 }
 
 fn apply_record(
-    groups: &mut PartitionOffsets,
+    groups: &mut PartitionGroups,
     only: Option<&str>,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) {
-    let Some(key) = key.and_then(|k| postcard::from_bytes::<OffsetKey>(k).ok()) else {
+    let Some(key) = key else { return };
+    let Ok((version, _)) = postcard::take_from_bytes::<u16>(key) else {
         return;
     };
-    if only.is_some_and(|group| key.group != group) {
-        return;
-    }
-    let slot = (key.topic, key.partition);
-    match value.and_then(|v| postcard::from_bytes::<OffsetValue>(v).ok()) {
-        Some(value) => {
-            groups.entry(key.group).or_default().insert(slot, value);
-        }
-        None => {
-            if let Some(offsets) = groups.get_mut(&key.group) {
-                offsets.remove(&slot);
+    match version {
+        OFFSET_KEY_VERSION => {
+            let Ok(key) = postcard::from_bytes::<OffsetKey>(key) else {
+                return;
+            };
+            if only.is_some_and(|group| key.group != group) {
+                return;
+            }
+            let slot = (key.topic, key.partition);
+            match value.and_then(|v| postcard::from_bytes::<OffsetValue>(v).ok()) {
+                Some(value) => {
+                    let group = groups.entry(key.group).or_default();
+                    group.offsets.insert(slot, value);
+                }
+                None => {
+                    if let Some(group) = groups.get_mut(&key.group) {
+                        group.offsets.remove(&slot);
+                    }
+                }
             }
         }
+        GROUP_KEY_VERSION => {
+            let Ok(key) = postcard::from_bytes::<GroupKey>(key) else {
+                return;
+            };
+            if only.is_some_and(|group| key.group != group) {
+                return;
+            }
+            let snapshot = value.and_then(|v| postcard::from_bytes::<GroupSnapshot>(v).ok());
+            match snapshot {
+                Some(snapshot) => groups.entry(key.group).or_default().snapshot = Some(snapshot),
+                None => {
+                    if let Some(group) = groups.get_mut(&key.group) {
+                        group.snapshot = None;
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -212,7 +289,18 @@ pub fn submit(
     records: &[((String, i32), Option<OffsetValue>)],
     now_ms: i64,
 ) -> Result<PendingAppend, i16> {
-    let Some(batch) = commit_batch(group, records, now_ms) else {
+    let batch = commit_batch(group, records, now_ms);
+    submit_batch(registry, offsets_partitions, group, batch)
+}
+
+/// Casts `batch` (records of `group`) to the group's offsets partition.
+pub fn submit_batch(
+    registry: &PartitionRegistry,
+    offsets_partitions: i32,
+    group: &str,
+    batch: Option<Bytes>,
+) -> Result<PendingAppend, i16> {
+    let Some(batch) = batch else {
         return Ok(PendingAppend { answer: None });
     };
     let partition = partition_for(group, offsets_partitions);

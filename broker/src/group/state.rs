@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// Kafka error codes (kept with every other code in the wire layer's one mapping place).
 pub use crate::wire::errors as codes;
@@ -207,6 +208,44 @@ pub struct Member {
     pub last_heartbeat_ms: i64,
 }
 
+/// What a group's metadata record stores: enough to bring a Stable (or Empty)
+/// group back after a restart, so members keep their generation and need not
+/// rejoin (Kafka's GroupMetadataValue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSnapshot {
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Generation.
+    pub generation_id: i32,
+    /// Chosen protocol.
+    pub protocol_name: Option<String>,
+    /// Leader's member id.
+    pub leader_id: Option<String>,
+    /// Members with their assignments (none for an Empty group).
+    pub members: Vec<StoredMember>,
+}
+
+/// A member in a [`GroupSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMember {
+    /// Member id.
+    pub member_id: String,
+    /// Static id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// (name, metadata) in preference order.
+    pub protocols: Vec<(String, Vec<u8>)>,
+    /// Assignment of the stored generation.
+    pub assignment: Vec<u8>,
+}
+
 /// One consumer group.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -269,6 +308,84 @@ impl Group {
             self.next_member_seq,
             rand_suffix(&self.group_id, self.next_member_seq)
         )
+    }
+
+    /// The group as its metadata record stores it, when it is in a state worth
+    /// storing (Stable, or Empty after members left); `None` mid-rebalance.
+    pub fn snapshot(&self) -> Option<GroupSnapshot> {
+        if !matches!(self.state, GroupState::Stable | GroupState::Empty) {
+            return None;
+        }
+        let members = self
+            .members
+            .values()
+            .map(|m| StoredMember {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocols: m
+                    .protocols
+                    .iter()
+                    .map(|(name, md)| (name.clone(), md.to_vec()))
+                    .collect(),
+                assignment: m.assignment.to_vec(),
+            })
+            .collect();
+        Some(GroupSnapshot {
+            protocol_type: self.protocol_type.clone(),
+            generation_id: self.generation_id,
+            protocol_name: self.protocol_name.clone(),
+            leader_id: self.leader_id.clone(),
+            members,
+        })
+    }
+
+    /// A group brought back from its metadata record at `now_ms`: Stable with the
+    /// stored members (each gets a fresh session to heartbeat in), or Empty.
+    pub fn restore(
+        group_id: impl Into<String>,
+        limits: GroupLimits,
+        snapshot: &GroupSnapshot,
+        now_ms: i64,
+    ) -> Self {
+        let mut group = Self::new(group_id, limits);
+        group.generation_id = snapshot.generation_id;
+        group.protocol_type = snapshot.protocol_type.clone();
+        if snapshot.members.is_empty() {
+            return group;
+        }
+        group.state = GroupState::Stable;
+        group.protocol_name = snapshot.protocol_name.clone();
+        group.leader_id = snapshot.leader_id.clone();
+        for m in &snapshot.members {
+            if let Some(instance) = &m.group_instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            let member = Member {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocols: m
+                    .protocols
+                    .iter()
+                    .map(|(name, md)| (name.clone(), Bytes::from(md.clone())))
+                    .collect(),
+                assignment: Bytes::from(m.assignment.clone()),
+                awaiting_join: false,
+                awaiting_sync: false,
+                last_heartbeat_ms: now_ms,
+            };
+            group.members.insert(m.member_id.clone(), member);
+        }
+        group
     }
 
     /// Handles JoinGroup.

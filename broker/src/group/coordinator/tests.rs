@@ -116,8 +116,11 @@ fn appended_records(setup: &Setup) -> Vec<((String, i32), Option<i64>)> {
     for batch in setup.appended.lock().iter() {
         for (view, _) in weir_client::protocol::records::batches(batch).flatten() {
             for record in view.records().into_iter().flatten().flatten() {
-                let key: offsets::OffsetKey =
-                    postcard::from_bytes(record.key.as_deref().unwrap()).unwrap();
+                let key = record.key.as_deref().unwrap();
+                if postcard::take_from_bytes::<u16>(key).unwrap().0 != 1 {
+                    continue; // a group metadata record
+                }
+                let key: offsets::OffsetKey = postcard::from_bytes(key).unwrap();
                 let value = record
                     .value
                     .as_deref()
@@ -129,15 +132,34 @@ fn appended_records(setup: &Setup) -> Vec<((String, i32), Option<i64>)> {
     out
 }
 
+/// The group metadata records appended (`None`: a tombstone).
+fn appended_snapshots(setup: &Setup) -> Vec<Option<GroupSnapshot>> {
+    let mut out = Vec::new();
+    for batch in setup.appended.lock().iter() {
+        for (view, _) in weir_client::protocol::records::batches(batch).flatten() {
+            for record in view.records().into_iter().flatten().flatten() {
+                let key = record.key.as_deref().unwrap();
+                if postcard::take_from_bytes::<u16>(key).unwrap().0 == 2 {
+                    let value = record.value.as_deref();
+                    out.push(value.map(|v| postcard::from_bytes(v).unwrap()));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn known(entries: &[(&str, i32, i64)]) -> StartingOffsets {
-    StartingOffsets::Known(
-        entries
+    StartingOffsets::Known(LoadedGroup {
+        offsets: entries
             .iter()
             .map(|(t, p, o)| ((t.to_string(), *p), value(*o)))
             .collect(),
-    )
+        snapshot: None,
+    })
 }
 
+use crate::group::state::GroupSnapshot;
 use crate::group::subscription::subscription;
 
 /// Joins one member subscribed to `topics` and syncs it: a Stable group.
@@ -489,7 +511,7 @@ async fn pipelined_commits_answered_out_of_order_keep_the_latest() {
     })
     .await;
     let options = Options {
-        offsets: StartingOffsets::Known(GroupOffsets::new()),
+        offsets: StartingOffsets::Known(LoadedGroup::default()),
         ..Options::default()
     };
     let (c, _) = spawn_coordinator(&probe, options).await;
@@ -530,4 +552,76 @@ async fn an_idle_empty_group_parks_its_offsets_and_stops() {
     assert!(setup.directory.contains("g"), "still listed while dormant");
     let partition = offsets::partition_for("g", 4);
     assert_eq!(setup.directory.take("g", partition), known(&[("t", 0, 11)]));
+}
+
+/// A settled generation is stored as the group's metadata record; a coordinator
+/// started from it serves the same members and generation (no rejoin after a
+/// restart); deleting the group tombstones the record.
+#[tokio::test]
+async fn a_stable_generation_is_stored_and_a_new_coordinator_resumes_it() {
+    let (c, _probe, setup) = setup_with(Options::default()).await;
+    let member = stable_member(&c, &["t"]).await;
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        stored = appended_snapshots(&setup);
+        if !stored.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let snapshot = stored
+        .last()
+        .cloned()
+        .flatten()
+        .expect("a stored generation");
+    assert_eq!(snapshot.generation_id, 1);
+    assert_eq!(snapshot.members.len(), 1);
+    assert_eq!(snapshot.members[0].member_id, member);
+    c.stop(None);
+
+    let (c, _probe, setup) = setup_with(Options {
+        offsets: StartingOffsets::Known(LoadedGroup {
+            offsets: GroupOffsets::new(),
+            snapshot: Some(snapshot),
+        }),
+        ..Options::default()
+    })
+    .await;
+    let m = member.clone();
+    let code = c
+        .call(
+            |reply| GroupMsg::Heartbeat {
+                member_id: m,
+                generation_id: 1,
+                reply,
+            },
+            WAIT,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, codes::NONE, "the restored member heartbeats on");
+    let left = c
+        .call(
+            |reply| GroupMsg::Leave {
+                members: vec![(member, None)],
+                reply,
+            },
+            WAIT,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left, [codes::NONE]);
+    let deleted = c
+        .call(|reply| GroupMsg::Delete { reply }, WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted, codes::NONE);
+    assert_eq!(
+        appended_snapshots(&setup).last(),
+        Some(&None),
+        "deleting tombstones the metadata"
+    );
 }

@@ -34,11 +34,11 @@ fn one_replay_finds_every_group_with_tombstones_applied() {
     commit(&mut log, "c", "u", 2, Some(value(1, 3)));
     let groups = load_partition(&log.reader(), None).unwrap();
     assert_eq!(groups.len(), 2, "b's only offset was deleted: {groups:?}");
-    let a = &groups["a"];
+    let a = &groups["a"].offsets;
     assert_eq!(a[&("t".to_string(), 0)].offset, 9, "the latest commit wins");
     assert_eq!(a[&("t".to_string(), 1)].offset, 3);
-    assert_eq!(groups["c"][&("u".to_string(), 2)].offset, 1);
-    assert_eq!(load_group(&log.reader(), "a").unwrap(), *a);
+    assert_eq!(groups["c"].offsets[&("u".to_string(), 2)].offset, 1);
+    assert_eq!(load_group(&log.reader(), "a").unwrap().offsets, *a);
     assert!(load_group(&log.reader(), "b").unwrap().is_empty());
 }
 
@@ -93,7 +93,7 @@ fn replay_of_many_commits() {
     );
     assert_eq!(loaded.len(), groups.min(commits));
     let last = commits - 1;
-    let group = &loaded[&format!("group-{}", last % groups)];
+    let group = &loaded[&format!("group-{}", last % groups)].offsets;
     let partition = ((last / groups) % partitions) as i32;
     assert_eq!(
         group[&("events".to_string(), partition)].offset,
@@ -129,4 +129,46 @@ fn compaction_keeps_every_groups_latest_offsets() {
 
 fn now() -> i64 {
     crate::group::coordinator::now_ms()
+}
+
+/// Group metadata records sit beside offsets under their own keys: the latest
+/// snapshot wins, a tombstone removes it, and a group with members but no
+/// offsets is kept.
+#[test]
+fn group_metadata_records_replay_beside_offsets() {
+    use crate::group::state::{GroupSnapshot, StoredMember};
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&PathBuf::from("/sim/om"), LogConfig::default(), fs).unwrap();
+    let snapshot = |generation_id: i32, members: usize| GroupSnapshot {
+        protocol_type: Some("consumer".into()),
+        generation_id,
+        protocol_name: Some("range".into()),
+        leader_id: Some("m0".into()),
+        members: (0..members)
+            .map(|i| StoredMember {
+                member_id: format!("m{i}"),
+                group_instance_id: None,
+                client_id: "c".into(),
+                client_host: String::new(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                protocols: vec![("range".into(), vec![1, 2])],
+                assignment: vec![3],
+            })
+            .collect(),
+    };
+    let mut put = |group: &str, s: Option<GroupSnapshot>| {
+        log.append(snapshot_batch(group, s.as_ref(), 0).unwrap(), None, 0)
+            .unwrap();
+    };
+    put("a", Some(snapshot(1, 2)));
+    put("a", Some(snapshot(2, 1)));
+    put("b", Some(snapshot(1, 1)));
+    put("b", None);
+    commit(&mut log, "b", "t", 0, Some(value(4, 0)));
+    let groups = load_partition(&log.reader(), None).unwrap();
+    assert_eq!(groups["a"].snapshot, Some(snapshot(2, 1)));
+    assert!(groups["a"].offsets.is_empty());
+    assert_eq!(groups["b"].snapshot, None, "tombstoned");
+    assert_eq!(groups["b"].offsets.len(), 1);
 }

@@ -387,3 +387,28 @@ fn protocol_selection_follows_member_preferences() {
     g.tick(1_000);
     assert_eq!(g.protocol_name.as_deref(), Some("range"));
 }
+
+#[test]
+fn a_stable_group_restored_from_its_snapshot_keeps_members_and_generation() {
+    let (g, leader, follower) = stable_pair();
+    let snapshot = g.snapshot().expect("stable groups are stored");
+    assert_eq!(snapshot.members.len(), 2);
+    let mut back = Group::restore("g", limits(), &snapshot, 10_000);
+    assert_eq!((back.state, back.generation_id), (GroupState::Stable, 1));
+    assert_eq!(back.leader_id.as_deref(), Some(leader.as_str()));
+    assert_eq!(back.heartbeat(&follower, 1, 10_100), codes::NONE);
+    assert_eq!(
+        back.members[&follower].assignment,
+        g.members[&follower].assignment
+    );
+    // The next rebalance continues the generation count.
+    parked(back.join(req("", b"c"), 10_200).0);
+    assert_eq!(back.state, GroupState::PreparingRebalance);
+    // Members that never come back expire after their session timeout.
+    let mut alone = Group::restore("g", limits(), &snapshot, 0);
+    alone.tick(i64::from(SESSION) + 1);
+    assert!(alone.members.is_empty());
+    // Mid-rebalance there is nothing to store.
+    let (mid, ..) = completing_pair();
+    assert!(mid.snapshot().is_none());
+}
