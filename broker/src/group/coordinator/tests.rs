@@ -193,6 +193,29 @@ async fn stable_member(c: &ActorRef<GroupMsg>, topics: &[&str]) -> String {
     member
 }
 
+async fn heartbeat(c: &ActorRef<GroupMsg>, member_id: &str, generation_id: i32) -> i16 {
+    let member_id = member_id.to_owned();
+    c.call(
+        |reply| GroupMsg::Heartbeat {
+            member_id,
+            generation_id,
+            reply,
+        },
+        WAIT,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+async fn leave(c: &ActorRef<GroupMsg>, member_id: &str) -> Vec<i16> {
+    let members = vec![(member_id.to_owned(), None)];
+    c.call(|reply| GroupMsg::Leave { members, reply }, WAIT)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn fetch_all(c: &ActorRef<GroupMsg>) -> Vec<FetchedOffset> {
     c.call(
         |reply| GroupMsg::FetchOffsets {
@@ -376,18 +399,7 @@ async fn delete_needs_an_empty_group_and_tombstones_every_offset() {
     };
     assert_eq!(delete(c.clone()).await, codes::NON_EMPTY_GROUP);
     assert!(appended_records(&setup).is_empty());
-    let leave = c
-        .call(
-            |reply| GroupMsg::Leave {
-                members: vec![(member, None)],
-                reply,
-            },
-            WAIT,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(leave, [codes::NONE]);
+    assert_eq!(leave(&c, &member).await, [codes::NONE]);
     assert_eq!(delete(c.clone()).await, codes::NONE);
     let mut written = appended_records(&setup);
     written.sort();
@@ -467,20 +479,7 @@ async fn a_group_with_members_keeps_its_offsets_past_retention() {
     let member = stable_member(&c, &["t"]).await;
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let m = member.clone();
-        let code = c
-            .call(
-                |reply| GroupMsg::Heartbeat {
-                    member_id: m,
-                    generation_id: 1,
-                    reply,
-                },
-                WAIT,
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(code, codes::NONE);
+        assert_eq!(heartbeat(&c, &member, 1).await, codes::NONE);
     }
     assert_eq!(fetch_all(&c).await.len(), 1);
     assert!(appended_records(&setup).is_empty());
@@ -587,32 +586,12 @@ async fn a_stable_generation_is_stored_and_a_new_coordinator_resumes_it() {
         ..Options::default()
     })
     .await;
-    let m = member.clone();
-    let code = c
-        .call(
-            |reply| GroupMsg::Heartbeat {
-                member_id: m,
-                generation_id: 1,
-                reply,
-            },
-            WAIT,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(code, codes::NONE, "the restored member heartbeats on");
-    let left = c
-        .call(
-            |reply| GroupMsg::Leave {
-                members: vec![(member, None)],
-                reply,
-            },
-            WAIT,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(left, [codes::NONE]);
+    assert_eq!(
+        heartbeat(&c, &member, 1).await,
+        codes::NONE,
+        "the restored member heartbeats on"
+    );
+    assert_eq!(leave(&c, &member).await, [codes::NONE]);
     let deleted = c
         .call(|reply| GroupMsg::Delete { reply }, WAIT)
         .await
