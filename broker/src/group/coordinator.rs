@@ -13,7 +13,7 @@ use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
-use super::directory::{GroupDirectory, GroupListing, StartingOffsets};
+use super::directory::{GroupDirectory, GroupListing, StartingGroup};
 use super::offsets::{self, GroupOffsets, LoadedGroup, OFFSETS_TOPIC, OffsetValue};
 use super::state::{
     Effect, Group, GroupLimits, GroupState, JoinRequest, JoinResponse, Reply, SyncResponse, codes,
@@ -137,8 +137,9 @@ pub struct GroupCoordinatorArgs {
     pub limits: GroupLimits,
     /// The broker's group directory.
     pub directory: Arc<GroupDirectory>,
-    /// Offsets to start from, or `Unknown` to replay the offsets partition.
-    pub offsets: StartingOffsets,
+    /// Offsets and stored metadata to start from, or `Unknown` to replay the
+    /// offsets partition.
+    pub start: StartingGroup,
     /// Offsets of an empty group expire after this long (`offsets.retention.minutes`).
     pub retention_ms: i64,
     /// How often expiry is checked (`offsets.retention.check.interval.ms`).
@@ -223,9 +224,9 @@ impl Actor for GroupCoordinator {
         else {
             return Err(format!("{OFFSETS_TOPIC}-{partition} is not online").into());
         };
-        let loaded = match std::mem::replace(&mut args.offsets, StartingOffsets::Unknown) {
-            StartingOffsets::Known(loaded) => loaded,
-            StartingOffsets::Unknown => {
+        let loaded = match std::mem::replace(&mut args.start, StartingGroup::Unknown) {
+            StartingGroup::Known(loaded) => loaded,
+            StartingGroup::Unknown => {
                 let (reader, group_id) = (handle.reader.clone(), args.group_id.clone());
                 tokio::task::spawn_blocking(move || offsets::load_group(&reader, &group_id))
                     .await??

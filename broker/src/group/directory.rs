@@ -44,7 +44,7 @@ struct Inner {
 
 /// What a new coordinator starts from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StartingOffsets {
+pub enum StartingGroup {
     /// This state (possibly nothing: the group's partition was loaded and had none).
     Known(LoadedGroup),
     /// Not known here: replay the group's offsets partition.
@@ -97,19 +97,19 @@ impl GroupDirectory {
         self.inner.lock().loaded_partitions.contains(&partition)
     }
 
-    /// Takes a dormant group's offsets for its new coordinator.
-    pub fn take(&self, group_id: &str, partition: i32) -> StartingOffsets {
+    /// Takes a dormant group's offsets and metadata for its new coordinator.
+    pub fn take(&self, group_id: &str, partition: i32) -> StartingGroup {
         let mut inner = self.inner.lock();
         if inner.replay.remove(group_id) {
             inner.dormant.remove(group_id);
-            return StartingOffsets::Unknown;
+            return StartingGroup::Unknown;
         }
         match inner.dormant.remove(group_id) {
-            Some((loaded, _)) => StartingOffsets::Known(loaded),
+            Some((loaded, _)) => StartingGroup::Known(loaded),
             None if inner.loaded_partitions.contains(&partition) => {
-                StartingOffsets::Known(LoadedGroup::default())
+                StartingGroup::Known(LoadedGroup::default())
             }
-            None => StartingOffsets::Unknown,
+            None => StartingGroup::Unknown,
         }
     }
 
@@ -239,25 +239,19 @@ mod tests {
     #[test]
     fn loaded_groups_are_listed_taken_once_and_parked_again() {
         let d = GroupDirectory::default();
-        assert_eq!(d.take("a", 0), StartingOffsets::Unknown);
+        assert_eq!(d.take("a", 0), StartingGroup::Unknown);
         d.load(0, PartitionGroups::from([("a".into(), offsets(3))]), 0);
         assert!(d.contains("a") && d.is_loaded(0));
         assert_eq!(d.list()[0].1.state, "Empty");
-        assert_eq!(d.take("a", 0), StartingOffsets::Known(offsets(3)));
-        assert_eq!(
-            d.take("a", 0),
-            StartingOffsets::Known(LoadedGroup::default())
-        );
+        assert_eq!(d.take("a", 0), StartingGroup::Known(offsets(3)));
+        assert_eq!(d.take("a", 0), StartingGroup::Known(LoadedGroup::default()));
         d.park("a", offsets(4), 10);
-        assert_eq!(d.take("a", 0), StartingOffsets::Known(offsets(4)));
+        assert_eq!(d.take("a", 0), StartingGroup::Known(offsets(4)));
         d.park("a", LoadedGroup::default(), 10);
         assert!(!d.contains("a"), "a group without offsets is forgotten");
         d.mark_for_replay("a");
-        assert_eq!(d.take("a", 0), StartingOffsets::Unknown, "after a failure");
-        assert_eq!(
-            d.take("a", 0),
-            StartingOffsets::Known(LoadedGroup::default())
-        );
+        assert_eq!(d.take("a", 0), StartingGroup::Unknown, "after a failure");
+        assert_eq!(d.take("a", 0), StartingGroup::Known(LoadedGroup::default()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use ractor_cluster_derive::RactorMessage;
 
 use super::coordinator::{GroupCoordinator, GroupCoordinatorArgs, GroupMsg, now_ms};
-use super::directory::{GroupDirectory, StartingOffsets};
+use super::directory::{GroupDirectory, StartingGroup};
 use super::offsets::{self, OFFSETS_TOPIC};
 use super::state::{GroupLimits, codes};
 use crate::controller::{TopicError, TopicSpec};
@@ -242,13 +242,13 @@ impl GroupManagerState {
                 ..GroupLimits::default()
             },
             directory: self.directory().clone(),
-            offsets: self.directory().take(&group_id, partition),
+            start: self.directory().take(&group_id, partition),
             retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
             retention_check_ms: config.offsets_retention_check_interval_ms as i64,
             idle_stop_ms: super::coordinator::IDLE_STOP_MS_DEFAULT,
         };
-        let kept = match &args.offsets {
-            StartingOffsets::Known(offsets) if !offsets.is_empty() => Some(offsets.clone()),
+        let kept = match &args.start {
+            StartingGroup::Known(offsets) if !offsets.is_empty() => Some(offsets.clone()),
             _ => None,
         };
         match Actor::spawn_linked(None, GroupCoordinator, args, myself.get_cell()).await {

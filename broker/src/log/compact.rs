@@ -187,6 +187,11 @@ impl Log {
 }
 
 impl CompactionJob {
+    /// The offset after the last segment this job may rewrite.
+    pub fn cleanable_end(&self) -> i64 {
+        self.segments[self.cleanable - 1].next_offset()
+    }
+
     /// Indexes the latest offset of every key, plans each cleanable segment,
     /// groups consecutive ones that fit one segment together, and writes every
     /// group that changes something to an fsynced `.cleaned` file. Blocking I/O.

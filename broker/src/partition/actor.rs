@@ -130,9 +130,8 @@ pub struct PartitionState {
     tick_armed: bool,
     /// A compaction job is running.
     compacting: bool,
-    /// Log end offset when the last compaction started, and when (ms): a new
-    /// job starts once segments were sealed past it, or after a while anyway
-    /// (tombstones expire).
+    /// End of the sealed, flushed segments when the last compaction started, and
+    /// when (ms).
     last_compaction: (i64, i64),
 }
 
@@ -375,19 +374,28 @@ impl PartitionState {
     }
 
     /// Starts a compaction job on a blocking thread when the topic is compacted
-    /// and something new was sealed since the last one (or it was long ago).
+    /// and a segment was sealed (and flushed) since the last job, or when the
+    /// last job is older than the tombstone retention (tombstones it kept may
+    /// have expired since). Every job reads the whole log, so it never runs
+    /// merely because appends arrived.
     fn maybe_compact(&mut self, myself: &ActorRef<PartitionMsg>) {
         if self.compacting || !self.args.config.cleanup_compact {
             return;
         }
-        let (end, now) = (self.log.flushed_offset(), now_ms());
-        let (last_end, last_ms) = self.last_compaction;
-        if end <= last_end && now - last_ms < COMPACTION_RERUN_MS {
-            return;
-        }
+        let now = now_ms();
         let Some(job) = self.log.compaction_job(now) else {
             return;
         };
+        let end = job.cleanable_end();
+        let (last_end, last_ms) = self.last_compaction;
+        let rerun_ms = self
+            .args
+            .config
+            .delete_retention_ms
+            .max(COMPACTION_RERUN_MS_MIN);
+        if end <= last_end && now - last_ms < rerun_ms {
+            return;
+        }
         self.compacting = true;
         self.last_compaction = (end, now);
         let myself = myself.clone();
@@ -420,9 +428,8 @@ impl PartitionState {
     }
 }
 
-/// A compacted partition with nothing newly sealed is compacted again after this
-/// long anyway, so expired tombstones go.
-const COMPACTION_RERUN_MS: i64 = 600_000;
+/// Least time between two compactions of a partition with nothing newly sealed.
+const COMPACTION_RERUN_MS_MIN: i64 = 600_000;
 
 /// Splits a record set into whole v2 batches, checking each (magic, CRC, size).
 /// The log checks again when it writes (assertions in pairs).

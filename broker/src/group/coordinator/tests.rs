@@ -24,7 +24,7 @@ async fn setup() -> (ActorRef<GroupMsg>, Probe<PartitionMsg>) {
 
 /// How a test coordinator starts.
 struct Options {
-    offsets: StartingOffsets,
+    start: StartingGroup,
     retention_ms: i64,
     retention_check_ms: i64,
     idle_stop_ms: i64,
@@ -33,7 +33,7 @@ struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            offsets: StartingOffsets::Unknown,
+            start: StartingGroup::Unknown,
             retention_ms: 7 * 24 * 3_600_000,
             retention_check_ms: 600_000,
             idle_stop_ms: IDLE_STOP_MS_DEFAULT,
@@ -101,7 +101,7 @@ async fn spawn_coordinator(
             ..GroupLimits::default()
         },
         directory: directory.clone(),
-        offsets: options.offsets,
+        start: options.start,
         retention_ms: options.retention_ms,
         retention_check_ms: options.retention_check_ms,
         idle_stop_ms: options.idle_stop_ms,
@@ -149,8 +149,8 @@ fn appended_snapshots(setup: &Setup) -> Vec<Option<GroupSnapshot>> {
     out
 }
 
-fn known(entries: &[(&str, i32, i64)]) -> StartingOffsets {
-    StartingOffsets::Known(LoadedGroup {
+fn known(entries: &[(&str, i32, i64)]) -> StartingGroup {
+    StartingGroup::Known(LoadedGroup {
         offsets: entries
             .iter()
             .map(|(t, p, o)| ((t.to_string(), *p), value(*o)))
@@ -357,7 +357,7 @@ async fn stale_generations_and_strangers_cannot_commit() {
 #[tokio::test]
 async fn starts_from_handed_offsets_describes_and_publishes_its_state() {
     let (c, _probe, setup) = setup_with(Options {
-        offsets: known(&[("t", 0, 7)]),
+        start: known(&[("t", 0, 7)]),
         ..Options::default()
     })
     .await;
@@ -386,7 +386,7 @@ async fn starts_from_handed_offsets_describes_and_publishes_its_state() {
 #[tokio::test]
 async fn delete_needs_an_empty_group_and_tombstones_every_offset() {
     let (c, _probe, setup) = setup_with(Options {
-        offsets: known(&[("t", 0, 5), ("u", 1, 9)]),
+        start: known(&[("t", 0, 5), ("u", 1, 9)]),
         ..Options::default()
     })
     .await;
@@ -423,7 +423,7 @@ async fn delete_needs_an_empty_group_and_tombstones_every_offset() {
 #[tokio::test]
 async fn offset_delete_keeps_offsets_of_subscribed_topics() {
     let (c, _probe, setup) = setup_with(Options {
-        offsets: known(&[("t", 0, 5), ("u", 0, 9)]),
+        start: known(&[("t", 0, 5), ("u", 0, 9)]),
         ..Options::default()
     })
     .await;
@@ -448,7 +448,7 @@ async fn offset_delete_keeps_offsets_of_subscribed_topics() {
 #[tokio::test]
 async fn offsets_of_an_empty_group_expire_after_retention() {
     let (c, _probe, setup) = setup_with(Options {
-        offsets: known(&[("t", 0, 5)]),
+        start: known(&[("t", 0, 5)]),
         retention_ms: 300,
         retention_check_ms: 100,
         ..Options::default()
@@ -470,7 +470,7 @@ async fn offsets_of_an_empty_group_expire_after_retention() {
 #[tokio::test]
 async fn a_group_with_members_keeps_its_offsets_past_retention() {
     let (c, _probe, setup) = setup_with(Options {
-        offsets: known(&[("t", 0, 5)]),
+        start: known(&[("t", 0, 5)]),
         retention_ms: 100,
         retention_check_ms: 50,
         ..Options::default()
@@ -510,7 +510,7 @@ async fn pipelined_commits_answered_out_of_order_keep_the_latest() {
     })
     .await;
     let options = Options {
-        offsets: StartingOffsets::Known(LoadedGroup::default()),
+        start: StartingGroup::Known(LoadedGroup::default()),
         ..Options::default()
     };
     let (c, _) = spawn_coordinator(&probe, options).await;
@@ -536,7 +536,7 @@ async fn pipelined_commits_answered_out_of_order_keep_the_latest() {
 #[tokio::test]
 async fn an_idle_empty_group_parks_its_offsets_and_stops() {
     let (c, _probe, setup) = setup_with(Options {
-        offsets: known(&[("t", 0, 11)]),
+        start: known(&[("t", 0, 11)]),
         idle_stop_ms: 200,
         ..Options::default()
     })
@@ -579,7 +579,7 @@ async fn a_stable_generation_is_stored_and_a_new_coordinator_resumes_it() {
     c.stop(None);
 
     let (c, _probe, setup) = setup_with(Options {
-        offsets: StartingOffsets::Known(LoadedGroup {
+        start: StartingGroup::Known(LoadedGroup {
             offsets: GroupOffsets::new(),
             snapshot: Some(snapshot),
         }),
