@@ -169,6 +169,8 @@ pub struct GroupCoordinatorState {
     empty_since_ms: Option<i64>,
     /// When offset expiry was last checked (ms).
     retention_checked_ms: i64,
+    /// The state and protocol type last published to the directory.
+    published: Option<(GroupState, Option<String>)>,
     /// What the last stored metadata record described (see [`snapshot_signature`]).
     stored: Option<SnapshotSignature>,
     /// Sequence number of the last commit submitted.
@@ -241,7 +243,7 @@ impl Actor for GroupCoordinator {
             None => Group::new(args.group_id.clone(), args.limits),
         };
         let stored = snapshot_signature(&group);
-        let state = GroupCoordinatorState {
+        let mut state = GroupCoordinatorState {
             group,
             args,
             offsets: loaded.offsets,
@@ -252,6 +254,7 @@ impl Actor for GroupCoordinator {
             empty_since_ms: Some(now),
             retention_checked_ms: now,
             stopping: false,
+            published: None,
             commit_seq: 0,
             applied_seq: HashMap::new(),
         };
@@ -536,10 +539,18 @@ impl GroupCoordinatorState {
     }
 
     /// Publishes the group's state to the directory.
-    fn publish(&self) {
+    /// Only a change takes the directory's lock: this runs after every message,
+    /// timer ticks included, of every coordinator.
+    fn publish(&mut self) {
+        let (state, protocol_type) = (self.group.state, self.group.protocol_type.as_deref());
+        let published = self.published.as_ref();
+        if published.is_some_and(|(s, p)| *s == state && p.as_deref() == protocol_type) {
+            return;
+        }
+        self.published = Some((state, protocol_type.map(str::to_owned)));
         let listing = GroupListing {
-            state: self.group.state.name(),
-            protocol_type: self.group.protocol_type.clone().unwrap_or_default(),
+            state: state.name(),
+            protocol_type: protocol_type.unwrap_or_default().to_owned(),
         };
         self.args.directory.publish(&self.args.group_id, listing);
     }
