@@ -1,2 +1,8 @@
-//! Kafka wire layer shared by broker and client.
+//! Weir's Kafka client: the sans-io wire layer shared with the broker
+//! ([`protocol`]), and (feature `client`) an async producer, consumer and admin.
 pub mod protocol;
+
+#[cfg(feature = "client")]
+pub mod consumer;
+#[cfg(feature = "client")]
+pub mod producer;

@@ -9,6 +9,9 @@
 
 pub mod api;
 pub mod batch_encoder;
+#[cfg(feature = "compression")]
+pub mod compression;
+pub mod consumer_protocol;
 pub mod error;
 pub mod frame;
 pub mod header;
@@ -16,6 +19,7 @@ pub mod limits;
 pub mod reader;
 pub mod records;
 pub mod requests;
+pub mod responses;
 #[cfg(feature = "testing")]
 pub mod testing;
 

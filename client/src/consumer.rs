@@ -1,0 +1,2 @@
+//! The consumer: group membership, assignors, fetching.
+pub mod assignor;

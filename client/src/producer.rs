@@ -1,0 +1,2 @@
+//! The producer: partitioning, batching, idempotent sends.
+pub mod partitioner;
