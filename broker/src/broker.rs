@@ -69,7 +69,7 @@ impl Broker {
         let broker_info = BrokerInfo {
             node_id: config.node_id,
             host: config.advertised_host_for(first),
-            port: i32::from(listen_addrs[0].port()),
+            port: i32::from(config.advertised_port.unwrap_or(listen_addrs[0].port())),
             rack: None,
         };
         let (images_tx, images) = watch::channel(Arc::new(MetadataImage::default()));
@@ -82,6 +82,7 @@ impl Broker {
             partitions: registry.clone(),
             group_manager_name: format!("{prefix}group-manager"),
             groups: Default::default(),
+            producer_ids: Default::default(),
         });
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),

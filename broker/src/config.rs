@@ -90,6 +90,9 @@ pub struct BrokerConfig {
     pub listeners: Vec<ListenerConfig>,
     /// Host clients should connect to (`advertised.host`); defaults to the bind host.
     pub advertised_host: Option<String>,
+    /// Port clients should connect to (`advertised.port`, as Kafka's old
+    /// setting); defaults to the bound port. For a proxy or NAT in front.
+    pub advertised_port: Option<u16>,
     /// Where logs and metadata live (`log.dir`).
     pub data_dir: PathBuf,
     /// When appends are fsynced (`log.fsync`: default|always|never|<ms>).
@@ -149,6 +152,7 @@ impl Default for BrokerConfig {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9092)),
             }],
             advertised_host: None,
+            advertised_port: None,
             data_dir: PathBuf::from("weir-data"),
             fsync: FsyncPolicy::default(),
             num_partitions: 1,
@@ -195,6 +199,9 @@ pub struct Cli {
     /// Host advertised to clients in Metadata.
     #[arg(long, env = "WEIR_ADVERTISED_HOST")]
     pub advertised_host: Option<String>,
+    /// Port advertised to clients in Metadata (default: the bound port).
+    #[arg(long, env = "WEIR_ADVERTISED_PORT")]
+    pub advertised_port: Option<u16>,
     /// Data directory.
     #[arg(long, env = "WEIR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -275,6 +282,7 @@ impl BrokerConfig {
                     .collect::<Result<_, _>>()?;
             }
             "advertised.host" => self.advertised_host = Some(v.string()?),
+            "advertised.port" => self.advertised_port = Some(v.parse()?),
             "log.dir" | "log.dirs" | "data.dir" => self.data_dir = v.string()?.into(),
             "log.fsync" => self.fsync = v.parse()?,
             "num.partitions" => self.num_partitions = v.parse()?,
@@ -318,6 +326,9 @@ impl BrokerConfig {
         set(&mut self.listeners, &cli.listen);
         if cli.advertised_host.is_some() {
             self.advertised_host = cli.advertised_host.clone();
+        }
+        if cli.advertised_port.is_some() {
+            self.advertised_port = cli.advertised_port;
         }
         set(&mut self.data_dir, &cli.data_dir);
         set(&mut self.fsync, &cli.fsync);

@@ -62,3 +62,21 @@ pub const COMPACTION_KEYS_MAX: usize = 4 << 20;
 
 /// Key bytes one compaction pass holds at most.
 pub const COMPACTION_KEY_BYTES_MAX: usize = 256 << 20;
+
+/// Producer ids a broker takes from the controller at a time. A restart skips
+/// what was left of its block (ids are never reused), so this trades metadata
+/// records against ids wasted per restart.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Idempotent producers remembered per partition. Beyond this the ones that
+/// appended least recently are forgotten (their next batch is accepted with any
+/// sequence, as after Kafka's producer id expiry).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 100_000;
+
+/// Batches remembered per producer for duplicate detection (Kafka: 5, matching
+/// the in-flight requests an idempotent producer may have).
+pub const PRODUCER_BATCHES_REMEMBERED: usize = 5;
+
+/// Idle time after which a partition forgets an idempotent producer (Kafka's
+/// `producer.id.expiration.ms` default, one day).
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;

@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod manager;
+pub mod producers;
 pub mod registry;
 
 #[cfg(test)]
@@ -42,4 +43,10 @@ pub enum PartitionError {
     /// A read outside the log.
     #[error("offset out of range")]
     OffsetOutOfRange,
+    /// An idempotent batch whose sequence does not follow the producer's last.
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// A batch from an older epoch of a producer id (a fenced instance).
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
 }

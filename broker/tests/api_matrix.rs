@@ -205,6 +205,12 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             );
             resp.results[0].error_code
         }
+        ApiKey::InitProducerId => {
+            let resp = InitProducerIdResponse::decode(&mut b, v).unwrap();
+            assert!(resp.producer_id.0 >= 0, "InitProducerId v{v} hands out an id");
+            assert_eq!(resp.producer_epoch, 0);
+            resp.error_code
+        }
     };
     assert_eq!(error_code, 0, "{key:?} v{v}");
 }

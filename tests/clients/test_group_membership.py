@@ -400,7 +400,7 @@ def test_kafka_python_members_share_then_one_takes_over(broker):
 
     topic, group, partitions = "kp-members", "kp-members-g", 4
     create_topic(broker.bootstrap, topic, partitions)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
     acked: dict[str, tuple[int, int]] = {}
 
     def produce(start: int, count: int) -> None:

@@ -81,7 +81,7 @@ def test_committed_offsets_survive_kill_9_and_the_group_resumes_there(broker_fac
 def test_kafka_python_group_consumer_commits_and_resumes(broker):
     from kafka import KafkaConsumer, KafkaProducer
     create_topic(broker.bootstrap, "kp-group", 2)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
     for i in range(50):
         producer.send("kp-group", value=f"k{i}".encode(), partition=i % 2)
     producer.flush(timeout=30)

@@ -8,8 +8,7 @@ COUNT = 2_000
 
 
 def test_kafka_python_round_trip(broker):
-    # InitProducerId (idempotence, on by default in kafka-python 3) is not served yet.
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
     futures = [producer.send("kp-topic", key=str(i).encode(), value=f"value-{i}".encode()) for i in range(COUNT)]
     producer.flush(timeout=60)
     offsets = [f.get(timeout=30).offset for f in futures]

@@ -159,5 +159,6 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         partitions: registry,
         group_manager_name: "conn-test.group-manager".into(),
         groups: Default::default(),
+        producer_ids: Default::default(),
     })
 }

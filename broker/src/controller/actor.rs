@@ -73,6 +73,11 @@ pub enum ControllerMsg {
         names: Vec<String>,
         reply: RpcReplyPort<Vec<Result<(), TopicError>>>,
     },
+    /// Hand out `count` producer ids, durably: the first of the block.
+    AllocateProducerIds {
+        count: i64,
+        reply: RpcReplyPort<i64>,
+    },
 }
 
 /// What the controller starts with.
@@ -152,6 +157,14 @@ impl Actor for Controller {
             ControllerMsg::DeleteTopics { names, reply } => {
                 let results = state.on_delete_topics(names).await?;
                 let _ = reply.send(results);
+            }
+            ControllerMsg::AllocateProducerIds { count, reply } => {
+                let first = state.image.next_producer_id;
+                let next = first.saturating_add(count.max(1));
+                state
+                    .commit(vec![MetadataRecord::ProducerIdsAllocated { next }])
+                    .await?;
+                let _ = reply.send(first);
             }
         }
         Ok(())

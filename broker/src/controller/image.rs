@@ -62,6 +62,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     /// Topic names by id.
     pub topic_names: HashMap<[u8; 16], String>,
+    /// First producer id not yet handed out.
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -109,6 +111,9 @@ impl MetadataImage {
                     let first = topic.partitions.len() as i32;
                     topic.partitions.extend(partition_images(first, partitions));
                 });
+            }
+            MetadataRecord::ProducerIdsAllocated { next: id } => {
+                next.next_producer_id = next.next_producer_id.max(*id);
             }
         }
         next

@@ -45,6 +45,14 @@ pub enum MetadataRecord {
         /// Replica broker ids per new partition.
         partitions: Vec<Vec<i32>>,
     },
+    /// A block of producer ids was handed out: ids below `next` are never given
+    /// again (Kafka's AllocateProducerIds). Producer state rebuilt from a log
+    /// keys on these ids, so a reused id would inherit another producer's
+    /// sequence numbers.
+    ProducerIdsAllocated {
+        /// First id not yet handed out.
+        next: i64,
+    },
 }
 
 /// What is written to the store: a format version and the record.

@@ -23,6 +23,9 @@ const ATTRIBUTES_AT: usize = 21;
 const LAST_OFFSET_DELTA_AT: usize = 23;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
 const RECORD_COUNT_AT: usize = 57;
 
 /// Attribute bits: compression codec (0 = none) and timestamp type.
@@ -97,6 +100,12 @@ pub struct BatchHeader {
     pub max_timestamp: i64,
     /// Records in the batch.
     pub record_count: i32,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch, or -1.
+    pub producer_epoch: i16,
+    /// Sequence of the first record, or -1.
+    pub base_sequence: i32,
 }
 
 fn i64_at(b: &[u8], at: usize) -> i64 {
@@ -128,6 +137,9 @@ impl BatchHeader {
             base_timestamp: i64_at(b, BASE_TIMESTAMP_AT),
             max_timestamp: i64_at(b, MAX_TIMESTAMP_AT),
             record_count: i32_at(b, RECORD_COUNT_AT),
+            producer_id: i64_at(b, PRODUCER_ID_AT),
+            producer_epoch: i16::from_be_bytes([b[PRODUCER_EPOCH_AT], b[PRODUCER_EPOCH_AT + 1]]),
+            base_sequence: i32_at(b, BASE_SEQUENCE_AT),
         }
     }
 

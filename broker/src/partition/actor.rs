@@ -18,10 +18,11 @@ use tokio::sync::watch;
 use weir_client::protocol::records::{BatchError, RecordBatchView, batches};
 
 use super::PartitionError;
+use super::producers::{ProducerBatch, ProducerStates, SequenceCheck};
 use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
 use crate::controller::TopicConfig;
 use crate::controller::topic_config::TimestampType;
-use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX};
+use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX, PRODUCER_ID_EXPIRATION_MS};
 use crate::log::{
     CompactionDone, FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log, LogConfig, LogError,
 };
@@ -133,6 +134,8 @@ pub struct PartitionState {
     /// End of the sealed, flushed segments when the last compaction started, and
     /// when (ms).
     last_compaction: (i64, i64),
+    /// Idempotent producers' sequences (rebuilt from the log at start).
+    producers: ProducerStates,
 }
 
 impl Actor for Partition {
@@ -147,7 +150,12 @@ impl Actor for Partition {
     ) -> Result<Self::State, ActorProcessingErr> {
         let (dir, fs, log_config) = (args.dir.clone(), args.fs.clone(), log_config(&args.config));
         // Recovery scans files: keep it off the async workers.
-        let log = tokio::task::spawn_blocking(move || Log::open(&dir, log_config, fs)).await??;
+        let (log, producers) = tokio::task::spawn_blocking(move || {
+            let log = Log::open(&dir, log_config, fs)?;
+            let producers = rebuild_producers(&log)?;
+            Ok::<_, LogError>((log, producers))
+        })
+        .await??;
         let reader = log.reader();
         let (high_watermark, hw_rx) = watch::channel(reader.log_end_offset());
         let handle = PartitionHandle {
@@ -170,6 +178,7 @@ impl Actor for Partition {
             tick_armed: false,
             compacting: false,
             last_compaction: (-1, 0),
+            producers,
         })
     }
 
@@ -191,6 +200,7 @@ impl Actor for Partition {
                 state.request_flush(&myself);
             }
             PartitionMsg::RetentionTick => {
+                state.producers.expire(now_ms(), PRODUCER_ID_EXPIRATION_MS);
                 state.on_retention()?;
                 state.maybe_compact(&myself);
             }
@@ -235,15 +245,31 @@ impl PartitionState {
                 return Ok(());
             }
         };
+        let idempotent = match self.check_sequences(&views) {
+            Verdict::Append(idempotent) => idempotent,
+            Verdict::Duplicate(offsets) => {
+                self.answer_duplicate(myself, acks, offsets, reply);
+                return Ok(());
+            }
+            Verdict::Refuse(e) => {
+                tracing::debug!(partition = %self.args.tp, error = %e, "append refused");
+                let _ = reply.send(Err(e));
+                return Ok(());
+            }
+        };
         let append_time =
             (self.args.config.timestamp_type == TimestampType::LogAppendTime).then(now_ms);
         let mut first = None;
         let mut last_offset = -1;
-        for range in views {
+        for (range, _) in views {
             match self.log.append(records.slice(range), append_time, 0) {
                 Ok(info) => {
                     first.get_or_insert(info.base_offset);
                     last_offset = info.last_offset;
+                    if let Some((batch, max_timestamp)) = idempotent {
+                        let stamp = append_time.unwrap_or(max_timestamp);
+                        self.producers.record(&batch, info.base_offset, stamp);
+                    }
                 }
                 Err(e) => return self.fail_append(e, reply),
             }
@@ -257,6 +283,54 @@ impl PartitionState {
         };
         self.acknowledge(myself, acks, last_offset, outcome, reply);
         Ok(())
+    }
+
+    /// The idempotence verdict on a record set.
+    fn check_sequences(&self, views: &[(std::ops::Range<usize>, BatchFacts)]) -> Verdict {
+        if !views.iter().any(|(_, f)| f.producer.is_idempotent()) {
+            return Verdict::Append(None);
+        }
+        // Kafka's rule too: sequences are checked per batch, and a producer
+        // sends one batch per partition per request.
+        if views.len() > 1 {
+            return Verdict::Refuse(PartitionError::InvalidRecord(
+                "an idempotent produce holds exactly one batch per partition".into(),
+            ));
+        }
+        let facts = views[0].1;
+        match self.producers.check(&facts.producer) {
+            SequenceCheck::Append => Verdict::Append(Some((facts.producer, facts.max_timestamp))),
+            SequenceCheck::Duplicate {
+                base_offset,
+                last_offset,
+            } => Verdict::Duplicate((base_offset, last_offset)),
+            SequenceCheck::Fenced(why) => Verdict::Refuse(PartitionError::InvalidProducerEpoch(why)),
+            SequenceCheck::OutOfOrder(why) => {
+                Verdict::Refuse(PartitionError::OutOfOrderSequence(why))
+            }
+        }
+    }
+
+    /// Answers a retried batch with the offsets it got the first time, once
+    /// they are as durable as `acks` asks.
+    fn answer_duplicate(
+        &mut self,
+        myself: &ActorRef<PartitionMsg>,
+        acks: i16,
+        (base_offset, last_offset): (i64, i64),
+        reply: AppendReply,
+    ) {
+        tracing::debug!(partition = %self.args.tp, base_offset, "duplicate batch answered with its original offsets");
+        let outcome = AppendOutcome {
+            base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: self.log.reader().log_start_offset(),
+        };
+        if last_offset < self.log.flushed_offset() {
+            let _ = reply.send(Ok(outcome));
+        } else {
+            self.acknowledge(myself, acks, last_offset, outcome, reply);
+        }
     }
 
     /// An append the log refused: a validation error is the client's; anything
@@ -431,12 +505,31 @@ impl PartitionState {
 /// Least time between two compactions of a partition with nothing newly sealed.
 const COMPACTION_RERUN_MS_MIN: i64 = 600_000;
 
+/// What to do with a record set, as far as idempotence goes.
+enum Verdict {
+    /// Append it; for an idempotent batch, record it with its max timestamp.
+    Append(Option<(ProducerBatch, i64)>),
+    /// A retry of a batch appended at these (first, last) offsets.
+    Duplicate((i64, i64)),
+    /// Refuse it.
+    Refuse(PartitionError),
+}
+
+/// What an append needs to know of a batch besides its bytes.
+#[derive(Debug, Clone, Copy)]
+struct BatchFacts {
+    /// Its producer fields.
+    producer: ProducerBatch,
+    /// Its max timestamp.
+    max_timestamp: i64,
+}
+
 /// Splits a record set into whole v2 batches, checking each (magic, CRC, size).
 /// The log checks again when it writes (assertions in pairs).
 fn validate(
     records: &Bytes,
     max_batch_bytes: usize,
-) -> Result<Vec<std::ops::Range<usize>>, PartitionError> {
+) -> Result<Vec<(std::ops::Range<usize>, BatchFacts)>, PartitionError> {
     let mut ranges = Vec::new();
     let mut position = 0;
     for batch in batches(records) {
@@ -459,13 +552,39 @@ fn validate(
                 "transactions are not supported".into(),
             ));
         }
-        ranges.push(position..position + len);
+        let facts = BatchFacts {
+            producer: ProducerBatch {
+                producer_id: view.producer_id(),
+                epoch: view.producer_epoch(),
+                first_seq: view.base_sequence(),
+                last_offset_delta: view.last_offset_delta(),
+            },
+            max_timestamp: view.max_timestamp(),
+        };
+        ranges.push((position..position + len, facts));
         position += len;
     }
     if ranges.is_empty() {
         return Err(PartitionError::CorruptMessage("empty record set".into()));
     }
     Ok(ranges)
+}
+
+/// Producer state from the batch headers of a freshly opened log.
+fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
+    let mut producers = ProducerStates::default();
+    log.scan_headers(|h| {
+        let batch = ProducerBatch {
+            producer_id: h.producer_id,
+            epoch: h.producer_epoch,
+            first_seq: h.base_sequence,
+            last_offset_delta: h.last_offset_delta,
+        };
+        if batch.is_idempotent() {
+            producers.record(&batch, h.base_offset, h.max_timestamp);
+        }
+    })?;
+    Ok(producers)
 }
 
 fn log_config(config: &TopicConfig) -> LogConfig {

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::config::BrokerConfig;
 use crate::controller::{ControllerMsg, MetadataImage, TopicError, TopicSpec};
 use crate::group::GroupDirectory;
-use crate::limits::{ACTOR_CALL_TIMEOUT_MS, TOPIC_READY_WAIT_MS};
+use crate::limits::{ACTOR_CALL_TIMEOUT_MS, PRODUCER_ID_BLOCK, TOPIC_READY_WAIT_MS};
 use crate::partition::PartitionRegistry;
 
 /// Shared broker context handed to handlers.
@@ -27,6 +27,8 @@ pub struct BrokerCtx {
     pub group_manager_name: String,
     /// Every consumer group known on this broker (ListGroups reads it directly).
     pub groups: Arc<GroupDirectory>,
+    /// The block of producer ids this broker hands out: the ids left in it.
+    pub producer_ids: tokio::sync::Mutex<std::ops::Range<i64>>,
 }
 
 impl BrokerCtx {
@@ -84,6 +86,30 @@ impl BrokerCtx {
         };
         self.await_reconciled().await;
         results
+    }
+
+    /// A producer id never handed out before (InitProducerId). Ids come from
+    /// blocks the controller allocates durably, so a restart skips the rest of a
+    /// block instead of reusing ids; `None` when the controller is unreachable.
+    pub async fn next_producer_id(&self) -> Option<i64> {
+        let mut block = self.producer_ids.lock().await;
+        if block.is_empty() {
+            let controller = self.controller()?;
+            let call = controller.call(
+                |reply| ControllerMsg::AllocateProducerIds {
+                    count: PRODUCER_ID_BLOCK,
+                    reply,
+                },
+                Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+            );
+            let Ok(ractor::rpc::CallResult::Success(first)) = call.await else {
+                return None;
+            };
+            *block = first..first + PRODUCER_ID_BLOCK;
+        }
+        let id = block.start;
+        block.start += 1;
+        Some(id)
     }
 
     /// Waits (bounded) until the partition set matches the current image.

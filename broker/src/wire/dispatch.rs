@@ -11,7 +11,7 @@ use super::context::BrokerCtx;
 use super::encode::{begin_frame, finish_frame};
 use super::{
     api_versions, create_topics, delete_groups, delete_topics, describe_configs, describe_groups,
-    errors, fetch, find_coordinator, heartbeat, join_group, leave_group, list_groups, list_offsets,
+    errors, fetch, find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups, list_offsets,
     metadata, offset_commit, offset_delete, offset_fetch, produce, sync_group,
 };
 
@@ -63,6 +63,7 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
         Request::ListGroups(r) => list_groups::start(ctx, header, r),
         Request::DeleteGroups(r) => delete_groups::start(ctx, header, r),
         Request::OffsetDelete(r) => offset_delete::start(ctx, header, r),
+        Request::InitProducerId(r) => init_producer_id::start(ctx, header, r),
     }
 }
 

@@ -39,6 +39,8 @@ pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 /// GROUP_SUBSCRIBED_TO_TOPIC: OffsetDelete of a topic the group consumes.
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+/// INVALID_REQUEST: a well-formed request Weir does not serve (transactions).
+pub const INVALID_REQUEST: i16 = 42;
 
 /// The Kafka error code for a topic change failure.
 pub fn topic_error_code(e: &TopicError) -> i16 {
@@ -66,6 +68,8 @@ pub fn partition_error_code(e: &PartitionError) -> i16 {
         PartitionError::NotAvailable => ResponseError::NotLeaderOrFollower.code(),
         PartitionError::Timeout => ResponseError::RequestTimedOut.code(),
         PartitionError::OffsetOutOfRange => ResponseError::OffsetOutOfRange.code(),
+        PartitionError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
+        PartitionError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
     }
 }
 

@@ -24,6 +24,7 @@ pub enum ApiKey {
     ApiVersions = 18,
     CreateTopics = 19,
     DeleteTopics = 20,
+    InitProducerId = 22,
     DescribeConfigs = 32,
     DeleteGroups = 42,
     OffsetDelete = 47,
@@ -60,6 +61,7 @@ impl ApiKey {
             Self::CreateTopics => "CreateTopics",
             Self::DeleteTopics => "DeleteTopics",
             Self::DescribeConfigs => "DescribeConfigs",
+            Self::InitProducerId => "InitProducerId",
         }
     }
 }
@@ -120,6 +122,7 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::DescribeConfigs, 1, 4, 4),
     spec(ApiKey::DeleteGroups, 0, 2, 2),
     spec(ApiKey::OffsetDelete, 0, 0, i16::MAX),
+    spec(ApiKey::InitProducerId, 0, 4, 2),
 ];
 
 /// The spec of a served API by wire key.

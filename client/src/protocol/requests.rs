@@ -12,6 +12,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -34,6 +35,7 @@ pub use describe_groups::DescribeGroupsRequest;
 pub use fetch::FetchRequest;
 pub use find_coordinator::FindCoordinatorRequest;
 pub use heartbeat::HeartbeatRequest;
+pub use init_producer_id::InitProducerIdRequest;
 pub use join_group::JoinGroupRequest;
 pub use leave_group::LeaveGroupRequest;
 pub use list_groups::ListGroupsRequest;
@@ -72,6 +74,7 @@ pub enum Request {
     ListGroups(ListGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -127,6 +130,9 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::ListGroups => Request::ListGroups(ListGroupsRequest::decode(reader, v)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(DeleteGroupsRequest::decode(reader, v)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(OffsetDeleteRequest::decode(reader, v)?),
+        ApiKey::InitProducerId => {
+            Request::InitProducerId(InitProducerIdRequest::decode(reader, v)?)
+        }
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka
     // sends a few in some flexible versions, and Kafka accepts them.

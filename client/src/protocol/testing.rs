@@ -58,9 +58,9 @@ pub enum SampleBody {
     DeleteTopics(DeleteTopicsRequest),
     /// DescribeConfigs.
     DescribeConfigs(DescribeConfigsRequest),
-    /// A consumer-group API body, already encoded (its fields are compared in
-    /// `client/tests/group_decoders.rs`).
-    Group(Bytes),
+    /// A body already encoded (its fields are compared per API in
+    /// `client/tests/group_decoders.rs` and `client/tests/producer_decoders.rs`).
+    Encoded(Bytes),
 }
 
 /// One valid request: what was encoded and the frame body (no length prefix) it
@@ -105,7 +105,7 @@ pub fn sample(key: ApiKey, v: i16, correlation_id: i32, shape: Shape) -> Sample 
         SampleBody::CreateTopics(r) => encode(&header, r),
         SampleBody::DeleteTopics(r) => encode(&header, r),
         SampleBody::DescribeConfigs(r) => encode(&header, r),
-        SampleBody::Group(body) => {
+        SampleBody::Encoded(body) => {
             let mut buf = BytesMut::new();
             let flexible = is_flexible(key, v);
             header

@@ -61,7 +61,14 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         | ApiKey::DescribeGroups
         | ApiKey::ListGroups
         | ApiKey::DeleteGroups
-        | ApiKey::OffsetDelete => SampleBody::Group(group_body(key, v)),
+        | ApiKey::OffsetDelete => SampleBody::Encoded(group_body(key, v)),
+        ApiKey::InitProducerId => SampleBody::Encoded(encoded(
+            &InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+            v,
+        )),
     }
 }
 
