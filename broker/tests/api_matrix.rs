@@ -207,7 +207,10 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
         }
         ApiKey::InitProducerId => {
             let resp = InitProducerIdResponse::decode(&mut b, v).unwrap();
-            assert!(resp.producer_id.0 >= 0, "InitProducerId v{v} hands out an id");
+            assert!(
+                resp.producer_id.0 >= 0,
+                "InitProducerId v{v} hands out an id"
+            );
             assert_eq!(resp.producer_epoch, 0);
             resp.error_code
         }

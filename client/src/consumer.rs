@@ -1,2 +1,488 @@
-//! The consumer: group membership, assignors, fetching.
+//! The consumer: partitions assigned explicitly (group membership comes on top
+//! of this), fetched by a background task that keeps one Fetch in flight per
+//! leader and queues what came back (bounded), so the next fetch runs while the
+//! application works through the last one.
+//!
+//! `seek`, `pause` and `resume` change the shared positions; a seek bumps the
+//! partition's epoch so data fetched for the old position is dropped.
+
 pub mod assignor;
+mod fetcher;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc};
+
+use crate::cluster::{ClientConfig, Cluster};
+use crate::error::ClientError;
+
+pub use fetcher::list_offset;
+
+/// Consumer settings (Kafka's names in the docs).
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Connection settings.
+    pub client: ClientConfig,
+    /// `fetch.min.bytes`.
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.wait.ms`.
+    pub fetch_max_wait: Duration,
+    /// `fetch.max.bytes`.
+    pub fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes`.
+    pub max_partition_fetch_bytes: i32,
+    /// `isolation.level`: read_committed (1) or read_uncommitted (0).
+    pub isolation_level: i8,
+    /// Where to start when a position is out of range (`auto.offset.reset`).
+    pub auto_offset_reset: Offset,
+    /// Fetch answers buffered ahead of `poll`.
+    pub prefetch: usize,
+}
+
+impl ConsumerConfig {
+    /// Defaults for `bootstrap`.
+    pub fn new(bootstrap: &str) -> Self {
+        Self {
+            client: ClientConfig::new(bootstrap),
+            fetch_min_bytes: 1,
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_max_bytes: 50 << 20,
+            max_partition_fetch_bytes: 8 << 20,
+            isolation_level: 0,
+            auto_offset_reset: Offset::Beginning,
+            prefetch: 4,
+        }
+    }
+}
+
+/// Where to start reading a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offset {
+    /// The log start.
+    Beginning,
+    /// The log end (only new records).
+    End,
+    /// This offset.
+    At(i64),
+    /// The first offset with a timestamp at or after this one (ms).
+    Timestamp(i64),
+}
+
+/// A record handed to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp (ms).
+    pub timestamp_ms: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<(Bytes, Option<Bytes>)>,
+}
+
+impl ConsumerRecord {
+    /// The value of the first header named `key`.
+    pub fn header(&self, key: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.as_ref() == key.as_bytes())
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// Skips records whose header `key` is missing or differs from `value`, before
+/// the application sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderFilter {
+    /// Header name.
+    pub key: String,
+    /// Required value (`None`: the header must be present with any value).
+    pub value: Option<Bytes>,
+}
+
+impl HeaderFilter {
+    /// Whether `record` passes.
+    pub fn matches(&self, record: &ConsumerRecord) -> bool {
+        record
+            .headers
+            .iter()
+            .filter(|(k, _)| k.as_ref() == self.key.as_bytes())
+            .any(|(_, v)| match &self.value {
+                None => true,
+                Some(want) => v.as_deref() == Some(want.as_ref()),
+            })
+    }
+}
+
+/// Where one assigned partition stands.
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionPosition {
+    /// Next offset to fetch.
+    fetch_at: i64,
+    /// Next offset to hand to the application.
+    position: i64,
+    /// Bumped by every seek: fetched data of an older epoch is dropped.
+    epoch: u64,
+    paused: bool,
+    /// A fetch for it is in flight.
+    in_flight: bool,
+    /// The broker's high watermark from the last fetch (for lag).
+    high_watermark: i64,
+}
+
+/// Positions by (topic, partition).
+pub(crate) type Positions = HashMap<(Arc<str>, i32), PartitionPosition>;
+
+/// What the fetch task hands over.
+pub(crate) struct Fetched {
+    topic: Arc<str>,
+    partition: i32,
+    epoch: u64,
+    records: Result<Vec<ConsumerRecord>, ClientError>,
+}
+
+/// State shared with the fetch task.
+pub(crate) struct Shared {
+    config: ConsumerConfig,
+    cluster: Arc<Cluster>,
+    positions: Mutex<Positions>,
+    /// Wakes the fetch task (assignment or position changed).
+    wake: Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// An async Kafka consumer over explicitly assigned partitions.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    fetched: mpsc::Receiver<Fetched>,
+    filter: Option<HeaderFilter>,
+    /// Records fetched but not yet returned by `poll`.
+    buffered: std::collections::VecDeque<ConsumerRecord>,
+}
+
+impl Consumer {
+    /// A consumer (nothing assigned yet).
+    pub fn new(config: ConsumerConfig) -> Result<Self, ClientError> {
+        let cluster = Cluster::new(config.client.clone())?;
+        let (tx, rx) = mpsc::channel(config.prefetch.max(1));
+        let shared = Arc::new(Shared {
+            config,
+            cluster,
+            positions: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        });
+        tokio::spawn(fetcher::run(shared.clone(), tx));
+        Ok(Self {
+            shared,
+            fetched: rx,
+            filter: None,
+            buffered: Default::default(),
+        })
+    }
+
+    /// The cluster this consumer talks to.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.shared.cluster
+    }
+
+    /// Hands only records passing `filter` to the application.
+    pub fn set_header_filter(&mut self, filter: Option<HeaderFilter>) {
+        self.filter = filter;
+    }
+
+    /// Replaces the assignment; each partition starts at its [`Offset`].
+    pub async fn assign(
+        &mut self,
+        partitions: Vec<(String, i32, Offset)>,
+    ) -> Result<(), ClientError> {
+        let mut resolved = Vec::with_capacity(partitions.len());
+        for (topic, partition, offset) in partitions {
+            let at = self.resolve(&topic, partition, offset).await?;
+            resolved.push((Arc::<str>::from(topic), partition, at));
+        }
+        {
+            let mut positions = self.shared.positions.lock();
+            positions.clear();
+            for (topic, partition, at) in resolved {
+                positions.insert((topic, partition), PartitionPosition::at(at, 0));
+            }
+        }
+        self.buffered.clear();
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Every partition of `topic`, from `offset`.
+    pub async fn assign_topic(&mut self, topic: &str, offset: Offset) -> Result<(), ClientError> {
+        let meta = self.shared.cluster.topic(topic).await?;
+        let partitions = meta
+            .partitions
+            .iter()
+            .map(|p| (topic.to_owned(), p.partition, offset))
+            .collect();
+        self.assign(partitions).await
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<(Arc<str>, i32)> {
+        let mut v: Vec<_> = self.shared.positions.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Moves a partition's position.
+    pub async fn seek(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: Offset,
+    ) -> Result<(), ClientError> {
+        let at = self.resolve(topic, partition, offset).await?;
+        {
+            let mut positions = self.shared.positions.lock();
+            let Some(p) = positions.get_mut(&(Arc::from(topic), partition)) else {
+                return Err(ClientError::UnknownTopic(format!(
+                    "{topic}-{partition} is not assigned"
+                )));
+            };
+            *p = PartitionPosition::at(at, p.epoch + 1);
+        }
+        self.buffered
+            .retain(|r| !(r.topic.as_ref() == topic && r.partition == partition));
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Stops fetching these partitions until resumed.
+    pub fn pause(&mut self, partitions: &[(String, i32)]) {
+        self.set_paused(partitions, true);
+    }
+
+    /// Fetches these partitions again.
+    pub fn resume(&mut self, partitions: &[(String, i32)]) {
+        self.set_paused(partitions, false);
+        self.shared.wake.notify_one();
+    }
+
+    fn set_paused(&mut self, partitions: &[(String, i32)], paused: bool) {
+        let mut positions = self.shared.positions.lock();
+        for (t, p) in partitions {
+            if let Some(pos) = positions.get_mut(&(Arc::from(t.as_str()), *p)) {
+                pos.paused = paused;
+            }
+        }
+        if paused {
+            self.buffered.retain(|r| {
+                !partitions
+                    .iter()
+                    .any(|(t, p)| r.topic.as_ref() == t && r.partition == *p)
+            });
+            for ((t, p), pos) in positions.iter_mut() {
+                if partitions
+                    .iter()
+                    .any(|(pt, pp)| pt == t.as_ref() && pp == p)
+                {
+                    // Refetch from what the application has not seen.
+                    pos.fetch_at = pos.position;
+                    pos.epoch += 1;
+                }
+            }
+        }
+    }
+
+    /// Next offset to be handed to the application for a partition.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.shared
+            .positions
+            .lock()
+            .get(&(Arc::from(topic), partition))
+            .map(|p| p.position)
+    }
+
+    /// The high watermark seen in the last fetch of a partition.
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.shared
+            .positions
+            .lock()
+            .get(&(Arc::from(topic), partition))
+            .map(|p| p.high_watermark)
+    }
+
+    /// Up to `max` records, waiting at most `timeout` for the first.
+    pub async fn poll(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ConsumerRecord>, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !self.buffered.is_empty() {
+                let n = self.buffered.len().min(max.max(1));
+                let out: Vec<_> = self.buffered.drain(..n).collect();
+                self.advance(&out);
+                return Ok(out);
+            }
+            let next = match tokio::time::timeout_at(deadline, self.fetched.recv()).await {
+                Ok(Some(f)) => f,
+                Ok(None) => return Err(ClientError::Closed),
+                Err(_) => return Ok(Vec::new()),
+            };
+            self.accept(next)?;
+        }
+    }
+
+    /// Takes a fetched chunk if it is still current.
+    fn accept(&mut self, fetched: Fetched) -> Result<(), ClientError> {
+        let current = {
+            let positions = self.shared.positions.lock();
+            positions
+                .get(&(fetched.topic.clone(), fetched.partition))
+                .is_some_and(|p| p.epoch == fetched.epoch)
+        };
+        if !current {
+            return Ok(());
+        }
+        let records = fetched.records?;
+        match &self.filter {
+            None => self.buffered.extend(records),
+            Some(filter) => {
+                // Skipped records still move the position past them.
+                if let Some(last) = records.last() {
+                    let (topic, partition, offset) =
+                        (last.topic.clone(), last.partition, last.offset);
+                    self.buffered
+                        .extend(records.into_iter().filter(|r| filter.matches(r)));
+                    self.bump_position(&topic, partition, offset + 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves positions past records handed to the application.
+    fn advance(&self, records: &[ConsumerRecord]) {
+        let mut positions = self.shared.positions.lock();
+        for r in records {
+            if let Some(p) = positions.get_mut(&(r.topic.clone(), r.partition)) {
+                p.position = p.position.max(r.offset + 1);
+            }
+        }
+    }
+
+    fn bump_position(&self, topic: &Arc<str>, partition: i32, next: i64) {
+        if let Some(p) = self
+            .shared
+            .positions
+            .lock()
+            .get_mut(&(topic.clone(), partition))
+        {
+            p.position = p.position.max(next);
+        }
+    }
+
+    async fn resolve(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: Offset,
+    ) -> Result<i64, ClientError> {
+        match offset {
+            Offset::At(at) if at >= 0 => Ok(at),
+            Offset::At(_) | Offset::Beginning => {
+                list_offset(&self.shared.cluster, topic, partition, -2).await
+            }
+            Offset::End => list_offset(&self.shared.cluster, topic, partition, -1).await,
+            Offset::Timestamp(ts) => {
+                let at = list_offset(&self.shared.cluster, topic, partition, ts).await?;
+                if at < 0 {
+                    list_offset(&self.shared.cluster, topic, partition, -1).await
+                } else {
+                    Ok(at)
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl PartitionPosition {
+    fn at(offset: i64, epoch: u64) -> Self {
+        Self {
+            fetch_at: offset,
+            position: offset,
+            epoch,
+            paused: false,
+            in_flight: false,
+            high_watermark: -1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(headers: &[(&str, Option<&str>)]) -> ConsumerRecord {
+        ConsumerRecord {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset: 0,
+            timestamp_ms: 0,
+            key: None,
+            value: None,
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Bytes::copy_from_slice(k.as_bytes()),
+                        v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn header_filter_matches_key_and_value() {
+        let by_value = HeaderFilter {
+            key: "kind".into(),
+            value: Some(Bytes::from_static(b"order")),
+        };
+        let any_value = HeaderFilter {
+            key: "kind".into(),
+            value: None,
+        };
+        assert!(by_value.matches(&record(&[("kind", Some("order"))])));
+        assert!(by_value.matches(&record(&[("kind", Some("x")), ("kind", Some("order"))])));
+        assert!(!by_value.matches(&record(&[("kind", Some("refund"))])));
+        assert!(!by_value.matches(&record(&[("kind", None)])));
+        assert!(!by_value.matches(&record(&[("other", Some("order"))])));
+        assert!(!by_value.matches(&record(&[])));
+        assert!(any_value.matches(&record(&[("kind", None)])));
+        assert!(!any_value.matches(&record(&[("Kind", Some("order"))])));
+        assert_eq!(
+            record(&[("kind", Some("order"))]).header("kind"),
+            Some(&b"order"[..])
+        );
+    }
+}

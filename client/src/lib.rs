@@ -3,6 +3,14 @@
 pub mod protocol;
 
 #[cfg(feature = "client")]
+pub mod admin;
+#[cfg(feature = "client")]
+pub mod cluster;
+#[cfg(feature = "client")]
+pub mod conn;
+#[cfg(feature = "client")]
 pub mod consumer;
+#[cfg(feature = "client")]
+pub mod error;
 #[cfg(feature = "client")]
 pub mod producer;

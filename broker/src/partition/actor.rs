@@ -304,7 +304,9 @@ impl PartitionState {
                 base_offset,
                 last_offset,
             } => Verdict::Duplicate((base_offset, last_offset)),
-            SequenceCheck::Fenced(why) => Verdict::Refuse(PartitionError::InvalidProducerEpoch(why)),
+            SequenceCheck::Fenced(why) => {
+                Verdict::Refuse(PartitionError::InvalidProducerEpoch(why))
+            }
             SequenceCheck::OutOfOrder(why) => {
                 Verdict::Refuse(PartitionError::OutOfOrderSequence(why))
             }

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::limits::{PRODUCERS_PER_PARTITION_MAX, PRODUCER_BATCHES_REMEMBERED};
+use crate::limits::{PRODUCER_BATCHES_REMEMBERED, PRODUCERS_PER_PARTITION_MAX};
 
 /// The producer fields of one batch header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +194,8 @@ impl ProducerStates {
             .collect();
         let cut = stamps.len() / 10;
         let (_, &mut threshold, _) = stamps.select_nth_unstable(cut);
-        self.producers.retain(|_, e| e.last_timestamp_ms > threshold);
+        self.producers
+            .retain(|_, e| e.last_timestamp_ms > threshold);
     }
 }
 

@@ -190,7 +190,9 @@ async fn wait_for(
 /// A batch of `count` records from producer `pid` (epoch, first sequence).
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, count: usize) -> bytes::Bytes {
     use weir_client::protocol::records::testing::fix_crc;
-    let values: Vec<Vec<u8>> = (0..count).map(|i| format!("v{seq}-{i}").into_bytes()).collect();
+    let values: Vec<Vec<u8>> = (0..count)
+        .map(|i| format!("v{seq}-{i}").into_bytes())
+        .collect();
     let records: Vec<_> = values.iter().map(|v| (None, Some(v.as_slice()))).collect();
     let mut bytes = build_batch(&records, 1_000).to_vec();
     bytes[43..51].copy_from_slice(&pid.to_be_bytes());
@@ -226,16 +228,43 @@ async fn idempotent_retries_are_answered_with_their_offsets_across_a_restart() {
     let args = partition_args(fs.clone(), registry.clone(), &flusher);
     let (actor, handle) = Actor::spawn(None, Partition, args.clone()).await.unwrap();
     let first = idempotent_batch(7, 0, 0, 3);
-    assert_eq!(append_raw(&actor, first.clone()).await.unwrap().base_offset, 0);
+    assert_eq!(
+        append_raw(&actor, first.clone()).await.unwrap().base_offset,
+        0
+    );
     assert_eq!(append(&actor, b"other", 1).await.unwrap().base_offset, 3);
     let second = idempotent_batch(7, 0, 3, 2);
-    assert_eq!(append_raw(&actor, second.clone()).await.unwrap().base_offset, 4);
+    assert_eq!(
+        append_raw(&actor, second.clone())
+            .await
+            .unwrap()
+            .base_offset,
+        4
+    );
     // Retries get the original offsets; nothing is written.
-    assert_eq!(append_raw(&actor, first.clone()).await.unwrap().base_offset, 0);
-    assert_eq!(append_raw(&actor, second.clone()).await.unwrap().base_offset, 4);
+    assert_eq!(
+        append_raw(&actor, first.clone()).await.unwrap().base_offset,
+        0
+    );
+    assert_eq!(
+        append_raw(&actor, second.clone())
+            .await
+            .unwrap()
+            .base_offset,
+        4
+    );
     let gap = append_raw(&actor, idempotent_batch(7, 0, 9, 1)).await;
-    assert!(matches!(gap, Err(PartitionError::OutOfOrderSequence(_))), "{gap:?}");
-    assert_eq!(append_raw(&actor, idempotent_batch(7, 0, 5, 1)).await.unwrap().base_offset, 6);
+    assert!(
+        matches!(gap, Err(PartitionError::OutOfOrderSequence(_))),
+        "{gap:?}"
+    );
+    assert_eq!(
+        append_raw(&actor, idempotent_batch(7, 0, 5, 1))
+            .await
+            .unwrap()
+            .base_offset,
+        6
+    );
     let Some(PartitionEntry::Online(h)) = registry.lookup("t", 0) else {
         panic!("partition registered online");
     };
@@ -250,12 +279,18 @@ async fn idempotent_retries_are_answered_with_their_offsets_across_a_restart() {
     let bumped = idempotent_batch(7, 1, 0, 1);
     assert_eq!(append_raw(&actor, bumped).await.unwrap().base_offset, end);
     let old_epoch = append_raw(&actor, idempotent_batch(7, 0, 99, 1)).await;
-    assert!(matches!(old_epoch, Err(PartitionError::InvalidProducerEpoch(_))), "{old_epoch:?}");
+    assert!(
+        matches!(old_epoch, Err(PartitionError::InvalidProducerEpoch(_))),
+        "{old_epoch:?}"
+    );
     // Two batches of one producer in one record set are refused, as in Kafka.
     let mut two = idempotent_batch(8, 0, 0, 1).to_vec();
     two.extend_from_slice(&idempotent_batch(8, 0, 1, 1));
     let two = append_raw(&actor, two.into()).await;
-    assert!(matches!(two, Err(PartitionError::InvalidRecord(_))), "{two:?}");
+    assert!(
+        matches!(two, Err(PartitionError::InvalidRecord(_))),
+        "{two:?}"
+    );
     actor.stop(None);
     flusher.shutdown();
 }

@@ -11,8 +11,9 @@ use super::context::BrokerCtx;
 use super::encode::{begin_frame, finish_frame};
 use super::{
     api_versions, create_topics, delete_groups, delete_topics, describe_configs, describe_groups,
-    errors, fetch, find_coordinator, heartbeat, init_producer_id, join_group, leave_group, list_groups, list_offsets,
-    metadata, offset_commit, offset_delete, offset_fetch, produce, sync_group,
+    errors, fetch, find_coordinator, heartbeat, init_producer_id, join_group, leave_group,
+    list_groups, list_offsets, metadata, offset_commit, offset_delete, offset_fetch, produce,
+    sync_group,
 };
 
 /// What the connection does with a finished request.

@@ -315,6 +315,37 @@ impl Reader {
         }
         Ok(())
     }
+
+    /// Like [`Self::tagged_fields`], but hands each field to `field` with a reader
+    /// over exactly its declared bytes, so a known tag cannot read past its size.
+    /// `field` returns `Ok(false)` for tags it does not know (they are skipped) and
+    /// `Ok(true)` once it decoded one, which must then have used all its bytes.
+    pub fn tagged_fields_with(
+        &mut self,
+        flexible: bool,
+        mut field: impl FnMut(u32, &mut Reader) -> Result<bool, DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if !flexible {
+            return Ok(());
+        }
+        let count = self.uvarint()? as usize;
+        // Each tagged field takes at least two bytes (tag and size).
+        if count.saturating_mul(2) > self.remaining() {
+            return Err(DecodeError::InvalidLength {
+                what: "tagged fields",
+                len: count as i64,
+            });
+        }
+        for _ in 0..count {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            let mut value = Reader::new(self.take(size)?);
+            if field(tag, &mut value)? {
+                value.finish()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -360,5 +391,33 @@ mod tests {
             r.string(false, "s"),
             Err(DecodeError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn known_tagged_fields_read_only_their_own_bytes() {
+        // Two fields: tag 0 (2 bytes) and an unknown tag 5 (1 byte).
+        let mut r = Reader::new(Bytes::from_static(&[2, 0, 2, 0, 7, 5, 1, 9]));
+        let mut seen = None;
+        r.tagged_fields_with(true, |tag, v| match tag {
+            0 => {
+                seen = Some(v.i16()?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .unwrap();
+        assert_eq!(seen, Some(7));
+        r.finish().unwrap();
+        // A known field that leaves bytes unread, or reads past its size, is an error.
+        let mut r = Reader::new(Bytes::from_static(&[1, 0, 2, 0, 7]));
+        assert!(
+            r.tagged_fields_with(true, |_, v| v.i8().map(|_| true))
+                .is_err()
+        );
+        let mut r = Reader::new(Bytes::from_static(&[1, 0, 1, 0, 7]));
+        assert!(
+            r.tagged_fields_with(true, |_, v| v.i16().map(|_| true))
+                .is_err()
+        );
     }
 }

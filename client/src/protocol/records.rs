@@ -352,6 +352,17 @@ impl RecordBatchView {
     }
 }
 
+/// Records of a records section (the bytes after a batch header, decompressed
+/// if the batch was compressed) that declares `count` records.
+pub fn records_of(body: Bytes, count: i32) -> Records {
+    Records {
+        reader: Reader::new(body),
+        index: 0,
+        count: count.max(0) as usize,
+        done: false,
+    }
+}
+
 /// What [`batches`] yields: a valid batch and its total length, or why the set stops.
 pub type BatchItem = Result<(RecordBatchView, usize), BatchError>;
 

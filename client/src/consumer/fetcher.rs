@@ -1,0 +1,422 @@
+//! The consumer's fetch task: one Fetch in flight per leader, decoded off the
+//! application's path, queued (bounded) for `poll`. A partition's next fetch
+//! starts as soon as its last answer arrived, not when it was consumed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::mpsc;
+
+use super::{ConsumerRecord, Fetched, Offset, Shared};
+use crate::cluster::Cluster;
+use crate::error::{ClientError, codes};
+use crate::protocol::compression::{Compression, decompress};
+use crate::protocol::records::{BatchError, batches, records_of};
+use crate::protocol::responses::{
+    FETCH_VERSION, FetchResponse, LIST_OFFSETS_VERSION, ListOffsetsResponse,
+};
+
+/// A partition to fetch: topic, partition, offset, and its position's epoch.
+type FetchTarget = (Arc<str>, i32, i64, u64);
+
+const FETCH_KEY: i16 = 1;
+const LIST_OFFSETS_KEY: i16 = 2;
+
+/// Largest decompressed records section accepted from one batch.
+const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 << 20;
+
+/// The offset for `timestamp` (-2 earliest, -1 latest) of a partition, from
+/// its leader.
+pub async fn list_offset(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> Result<i64, ClientError> {
+    let mut last = ClientError::UnknownTopic(format!("{topic}-{partition}"));
+    for attempt in 0..10u64 {
+        let result = async {
+            let meta = cluster.topic(topic).await?;
+            let leader = meta
+                .partitions
+                .get(partition as usize)
+                .map(|p| p.leader)
+                .ok_or_else(|| ClientError::UnknownTopic(format!("{topic}-{partition}")))?;
+            let conn = cluster.broker(leader).await?;
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![
+                    ListOffsetsTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                        .with_partitions(vec![
+                            ListOffsetsPartition::default()
+                                .with_partition_index(partition)
+                                .with_current_leader_epoch(-1)
+                                .with_timestamp(timestamp),
+                        ]),
+                ]);
+            let body = conn
+                .call(LIST_OFFSETS_KEY, LIST_OFFSETS_VERSION, &request)
+                .await?;
+            let response = conn.decode(body, ListOffsetsResponse::decode)?;
+            let p = response
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == partition)
+                .ok_or_else(|| ClientError::UnknownTopic(format!("{topic}-{partition}")))?;
+            match ClientError::from_code(p.error_code, None) {
+                Some(e) => Err(e),
+                None => Ok(p.offset),
+            }
+        }
+        .await;
+        match result {
+            Ok(offset) => return Ok(offset),
+            Err(e) if e.is_retriable() => {
+                cluster.invalidate(topic);
+                last = e;
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    Err(last)
+}
+
+/// The fetch loop; ends when the consumer is dropped.
+pub(super) async fn run(shared: Arc<Shared>, out: mpsc::Sender<Fetched>) {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i32>();
+    let mut busy: HashMap<i32, bool> = HashMap::new();
+    while !shared.closed.load(Ordering::Acquire) {
+        let wake = shared.wake.notified();
+        let mut refresh = Vec::new();
+        let mut by_leader: HashMap<i32, Vec<FetchTarget>> = HashMap::new();
+        {
+            let mut positions = shared.positions.lock();
+            for ((topic, partition), pos) in positions.iter_mut() {
+                if pos.paused || pos.in_flight {
+                    continue;
+                }
+                let leader = shared
+                    .cluster
+                    .cached(topic)
+                    .and_then(|m| m.partitions.get(*partition as usize).map(|p| p.leader));
+                match leader {
+                    Some(l) if l >= 0 => {
+                        if busy.get(&l).copied().unwrap_or(false) {
+                            continue;
+                        }
+                        pos.in_flight = true;
+                        by_leader.entry(l).or_default().push((
+                            topic.clone(),
+                            *partition,
+                            pos.fetch_at,
+                            pos.epoch,
+                        ));
+                    }
+                    _ => refresh.push(topic.to_string()),
+                }
+            }
+        }
+        if !refresh.is_empty() {
+            refresh.sort();
+            refresh.dedup();
+            let _ = shared.cluster.refresh(Some(&refresh)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        for (leader, partitions) in by_leader {
+            busy.insert(leader, true);
+            let (shared, out, done) = (shared.clone(), out.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                fetch_once(&shared, &out, leader, partitions).await;
+                let _ = done.send(leader);
+            });
+        }
+        tokio::select! {
+            _ = wake => {}
+            Some(leader) = done_rx.recv() => { busy.insert(leader, false); }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        while let Ok(leader) = done_rx.try_recv() {
+            busy.insert(leader, false);
+        }
+    }
+}
+
+/// One Fetch to `leader`, answers handed over per partition.
+async fn fetch_once(
+    shared: &Shared,
+    out: &mpsc::Sender<Fetched>,
+    leader: i32,
+    partitions: Vec<FetchTarget>,
+) {
+    let config = &shared.config;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (topic, partition, offset, _) in &partitions {
+        let p = FetchPartition::default()
+            .with_partition(*partition)
+            .with_current_leader_epoch(-1)
+            .with_fetch_offset(*offset)
+            .with_last_fetched_epoch(-1)
+            .with_log_start_offset(-1)
+            .with_partition_max_bytes(config.max_partition_fetch_bytes);
+        match topics
+            .iter_mut()
+            .find(|t| t.topic.0.as_str() == topic.as_ref())
+        {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(config.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32)
+        .with_min_bytes(config.fetch_min_bytes)
+        .with_max_bytes(config.fetch_max_bytes)
+        .with_isolation_level(config.isolation_level)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(topics);
+    let answer = async {
+        let conn = shared.cluster.broker(leader).await?;
+        let body = conn.call(FETCH_KEY, FETCH_VERSION, &request).await?;
+        let response = conn.decode(body, FetchResponse::decode)?;
+        match ClientError::from_code(response.error_code, None) {
+            Some(e) => Err(e),
+            None => Ok(response),
+        }
+    }
+    .await;
+    let response = match answer {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(leader, error = %e, "fetch failed");
+            release(shared, &partitions, None);
+            for (topic, ..) in &partitions {
+                shared.cluster.invalidate(topic);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return;
+        }
+    };
+    for t in response.responses {
+        for p in t.partitions {
+            let Some((topic, partition, offset, epoch)) = partitions
+                .iter()
+                .find(|(tp, pp, ..)| tp.as_ref() == t.topic && *pp == p.partition_index)
+                .cloned()
+            else {
+                continue;
+            };
+            let one = [(topic.clone(), partition, offset, epoch)];
+            match p.error_code {
+                0 => {}
+                codes::OFFSET_OUT_OF_RANGE => {
+                    reset(shared, &topic, partition, epoch).await;
+                    continue;
+                }
+                code => {
+                    let e = ClientError::Kafka {
+                        code,
+                        message: None,
+                    };
+                    release(shared, &one, None);
+                    if e.is_retriable() {
+                        shared.cluster.invalidate(&topic);
+                    } else {
+                        let _ = out
+                            .send(Fetched {
+                                topic,
+                                partition,
+                                epoch,
+                                records: Err(e),
+                            })
+                            .await;
+                    }
+                    continue;
+                }
+            }
+            let decoded = decode_records(&topic, partition, p.records.unwrap_or_default(), offset);
+            let records = match decoded {
+                Ok((records, next)) => {
+                    release(shared, &one, Some((next, p.high_watermark)));
+                    Ok(records)
+                }
+                Err(e) => {
+                    release(shared, &one, None);
+                    Err(e)
+                }
+            };
+            let empty = matches!(&records, Ok(r) if r.is_empty());
+            if !empty
+                && out
+                    .send(Fetched {
+                        topic,
+                        partition,
+                        epoch,
+                        records,
+                    })
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+        }
+    }
+    // Partitions the answer did not mention may be fetched again.
+    release(shared, &partitions, None);
+    shared.wake.notify_one();
+}
+
+/// Ends the in-flight state of `partitions` (of the same epoch); with
+/// `advance`, moves their fetch position and records the high watermark.
+fn release(shared: &Shared, partitions: &[FetchTarget], advance: Option<(i64, i64)>) {
+    let mut positions = shared.positions.lock();
+    for (topic, partition, _, epoch) in partitions {
+        if let Some(pos) = positions.get_mut(&(topic.clone(), *partition))
+            && pos.epoch == *epoch
+        {
+            pos.in_flight = false;
+            if let Some((next, high_watermark)) = advance {
+                pos.fetch_at = pos.fetch_at.max(next);
+                pos.high_watermark = high_watermark;
+            }
+        }
+    }
+}
+
+/// OFFSET_OUT_OF_RANGE: restart the partition where `auto.offset.reset` says.
+async fn reset(shared: &Shared, topic: &Arc<str>, partition: i32, epoch: u64) {
+    let timestamp = match shared.config.auto_offset_reset {
+        Offset::End => -1,
+        _ => -2,
+    };
+    let at = list_offset(&shared.cluster, topic, partition, timestamp).await;
+    let mut positions = shared.positions.lock();
+    if let Some(pos) = positions.get_mut(&(topic.clone(), partition))
+        && pos.epoch == epoch
+    {
+        pos.in_flight = false;
+        if let Ok(at) = at {
+            tracing::info!(topic = %topic, partition, from = pos.fetch_at, to = at, "offset out of range; reset");
+            *pos = super::PartitionPosition::at(at, epoch + 1);
+        }
+    }
+}
+
+/// The records of a fetched record set at or after `from`, and the offset to
+/// fetch next. A partial batch at the end is normal (the broker cuts at
+/// `max_bytes`); anything else invalid is an error.
+pub(crate) fn decode_records(
+    topic: &Arc<str>,
+    partition: i32,
+    set: Bytes,
+    from: i64,
+) -> Result<(Vec<ConsumerRecord>, i64), ClientError> {
+    let corrupt = |why: String| ClientError::Kafka {
+        code: 2,
+        message: Some(format!("{topic}-{partition}: {why}")),
+    };
+    let mut out = Vec::new();
+    let mut next = from;
+    for item in batches(&set) {
+        let (view, _) = match item {
+            Ok(v) => v,
+            Err(BatchError::Truncated { .. }) => break,
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        let last = view.last_offset();
+        if last < from {
+            continue;
+        }
+        next = next.max(last + 1);
+        if view.is_control() {
+            continue;
+        }
+        let codec =
+            Compression::from_attributes(view.attributes()).map_err(|e| corrupt(e.to_string()))?;
+        let records = if codec == Compression::None {
+            records_of(view.records_bytes(), view.record_count())
+        } else {
+            let body = decompress(codec, &view.records_bytes(), DECOMPRESSED_BATCH_BYTES_MAX)
+                .map_err(|e| corrupt(e.to_string()))?;
+            records_of(Bytes::from(body), view.record_count())
+        };
+        let base = view.base_offset();
+        let log_append_time = view.is_log_append_time().then(|| view.max_timestamp());
+        let base_timestamp = view.base_timestamp();
+        out.reserve(view.record_count().clamp(0, 1 << 16) as usize);
+        for record in records {
+            let record = record.map_err(|e| corrupt(e.to_string()))?;
+            let offset = base + i64::from(record.offset_delta);
+            if offset < from {
+                continue;
+            }
+            out.push(ConsumerRecord {
+                topic: topic.clone(),
+                partition,
+                offset,
+                timestamp_ms: log_append_time.unwrap_or(base_timestamp + record.timestamp_delta),
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+            });
+        }
+    }
+    Ok((out, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer::batch::BatchBuilder;
+
+    fn batch_at(base: i64, codec: Compression, values: &[&str]) -> Vec<u8> {
+        let mut b = BatchBuilder::new(256);
+        for v in values {
+            b.append(1_000, None, Some(v.as_bytes()), &[]);
+        }
+        let mut bytes = b.seal(codec, -1, -1, -1).unwrap().to_vec();
+        bytes[..8].copy_from_slice(&base.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn records_from_an_offset_inside_a_batch_across_codecs_and_a_partial_tail() {
+        let topic: Arc<str> = Arc::from("t");
+        let mut set = batch_at(10, Compression::Lz4, &["a", "b", "c"]);
+        set.extend(batch_at(13, Compression::Zstd, &["d"]));
+        let tail = batch_at(14, Compression::None, &["e"]);
+        set.extend_from_slice(&tail[..tail.len() - 3]);
+        let (records, next) = decode_records(&topic, 0, Bytes::from(set), 11).unwrap();
+        let got: Vec<_> = records
+            .iter()
+            .map(|r| (r.offset, r.value.as_deref().map(|v| v.to_vec())))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (11, Some(b"b".to_vec())),
+                (12, Some(b"c".to_vec())),
+                (13, Some(b"d".to_vec()))
+            ]
+        );
+        assert_eq!(next, 14);
+        let mut bad = batch_at(0, Compression::None, &["x"]);
+        bad[30] ^= 1;
+        assert!(decode_records(&topic, 0, Bytes::from(bad), 0).is_err());
+    }
+}
