@@ -74,6 +74,9 @@ pub struct Connection {
     request_timeout: Duration,
     /// What the broker serves: api key → (min, max).
     versions: HashMap<i16, (i16, i16)>,
+    /// No request is written before this (the broker asked us to back off with
+    /// `throttle_time_ms`, KIP-219).
+    throttled_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Connection {
@@ -112,6 +115,7 @@ impl Connection {
             client_id: client_id.to_owned(),
             request_timeout,
             versions: HashMap::new(),
+            throttled_until: Mutex::new(None),
         };
         let request = kafka_protocol::messages::ApiVersionsRequest::default()
             .with_client_software_name(kafka_protocol::protocol::StrBytes::from_static_str(
@@ -143,6 +147,17 @@ impl Connection {
     /// Whether the connection died.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Honours a response's `throttle_time_ms`: requests written after this wait
+    /// until it has passed.
+    pub fn throttle(&self, throttle_time_ms: i32) {
+        if throttle_time_ms <= 0 {
+            return;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(throttle_time_ms as u64);
+        let mut t = self.throttled_until.lock();
+        *t = Some(t.map_or(until, |old| old.max(until)));
     }
 
     /// Fails unless the broker serves `api` at `version`.
@@ -235,6 +250,11 @@ impl Connection {
             return Err(ClientError::Disconnected(self.addr().to_owned()));
         }
         let mut w = self.writer.lock().await;
+        // Under the writer lock, so requests keep their order across the wait.
+        let throttled = *self.throttled_until.lock();
+        if let Some(until) = throttled {
+            tokio::time::sleep_until(until).await;
+        }
         let correlation_id = w.next_correlation_id;
         w.next_correlation_id = w.next_correlation_id.wrapping_add(1);
         let header_version = response_header_version(api_key, version);

@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -300,6 +300,8 @@ pub(crate) struct Inner {
     outstanding: AtomicUsize,
     /// Flushes waiting (the sender seals open batches at once while > 0).
     flushing: AtomicUsize,
+    /// Batches sent again after a failed attempt.
+    retries: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -329,6 +331,7 @@ impl Producer {
             progress: Notify::new(),
             outstanding: AtomicUsize::new(0),
             flushing: AtomicUsize::new(0),
+            retries: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
         tokio::spawn(sender::run(inner.clone()));
@@ -338,6 +341,11 @@ impl Producer {
     /// The cluster this producer talks to.
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.inner.cluster
+    }
+
+    /// Batches sent again after a failed attempt, so far.
+    pub fn retries(&self) -> u64 {
+        self.inner.retries.load(Ordering::Relaxed)
     }
 
     /// The producer id (idempotent producers only).

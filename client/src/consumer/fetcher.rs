@@ -194,6 +194,7 @@ async fn fetch_once(
         let conn = shared.cluster.broker(leader).await?;
         let body = conn.call(FETCH_KEY, FETCH_VERSION, &request).await?;
         let response = conn.decode(body, FetchResponse::decode)?;
+        conn.throttle(response.throttle_time_ms);
         match ClientError::from_code(response.error_code, None) {
             Some(e) => Err(e),
             None => Ok(response),

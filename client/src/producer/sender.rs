@@ -269,7 +269,10 @@ async fn start_request(
     tokio::spawn(async move {
         let result = match pending {
             Ok(pending) => match pending.wait().await {
-                Ok(body) => conn.decode(body, ProduceResponse::decode).map(Some),
+                Ok(body) => conn.decode(body, ProduceResponse::decode).map(|r| {
+                    conn.throttle(r.throttle_time_ms);
+                    Some(r)
+                }),
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -325,6 +328,7 @@ fn complete(inner: &Inner, done: Completion, node_in_flight: &mut HashMap<i32, u
                 let retriable = e.is_retriable() || behind_retry;
                 let in_time = now.duration_since(batch.created) < inner.config.delivery_timeout;
                 if retriable && batch.attempts < inner.config.retries && in_time {
+                    inner.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(topic = %topic, partition, error = %e, attempts = batch.attempts, "retrying a batch");
                     let mut batch = batch;
                     batch.attempts += 1;
