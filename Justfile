@@ -17,6 +17,10 @@ lint:
 bench:
     bash scripts/bench.sh
 
+# weir-client (`weir perf`) vs librdkafka on one broker, ratios from one run.
+client-bench:
+    bash scripts/client_bench.sh
+
 # Coverage-guided fuzzing of request decoding (needs `cargo install cargo-fuzz`).
 fuzz TARGET="decode_request" RUNS="1000000":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -runs={{RUNS}}

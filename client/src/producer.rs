@@ -452,6 +452,19 @@ impl Producer {
         Ok(future)
     }
 
+    /// Queues records in order; one future per record.
+    pub async fn send_batch(
+        &self,
+        records: impl IntoIterator<Item = ProducerRecord>,
+    ) -> Result<Vec<DeliveryFuture>, ClientError> {
+        let records = records.into_iter();
+        let mut futures = Vec::with_capacity(records.size_hint().0);
+        for record in records {
+            futures.push(self.send(record).await?);
+        }
+        Ok(futures)
+    }
+
     /// Sends every queued record now and waits until all are finished.
     pub async fn flush(&self, timeout: Duration) -> Result<(), ClientError> {
         let inner = &self.inner;

@@ -445,3 +445,96 @@ async fn the_producer_waits_out_throttle_time_before_its_next_request() {
     }
     assert_eq!(arrivals.lock().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seek_pause_resume_timestamps_and_header_filters() {
+    use weir_client::consumer::HeaderFilter;
+    let broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "moves", 1).await;
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let records = (0..100i64).map(|i| ProducerRecord {
+        topic: "moves".into(),
+        value: Some(Bytes::from(format!("r{i}"))),
+        headers: vec![(
+            "kind".into(),
+            Some(Bytes::from(if i % 2 == 0 { "even" } else { "odd" })),
+        )],
+        timestamp_ms: Some(1_000_000 + i * 10),
+        ..Default::default()
+    });
+    for f in producer.send_batch(records).await.unwrap() {
+        f.await.unwrap();
+    }
+    let mut consumer = Consumer::new(ConsumerConfig::new(&bootstrap)).unwrap();
+    consumer
+        .assign(vec![("moves".into(), 0, Offset::Beginning)])
+        .await
+        .unwrap();
+    let first = consumer.poll(10, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(consumer.position("moves", 0), Some(10));
+
+    consumer.seek("moves", 0, Offset::At(50)).await.unwrap();
+    let after_seek = consumer.poll(5, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        after_seek[0].offset, 50,
+        "a seek drops what was fetched before it"
+    );
+
+    // Timestamps 1_000_000 + 10 i: the first at or after 1_000_305 is offset 31.
+    consumer
+        .seek("moves", 0, Offset::Timestamp(1_000_305))
+        .await
+        .unwrap();
+    assert_eq!(
+        consumer.poll(1, Duration::from_secs(10)).await.unwrap()[0].offset,
+        31
+    );
+
+    consumer.pause(&[("moves".into(), 0)]);
+    assert!(
+        consumer
+            .poll(100, Duration::from_millis(600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "paused"
+    );
+    consumer.resume(&[("moves".into(), 0)]);
+    let resumed = consumer.poll(1, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        resumed[0].offset, 32,
+        "resume continues where the application was"
+    );
+
+    consumer.seek("moves", 0, Offset::Beginning).await.unwrap();
+    consumer.set_header_filter(Some(HeaderFilter {
+        key: "kind".into(),
+        value: Some(Bytes::from_static(b"odd")),
+    }));
+    let mut odd = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while odd.len() < 50 && Instant::now() < deadline {
+        odd.extend(
+            consumer
+                .poll(100, Duration::from_millis(200))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        odd.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (1..100).step_by(2).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        consumer.position("moves", 0),
+        Some(100),
+        "skipped records still move the position"
+    );
+}

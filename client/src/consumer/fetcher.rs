@@ -282,16 +282,17 @@ async fn fetch_once(
     shared.wake.notify_one();
 }
 
-/// Ends the in-flight state of `partitions` (of the same epoch); with
-/// `advance`, moves their fetch position and records the high watermark.
+/// Ends the in-flight state of `partitions`; with `advance`, moves their fetch
+/// position and records the high watermark, unless a seek (a newer epoch)
+/// moved them meanwhile.
 fn release(shared: &Shared, partitions: &[FetchTarget], advance: Option<(i64, i64)>) {
     let mut positions = shared.positions.lock();
     for (topic, partition, _, epoch) in partitions {
-        if let Some(pos) = positions.get_mut(&(topic.clone(), *partition))
-            && pos.epoch == *epoch
-        {
+        if let Some(pos) = positions.get_mut(&(topic.clone(), *partition)) {
             pos.in_flight = false;
-            if let Some((next, high_watermark)) = advance {
+            if let Some((next, high_watermark)) = advance
+                && pos.epoch == *epoch
+            {
                 pos.fetch_at = pos.fetch_at.max(next);
                 pos.high_watermark = high_watermark;
             }
@@ -307,10 +308,11 @@ async fn reset(shared: &Shared, topic: &Arc<str>, partition: i32, epoch: u64) {
     };
     let at = list_offset(&shared.cluster, topic, partition, timestamp).await;
     let mut positions = shared.positions.lock();
-    if let Some(pos) = positions.get_mut(&(topic.clone(), partition))
-        && pos.epoch == epoch
-    {
+    if let Some(pos) = positions.get_mut(&(topic.clone(), partition)) {
         pos.in_flight = false;
+        if pos.epoch != epoch {
+            return; // sought meanwhile
+        }
         if let Ok(at) = at {
             tracing::info!(topic = %topic, partition, from = pos.fetch_at, to = at, "offset out of range; reset");
             *pos = super::PartitionPosition::at(at, epoch + 1);

@@ -3,6 +3,7 @@
 //! Every flag can also come from the environment (`WEIR_BOOTSTRAP`, ...).
 
 mod perf;
+mod profile;
 mod records;
 mod topic;
 
@@ -12,15 +13,16 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "weir", version, about)]
 struct Cli {
-    /// Brokers to bootstrap from, comma separated.
-    #[arg(
-        long,
-        short = 'b',
-        global = true,
-        env = "WEIR_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap: String,
+    /// Brokers to bootstrap from, comma separated (default: the profile's,
+    /// else 127.0.0.1:9092).
+    #[arg(long, short = 'b', global = true, env = "WEIR_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// Settings file with named profiles (default ~/.config/weir/config.toml).
+    #[arg(long, global = true, env = "WEIR_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Profile of the settings file to use (default: `default`).
+    #[arg(long, global = true, env = "WEIR_PROFILE")]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,11 +53,17 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let profile = profile::load(cli.config.as_deref(), cli.profile.as_deref())?;
+    let bootstrap = cli
+        .bootstrap
+        .or(profile.bootstrap)
+        .unwrap_or_else(|| "127.0.0.1:9092".to_owned());
+    let bootstrap = bootstrap.as_str();
     match cli.command {
-        Command::Topic(cmd) => topic::run(&cli.bootstrap, cmd).await,
-        Command::Produce(args) => records::produce(&cli.bootstrap, args).await,
-        Command::Consume(args) => records::consume(&cli.bootstrap, args).await,
-        Command::Cluster => topic::cluster_status(&cli.bootstrap).await,
-        Command::Perf(cmd) => perf::run(&cli.bootstrap, cmd).await,
+        Command::Topic(cmd) => topic::run(bootstrap, cmd).await,
+        Command::Produce(args) => records::produce(bootstrap, args).await,
+        Command::Consume(args) => records::consume(bootstrap, args).await,
+        Command::Cluster => topic::cluster_status(bootstrap).await,
+        Command::Perf(cmd) => perf::run(bootstrap, cmd).await,
     }
 }

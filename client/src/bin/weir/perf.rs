@@ -24,6 +24,36 @@ pub enum PerfCommand {
     Produce(ProduceArgs),
     /// Consume `--records` records from the beginning of a topic.
     Consume(ConsumeArgs),
+    /// Produce and consume in one process: latency from send to poll.
+    E2e(E2eArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct E2eArgs {
+    /// Topic (created with one partition if missing).
+    #[arg(long, short = 't', env = "WEIR_TOPIC")]
+    topic: String,
+    /// Records to send.
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    /// Value bytes per record (at least 8: the send time is in the value).
+    #[arg(long, default_value_t = 100)]
+    size: usize,
+    /// acks: 0, 1 or all.
+    #[arg(long, default_value = "1", value_parser = parse_acks)]
+    acks: i16,
+    /// Records per second (0: as fast as possible, which measures queueing).
+    #[arg(long, default_value_t = 50_000)]
+    rate: u64,
+    /// linger.ms.
+    #[arg(long, default_value_t = 0)]
+    linger_ms: u64,
+    /// One machine-readable JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Write a latency percentile plot to this SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +113,7 @@ pub async fn run(bootstrap: &str, cmd: PerfCommand) -> anyhow::Result<()> {
     match cmd {
         PerfCommand::Produce(args) => produce(bootstrap, args).await,
         PerfCommand::Consume(args) => consume(bootstrap, args).await,
+        PerfCommand::E2e(args) => e2e(bootstrap, args).await,
     }
 }
 
@@ -98,16 +129,104 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
-async fn produce(bootstrap: &str, args: ProduceArgs) -> anyhow::Result<()> {
+/// Creates `topic` unless it exists.
+async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     let admin = Admin::new(ClientConfig::new(bootstrap))?;
     let created = admin
-        .create_topics(&[NewTopic::new(&args.topic, args.partitions)], false)
+        .create_topics(&[NewTopic::new(topic, partitions)], false)
         .await?;
     if let Some(Err(e)) = created.into_iter().next()
         && e.code() != Some(weir_client::error::codes::TOPIC_ALREADY_EXISTS)
     {
         return Err(e).context("creating the topic");
     }
+    Ok(())
+}
+
+async fn e2e(bootstrap: &str, args: E2eArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.size >= 8, "--size must be at least 8");
+    ensure_topic(bootstrap, &args.topic, 1).await?;
+    let mut consumer = Consumer::new(ConsumerConfig {
+        fetch_max_wait: Duration::from_millis(100),
+        ..ConsumerConfig::new(bootstrap)
+    })?;
+    consumer.assign_topic(&args.topic, Offset::End).await?;
+    let mut config = ProducerConfig::new(bootstrap);
+    config.acks = args.acks;
+    config.idempotence = args.acks == -1;
+    config.linger = Duration::from_millis(args.linger_ms);
+    let producer = Producer::new(config).await.context("connecting")?;
+    let base = Instant::now();
+    let total = args.records;
+    let reader = tokio::spawn(async move {
+        let mut histogram =
+            Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+        let (mut seen, mut bytes) = (0u64, 0u64);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while seen < total && Instant::now() < deadline {
+            for r in consumer.poll(100_000, Duration::from_millis(500)).await? {
+                let value = r.value.unwrap_or_default();
+                let Some(stamp) = value.first_chunk::<8>() else {
+                    continue;
+                };
+                let sent = u64::from_be_bytes(*stamp);
+                let now = base.elapsed().as_micros() as u64;
+                let _ = histogram.record(now.saturating_sub(sent).max(1));
+                seen += 1;
+                bytes += value.len() as u64;
+            }
+        }
+        anyhow::Ok((histogram, seen, bytes))
+    });
+    let bar = progress(args.records, args.json);
+    let padding = vec![b'e'; args.size - 8];
+    for i in 0..args.records {
+        if args.rate > 0 {
+            let due = Duration::from_secs_f64(i as f64 / args.rate as f64);
+            if let Some(wait) = due.checked_sub(base.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let mut value = Vec::with_capacity(args.size);
+        value.extend_from_slice(&(base.elapsed().as_micros() as u64).to_be_bytes());
+        value.extend_from_slice(&padding);
+        let _ = producer
+            .send(ProducerRecord::new(&args.topic, value))
+            .await?;
+        if i % 4096 == 0 {
+            bar.set_position(i);
+        }
+    }
+    producer.flush(Duration::from_secs(300)).await?;
+    let (histogram, seen, bytes) = reader.await??;
+    bar.finish_and_clear();
+    Summary {
+        kind: "e2e",
+        records: seen,
+        bytes,
+        elapsed_s: base.elapsed().as_secs_f64(),
+        histogram: &histogram,
+    }
+    .print(
+        args.json,
+        &[
+            ("rate", args.rate.to_string()),
+            ("acks", args.acks.to_string()),
+        ],
+    );
+    if let Some(path) = &args.svg {
+        plot(&histogram, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    anyhow::ensure!(
+        seen == args.records,
+        "read {seen} of {} records",
+        args.records
+    );
+    Ok(())
+}
+
+async fn produce(bootstrap: &str, args: ProduceArgs) -> anyhow::Result<()> {
+    ensure_topic(bootstrap, &args.topic, args.partitions).await?;
     let mut config = ProducerConfig::new(bootstrap);
     config.acks = args.acks;
     config.idempotence = args.idempotence.unwrap_or(args.acks == -1);
