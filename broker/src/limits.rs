@@ -60,6 +60,10 @@ const _: () = assert!(WRITE_BATCH_RESPONSES_MAX <= INFLIGHT_REQUESTS_MAX_DEFAULT
 /// with a warning rather than growing memory without bound).
 pub const COMPACTION_KEYS_MAX: usize = 4 << 20;
 
+/// Bytes a compressed batch may decompress to for compaction (beyond, it is
+/// kept whole).
+pub const COMPACTION_DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
+
 /// Key bytes one compaction pass holds at most.
 pub const COMPACTION_KEY_BYTES_MAX: usize = 256 << 20;
 

@@ -26,13 +26,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use weir_client::protocol::compression::{Compression, compress, decompress};
 
 use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::fs::FileSystem;
 use super::recovery::{Scan, apply_scan, index_batch};
 use super::segment::{Segment, file_stem};
 use super::store::{Log, LogConfig, LogError};
-use crate::limits::{COMPACTION_KEY_BYTES_MAX, COMPACTION_KEYS_MAX};
+use crate::limits::{
+    COMPACTION_DECOMPRESSED_BYTES_MAX, COMPACTION_KEY_BYTES_MAX, COMPACTION_KEYS_MAX,
+};
 
 /// Extension of a cleaned group not yet committed.
 pub(super) const CLEANED_EXTENSION: &str = "cleaned";
@@ -314,7 +317,8 @@ impl CompactionJob {
         for segment in &self.segments {
             let mut overflow = false;
             for_each_batch(segment, |header, bytes| {
-                for record in raw_records(header, bytes).unwrap_or_default() {
+                let records = raw_records(header, bytes).map(|r| r.records);
+                for record in records.unwrap_or_default() {
                     let Some(key) = record.key else { continue };
                     let len = key.len();
                     if latest.insert(key, record.offset).is_none() {
@@ -347,7 +351,8 @@ impl CompactionJob {
         for_each_batch(segment, |header, bytes| {
             let kept = match raw_records(header, bytes) {
                 None => Kept::All,
-                Some(records) => {
+                Some(section) => {
+                    let records = &section.records;
                     let survivors: Vec<&RawRecord> = records
                         .iter()
                         .filter(|r| match &r.key {
@@ -365,7 +370,10 @@ impl CompactionJob {
                     } else if survivors.is_empty() {
                         Kept::None
                     } else {
-                        Kept::Some(rewrite(bytes, &survivors))
+                        match rewrite(bytes, &section, &survivors) {
+                            Some(b) => Kept::Some(b),
+                            None => Kept::All,
+                        }
                     }
                 }
             };
@@ -407,13 +415,22 @@ enum Kept {
     Some(Bytes),
 }
 
-/// One record's place in an uncompressed batch.
+/// One record's place in a batch's (decompressed) records section.
 struct RawRecord {
-    /// Byte range of the whole record (length prefix included) in the batch.
+    /// Byte range of the whole record (length prefix included) in the section.
     span: std::ops::Range<usize>,
     offset: i64,
     key: Option<Bytes>,
     tombstone: bool,
+}
+
+/// The records of a data batch, as compaction reads them.
+struct RecordsSection {
+    /// The records section, decompressed.
+    bytes: Bytes,
+    /// The batch's codec (survivors are compressed with it again).
+    codec: Compression,
+    records: Vec<RawRecord>,
 }
 
 /// Calls `f(header, bytes)` for each batch of a sealed segment until it returns
@@ -438,20 +455,33 @@ fn for_each_batch(
     Ok(())
 }
 
-/// The records of an uncompressed data batch; `None` for compressed, control or
-/// transactional batches and malformed records (kept whole).
-fn raw_records(header: &BatchHeader, batch: &Bytes) -> Option<Vec<RawRecord>> {
-    if !header.is_uncompressed() || header.attributes & (CONTROL_BIT | TRANSACTIONAL_BIT) != 0 {
+/// The records of a data batch; `None` for control or transactional batches,
+/// malformed records, and compressed sections that do not decompress within
+/// `COMPACTION_DECOMPRESSED_BYTES_MAX` (all kept whole).
+fn raw_records(header: &BatchHeader, batch: &Bytes) -> Option<RecordsSection> {
+    if header.attributes & (CONTROL_BIT | TRANSACTIONAL_BIT) != 0 {
         return None;
     }
-    let mut records = Vec::with_capacity(header.record_count.max(0) as usize);
-    let mut at = BATCH_HEADER_BYTES;
+    let codec = Compression::from_attributes(header.attributes).ok()?;
+    let section = match codec {
+        Compression::None => batch.slice(BATCH_HEADER_BYTES..),
+        codec => Bytes::from(
+            decompress(
+                codec,
+                &batch[BATCH_HEADER_BYTES..],
+                COMPACTION_DECOMPRESSED_BYTES_MAX,
+            )
+            .ok()?,
+        ),
+    };
+    let mut records = Vec::with_capacity(header.record_count.clamp(0, 1 << 16) as usize);
+    let mut at = 0;
     for _ in 0..header.record_count.max(0) {
-        let mut rest = batch.get(at..)?;
+        let mut rest = section.get(at..)?;
         let before = rest.len();
         let length = usize::try_from(batch::varint(&mut rest)?).ok()?;
         let body_at = at + (before - rest.len());
-        let mut body = batch.get(body_at..body_at.checked_add(length)?)?;
+        let mut body = section.get(body_at..body_at.checked_add(length)?)?;
         body = body.get(1..)?; // attributes
         let _timestamp_delta = batch::varint(&mut body)?;
         let offset_delta = batch::varint(&mut body)?;
@@ -460,8 +490,8 @@ fn raw_records(header: &BatchHeader, batch: &Bytes) -> Option<Vec<RawRecord>> {
             -1 => None,
             n => {
                 let n = usize::try_from(n).ok()?;
-                let start = body.as_ptr() as usize - batch.as_ptr() as usize;
-                let key = batch.slice(start..start.checked_add(n)?);
+                let start = body.as_ptr() as usize - section.as_ptr() as usize;
+                let key = section.slice(start..start.checked_add(n)?);
                 body = body.get(n..)?;
                 Some(key)
             }
@@ -475,17 +505,31 @@ fn raw_records(header: &BatchHeader, batch: &Bytes) -> Option<Vec<RawRecord>> {
         });
         at = body_at + length;
     }
-    (at == batch.len()).then_some(records)
+    (at == section.len()).then_some(RecordsSection {
+        bytes: section,
+        codec,
+        records,
+    })
 }
 
-/// `batch` with only `survivors`: same header but for the length, count and CRC.
-fn rewrite(batch: &Bytes, survivors: &[&RawRecord]) -> Bytes {
+/// `batch` with only `survivors`: same header but for the length, count and
+/// CRC, the records compressed again with the batch's codec. `None` if that
+/// fails (the batch is then kept whole).
+fn rewrite(batch: &Bytes, section: &RecordsSection, survivors: &[&RawRecord]) -> Option<Bytes> {
     let mut out = batch[..BATCH_HEADER_BYTES].to_vec();
-    for r in survivors {
-        out.extend_from_slice(&batch[r.span.clone()]);
+    if section.codec == Compression::None {
+        for r in survivors {
+            out.extend_from_slice(&section.bytes[r.span.clone()]);
+        }
+    } else {
+        let mut records = Vec::new();
+        for r in survivors {
+            records.extend_from_slice(&section.bytes[r.span.clone()]);
+        }
+        compress(section.codec, &records, &mut out).ok()?;
     }
     batch::set_length_count_crc(&mut out, survivors.len() as i32);
-    Bytes::from(out)
+    Some(Bytes::from(out))
 }
 
 /// Empty batches covering `first.base_offset..=last` (split where a last offset

@@ -244,3 +244,101 @@ fn a_crash_after_the_commit_point_is_finished_on_open() {
         .count();
     assert_eq!(swaps, 0);
 }
+
+/// `batch` with its records section compressed with `codec`.
+fn compressed(batch: &Bytes, codec: weir_client::protocol::compression::Compression) -> Bytes {
+    let mut out = batch[..61].to_vec();
+    weir_client::protocol::compression::compress(codec, &batch[61..], &mut out).unwrap();
+    let attributes = i16::from_be_bytes([out[21], out[22]]) | codec.id();
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let count = i32::from_be_bytes([out[57], out[58], out[59], out[60]]);
+    crate::log::batch::set_length_count_crc(&mut out, count);
+    Bytes::from(out)
+}
+
+/// Every record of the log (compressed or not) as (offset, key, value).
+fn read_decompressing(reader: &LogReader) -> Vec<ReadRecord> {
+    use weir_client::protocol::compression::{Compression, decompress};
+    use weir_client::protocol::records::records_of;
+    let mut out = Vec::new();
+    let mut offset = reader.log_start_offset();
+    for _ in 0..100_000 {
+        let read = reader.read(offset, 1 << 20, i64::MAX, true).unwrap();
+        if read.records.is_empty() {
+            break;
+        }
+        for (view, _) in batches(&read.records).map(Result::unwrap) {
+            let codec = Compression::from_attributes(view.attributes()).unwrap();
+            let section = decompress(codec, &view.records_bytes(), 1 << 20).unwrap();
+            for r in records_of(section.into(), view.record_count()).map(Result::unwrap) {
+                let text = |b: Option<Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+                out.push((
+                    view.base_offset() + i64::from(r.offset_delta),
+                    text(r.key).unwrap(),
+                    text(r.value),
+                ));
+            }
+            offset = view.last_offset() + 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn compressed_batches_keep_only_their_latest_records_in_their_codec() {
+    use weir_client::protocol::compression::Compression;
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let fs = Arc::new(SimFs::new());
+        let mut log = Log::open(&PathBuf::from("/sim/z-0"), config(), fs).unwrap();
+        let mut latest = BTreeMap::new();
+        // 60 batches of 4 records over 6 keys: each batch supersedes older ones.
+        for b in 0..60i64 {
+            let keys: Vec<String> = (0..4).map(|i| format!("k{}", (b * 4 + i) % 6)).collect();
+            let values: Vec<String> = (0..4).map(|i| format!("v{}", b * 4 + i)).collect();
+            let records: Vec<(&str, Option<&str>)> = keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+                .collect();
+            let info = log
+                .append(compressed(&batch(&records, 100 + b), codec), None, 0)
+                .unwrap();
+            for (i, (k, v)) in keys.iter().zip(&values).enumerate() {
+                latest.insert(k.clone(), (info.base_offset + i as i64, v.clone()));
+            }
+        }
+        let end = log.reader().log_end_offset();
+        log.mark_flushed(end).unwrap();
+        let before = read_decompressing(&log.reader());
+        assert_eq!(before.len(), 240);
+        let stats = compact(&mut log, 3_000);
+        assert!(stats.records_removed > 100, "{codec}: {stats:?}");
+        let after = read_decompressing(&log.reader());
+        for (offset, key, value) in &after {
+            assert_eq!(
+                &before[*offset as usize],
+                &(*offset, key.clone(), value.clone()),
+                "{codec}"
+            );
+        }
+        for (key, (offset, value)) in &latest {
+            assert!(
+                after.contains(&(*offset, key.clone(), Some(value.clone()))),
+                "{codec}: latest {key}"
+            );
+        }
+        // Rewritten batches keep their codec.
+        let read = log.reader().read(0, 1 << 20, i64::MAX, true).unwrap();
+        let (first, _) = batches(&read.records).next().unwrap().unwrap();
+        assert!(
+            first.record_count() == 0
+                || Compression::from_attributes(first.attributes()).unwrap() == codec,
+            "{codec}"
+        );
+    }
+}
