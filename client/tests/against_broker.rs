@@ -118,24 +118,42 @@ struct CuttingProxy {
     cutting: Arc<AtomicBool>,
     swallowed: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    /// While set, new connections are closed at once (set by the proxy itself
+    /// when it swallows an answer with `hold_after_swallow`).
+    hold: Arc<AtomicBool>,
 }
 
 impl CuttingProxy {
     async fn start(port: u16, target: u16, swallow_every: u64, max_swallowed: u64) -> Self {
+        Self::start_with(port, target, swallow_every, max_swallowed, false).await
+    }
+
+    async fn start_with(
+        port: u16,
+        target: u16,
+        swallow_every: u64,
+        max_swallowed: u64,
+        hold_after_swallow: bool,
+    ) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let proxy = Self {
             cutting: Arc::new(AtomicBool::new(false)),
             swallowed: Arc::new(AtomicU64::new(0)),
             connections: Arc::new(AtomicU64::new(0)),
+            hold: Arc::new(AtomicBool::new(false)),
         };
-        let (cutting, swallowed, connections) = (
+        let (cutting, swallowed, connections, hold) = (
             proxy.cutting.clone(),
             proxy.swallowed.clone(),
             proxy.connections.clone(),
+            proxy.hold.clone(),
         );
         let chunks = Arc::new(AtomicU64::new(0));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if hold.load(Ordering::Relaxed) {
+                    continue; // dropped: closed at once
+                }
                 let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)).await else {
                     continue;
                 };
@@ -145,8 +163,12 @@ impl CuttingProxy {
                 tokio::spawn(async move {
                     let _ = tokio::io::copy(&mut cr, &mut uw).await;
                 });
-                let (cutting, swallowed, chunks) =
-                    (cutting.clone(), swallowed.clone(), chunks.clone());
+                let (cutting, swallowed, chunks, hold) = (
+                    cutting.clone(),
+                    swallowed.clone(),
+                    chunks.clone(),
+                    hold.clone(),
+                );
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -159,6 +181,9 @@ impl CuttingProxy {
                             && chunks.fetch_add(1, Ordering::Relaxed) % swallow_every
                                 == swallow_every - 1
                         {
+                            if hold_after_swallow {
+                                hold.store(true, Ordering::Relaxed);
+                            }
                             swallowed.fetch_add(1, Ordering::Relaxed);
                             break; // drops both halves: the connection dies unanswered
                         }
@@ -302,9 +327,17 @@ async fn idempotent_producer_retries_through_cut_connections_without_duplicates(
     }
 }
 
+/// One Produce request the scripted broker received: when, and the record
+/// count of each batch in it.
+#[derive(Debug, Clone)]
+struct Arrival {
+    at: Instant,
+    batches: Vec<i32>,
+}
+
 /// A fake broker that answers ApiVersions, Metadata and Produce (with
-/// `throttle_time_ms`), recording when each Produce arrived.
-async fn scripted_broker(throttle_ms: i32) -> (u16, Arc<parking_lot::Mutex<Vec<Instant>>>) {
+/// `throttle_time_ms`), recording each Produce as it arrived.
+async fn scripted_broker(throttle_ms: i32) -> (u16, Arc<parking_lot::Mutex<Vec<Arrival>>>) {
     use bytes::BufMut;
     use kafka_protocol::messages::api_versions_response::ApiVersion;
     use kafka_protocol::messages::metadata_response::{
@@ -370,11 +403,34 @@ async fn scripted_broker(throttle_ms: i32) -> (u16, Arc<parking_lot::Mutex<Vec<I
                     true
                 }
                 0 => {
-                    log.lock().push(Instant::now());
+                    let at = Instant::now();
+                    let client_id_len = i16::from_be_bytes([frame[8], frame[9]]) as usize;
+                    let body_at = 10 + client_id_len + 1; // header v2: tagged fields
+                    let mut reader =
+                        weir_client::protocol::Reader::new(Bytes::from(frame[body_at..].to_vec()));
+                    let request =
+                        weir_client::protocol::requests::ProduceRequest::decode(&mut reader, 9)
+                            .unwrap();
+                    let records = request.topic_data[0].partition_data[0]
+                        .records
+                        .clone()
+                        .unwrap();
+                    let batches = weir_client::protocol::records::batches(&records)
+                        .map(|b| b.unwrap().0.record_count())
+                        .collect();
+                    log.lock().push(Arrival { at, batches });
+                    let count: i64 = log
+                        .lock()
+                        .last()
+                        .unwrap()
+                        .batches
+                        .iter()
+                        .map(|&c| i64::from(c))
+                        .sum();
                     let p = PartitionProduceResponse::default()
                         .with_index(0)
                         .with_base_offset(offset);
-                    offset += 1;
+                    offset += count;
                     ProduceResponse::default()
                         .with_throttle_time_ms(throttle_ms)
                         .with_responses(vec![
@@ -421,7 +477,7 @@ async fn the_producer_waits_out_throttle_time_before_its_next_request() {
     let at = arrivals.lock().clone();
     assert_eq!(at.len(), 3);
     for pair in at.windows(2) {
-        let gap = pair[1].duration_since(pair[0]);
+        let gap = pair[1].at.duration_since(pair[0].at);
         assert!(
             gap >= Duration::from_millis(390),
             "the next Produce came after {gap:?}"
@@ -536,5 +592,134 @@ async fn seek_pause_resume_timestamps_and_header_filters() {
         consumer.position("moves", 0),
         Some(100),
         "skipped records still move the position"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_kill_9_meets_producer_state_rebuilt_from_the_log() {
+    // The proxy swallows the answer to an appended (fsynced) batch and holds
+    // the producer off; the broker is killed and restarted; the retry then
+    // reaches a broker that knows the batch only from its log.
+    let proxy_port = free_port();
+    let mut broker = BrokerProcess::start(&[
+        "--fsync",
+        "always",
+        "--advertised-port",
+        &proxy_port.to_string(),
+    ]);
+    let proxy = CuttingProxy::start_with(proxy_port, broker.port, 1, 1, true).await;
+    create_topic(&broker.bootstrap(), "survive", 1).await;
+    let mut config = ProducerConfig::new(&format!("127.0.0.1:{proxy_port}"));
+    config.linger = Duration::from_millis(20);
+    config.retry_backoff = Duration::from_millis(100);
+    config.client.request_timeout = Duration::from_secs(5);
+    let producer = Producer::new(config).await.unwrap();
+    let first: Vec<_> = producer
+        .send_batch((0..100).map(|i| ProducerRecord::new("survive", format!("a{i:03}"))))
+        .await
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).await.unwrap();
+    proxy.cutting.store(true, Ordering::Relaxed);
+    let second: Vec<_> = producer
+        .send_batch((0..100).map(|i| ProducerRecord::new("survive", format!("b{i:03}"))))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.swallowed.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        proxy.swallowed.load(Ordering::Relaxed),
+        1,
+        "the second batch's answer was swallowed"
+    );
+    broker.kill_and_restart();
+    proxy.hold.store(false, Ordering::Relaxed);
+    producer.flush(Duration::from_secs(60)).await.unwrap();
+    let mut offsets = Vec::new();
+    for f in first.into_iter().chain(second) {
+        offsets.push(f.await.expect("delivered").offset);
+    }
+    assert_eq!(
+        offsets,
+        (0..200).collect::<Vec<_>>(),
+        "the retry got its original offsets"
+    );
+    assert!(producer.retries() >= 1);
+    let records = read_all(&broker.bootstrap(), "survive", 200, Duration::from_secs(30)).await;
+    let values: Vec<_> = records.iter().map(|r| r.value.clone().unwrap()).collect();
+    let expected: Vec<Bytes> = (0..100)
+        .map(|i| Bytes::from(format!("a{i:03}")))
+        .chain((0..100).map(|i| Bytes::from(format!("b{i:03}"))))
+        .collect();
+    assert_eq!(values, expected, "written once, in order");
+}
+
+#[tokio::test]
+async fn records_wait_for_linger_and_batches_seal_at_batch_size() {
+    let (port, arrivals) = scripted_broker(0).await;
+    let mut config = ProducerConfig::new(&format!("127.0.0.1:{port}"));
+    config.idempotence = false;
+    config.acks = 1;
+    config.linger = Duration::from_millis(300);
+    config.batch_size = 1 << 20;
+    let producer = Producer::new(config).await.unwrap();
+    // Three records sent at once wait out the linger together: one batch.
+    let sent = Instant::now();
+    let futures = producer
+        .send_batch((0..3).map(|i| ProducerRecord::new("t", format!("r{i}"))))
+        .await
+        .unwrap();
+    let mut offsets = Vec::new();
+    for f in futures {
+        offsets.push(f.await.unwrap().offset);
+    }
+    assert_eq!(
+        offsets,
+        vec![0, 1, 2],
+        "one batch: consecutive offsets from its base"
+    );
+    let first = arrivals.lock()[0].clone();
+    assert_eq!(first.batches, vec![3]);
+    assert!(
+        first.at.duration_since(sent) >= Duration::from_millis(290),
+        "linger waited"
+    );
+
+    // A small batch.size seals batches without waiting for the linger.
+    let (port, arrivals) = scripted_broker(0).await;
+    let mut config = ProducerConfig::new(&format!("127.0.0.1:{port}"));
+    config.idempotence = false;
+    config.acks = 1;
+    config.linger = Duration::from_secs(30);
+    config.batch_size = 1_000;
+    let producer = Producer::new(config).await.unwrap();
+    let futures = producer
+        .send_batch((0..40).map(|i| ProducerRecord::new("t", format!("{i:0>90}"))))
+        .await
+        .unwrap();
+    // The records of full batches are delivered long before the 30 s linger.
+    let full =
+        tokio::time::timeout(Duration::from_secs(10), futures.into_iter().next().unwrap()).await;
+    assert!(full.is_ok(), "a full batch does not linger");
+    let counts: Vec<i32> = arrivals
+        .lock()
+        .iter()
+        .flat_map(|a| a.batches.clone())
+        .collect();
+    assert!(
+        counts.iter().all(|&c| c <= 9),
+        "about 1000 bytes per batch: {counts:?}"
+    );
+    producer.flush(Duration::from_secs(10)).await.unwrap();
+    let counts: Vec<i32> = arrivals
+        .lock()
+        .iter()
+        .flat_map(|a| a.batches.clone())
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<i32>(),
+        40,
+        "flush sends the last, partial batch: {counts:?}"
     );
 }
