@@ -279,7 +279,7 @@ pub(crate) struct Accumulator {
 }
 
 /// The producer id and epoch of an idempotent producer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProducerIdentity {
     id: i64,
     epoch: i16,
@@ -288,7 +288,12 @@ pub(crate) struct ProducerIdentity {
 pub(crate) struct Inner {
     config: ProducerConfig,
     cluster: Arc<Cluster>,
-    identity: Option<ProducerIdentity>,
+    /// The producer id and epoch batches are sealed with (idempotent only).
+    identity: Mutex<Option<ProducerIdentity>>,
+    /// A batch of this identity failed for good: its sequence numbers left a
+    /// gap, so the sender takes a new producer id (KIP-360's reset) once
+    /// nothing is in flight, and renumbers every waiting batch.
+    needs_reset: AtomicBool,
     acc: Mutex<Accumulator>,
     /// Wakes the sender: a batch was sealed or opened, a flush was asked.
     wake: Notify,
@@ -324,7 +329,8 @@ impl Producer {
         let inner = Arc::new(Inner {
             config,
             cluster,
-            identity,
+            identity: Mutex::new(identity),
+            needs_reset: AtomicBool::new(false),
             acc: Mutex::new(Accumulator::default()),
             wake: Notify::new(),
             memory: AtomicUsize::new(0),
@@ -350,7 +356,7 @@ impl Producer {
 
     /// The producer id (idempotent producers only).
     pub fn producer_id(&self) -> Option<i64> {
-        self.inner.identity.map(|i| i.id)
+        self.inner.identity.lock().map(|i| i.id)
     }
 
     /// Queues a record; waits only while `buffer.memory` is used up. The
@@ -530,7 +536,8 @@ impl Inner {
             return Ok(());
         };
         let records = open.builder.count();
-        let (id, epoch, base_sequence) = match self.identity {
+        let identity = *self.identity.lock();
+        let (id, epoch, base_sequence) = match identity {
             Some(i) => (i.id, i.epoch, q.next_sequence),
             None => (-1, -1, -1),
         };
@@ -546,7 +553,7 @@ impl Inner {
                 return Err(error);
             }
         };
-        if self.identity.is_some() {
+        if identity.is_some() {
             q.next_sequence = ((i64::from(q.next_sequence) + i64::from(records))
                 % (i64::from(i32::MAX) + 1)) as i32;
         }
@@ -562,6 +569,14 @@ impl Inner {
         });
         q.next_number += 1;
         Ok(())
+    }
+
+    /// An idempotent batch failed for good: its sequence numbers must not be
+    /// waited for (see `needs_reset`).
+    fn sequence_gap(&self) {
+        if self.config.idempotence {
+            self.needs_reset.store(true, Ordering::Release);
+        }
     }
 
     /// A batch is done (acknowledged or failed for good).

@@ -215,10 +215,12 @@ async fn without_idempotence_the_same_cuts_do_write_duplicates() {
     let producer = Producer::new(config).await.unwrap();
     proxy.cutting.store(true, Ordering::Relaxed);
     for i in 0..5_000u32 {
-        let _ = producer
-            .send(ProducerRecord::new("plain", format!("v{i:06}")))
-            .await
-            .unwrap();
+        drop(
+            producer
+                .send(ProducerRecord::new("plain", format!("v{i:06}")))
+                .await
+                .unwrap(),
+        );
         if i % 250 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -721,5 +723,58 @@ async fn records_wait_for_linger_and_batches_seal_at_batch_size() {
         counts.iter().sum::<i32>(),
         40,
         "flush sends the last, partial batch: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_batches_expire_the_producer_continues_as_a_new_producer_id() {
+    // Batches that expired while the broker was down leave a sequence gap the
+    // broker would refuse forever (OUT_OF_ORDER_SEQUENCE_NUMBER); the producer
+    // takes a new id and the records after the outage get in.
+    let mut broker = BrokerProcess::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "outage", 1).await;
+    let mut config = ProducerConfig::new(&bootstrap);
+    config.linger = Duration::from_millis(5);
+    config.retry_backoff = Duration::from_millis(50);
+    config.delivery_timeout = Duration::from_millis(1_500);
+    config.client.request_timeout = Duration::from_secs(1);
+    let producer = Producer::new(config).await.unwrap();
+    let first_id = producer.producer_id().unwrap();
+    let before = producer
+        .send(ProducerRecord::new("outage", "before"))
+        .await
+        .unwrap();
+    assert_eq!(before.await.unwrap().offset, 0);
+    broker.kill();
+    let lost: Vec<_> = producer
+        .send_batch((0..20).map(|i| ProducerRecord::new("outage", format!("lost-{i}"))))
+        .await
+        .unwrap();
+    for f in lost {
+        assert!(matches!(
+            f.await,
+            Err(weir_client::error::ClientError::Timeout(_))
+        ));
+    }
+    broker.kill_and_restart();
+    let after: Vec<_> = producer
+        .send_batch((0..20).map(|i| ProducerRecord::new("outage", format!("after-{i}"))))
+        .await
+        .unwrap();
+    for f in after {
+        f.await.expect("records after the outage are delivered");
+    }
+    assert_ne!(producer.producer_id(), Some(first_id), "a new producer id");
+    let records = read_all(&bootstrap, "outage", 21, Duration::from_secs(20)).await;
+    let values: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    let mut expected = vec!["before".to_owned()];
+    expected.extend((0..20).map(|i| format!("after-{i}")));
+    assert_eq!(
+        values, expected,
+        "the lost records never reached the log; the rest once, in order"
     );
 }

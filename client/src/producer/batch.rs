@@ -163,6 +163,18 @@ impl BatchBuilder {
     }
 }
 
+/// A sealed batch given to another producer identity: the producer fields
+/// rewritten, the CRC recomputed, the records untouched.
+pub fn restamp(batch: &[u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Bytes {
+    let mut out = BytesMut::from(batch);
+    out[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    out[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
+    out[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +235,25 @@ mod tests {
             assert_eq!(records[2].timestamp_delta, -10);
             assert_eq!(records[2].offset_delta, 2);
         }
+    }
+
+    #[test]
+    fn restamped_batches_carry_the_new_identity_and_a_valid_crc() {
+        let batch = build(Compression::Lz4);
+        let again = restamp(&batch, 99, 0, 7);
+        let (view, _) = RecordBatchView::parse(&again).unwrap();
+        assert_eq!(
+            (
+                view.producer_id(),
+                view.producer_epoch(),
+                view.base_sequence()
+            ),
+            (99, 0, 7)
+        );
+        assert_eq!(
+            view.records_bytes(),
+            RecordBatchView::parse(&batch).unwrap().0.records_bytes()
+        );
     }
 
     #[test]

@@ -77,8 +77,15 @@ pub(super) async fn run(inner: Arc<Inner>) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
     let mut node_in_flight: HashMap<i32, usize> = HashMap::new();
     loop {
+        if inner.needs_reset.load(Ordering::Acquire) && node_in_flight.values().all(|&n| n == 0) {
+            reset_identity(&inner).await;
+        }
         let now = Instant::now();
-        let (requests, next_wake) = drain(&inner, now, &node_in_flight);
+        let (requests, next_wake) = if inner.needs_reset.load(Ordering::Acquire) {
+            (Vec::new(), Some(now + Duration::from_millis(50)))
+        } else {
+            drain(&inner, now, &node_in_flight)
+        };
         for (node, batches) in requests {
             *node_in_flight.entry(node).or_default() += 1;
             start_request(&inner, node, batches, &done_tx).await;
@@ -101,6 +108,38 @@ pub(super) async fn run(inner: Arc<Inner>) {
             _ = tokio::time::sleep(sleep) => {}
         }
     }
+}
+
+/// Takes a new producer id and renumbers every waiting batch from sequence 0
+/// in queue order (nothing is in flight). On failure the next loop retries.
+async fn reset_identity(inner: &Inner) {
+    let identity = match init_producer_id(&inner.cluster).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(error = %e, "no new producer id yet");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return;
+        }
+    };
+    let mut acc = inner.acc.lock();
+    for queues in acc.topics.values_mut() {
+        for q in queues.iter_mut() {
+            let mut sequence = 0i32;
+            for batch in q.ready.iter_mut() {
+                batch.bytes =
+                    super::batch::restamp(&batch.bytes, identity.id, identity.epoch, sequence);
+                batch.base_sequence = sequence;
+                sequence = sequence.wrapping_add(batch.records);
+            }
+            q.next_sequence = sequence;
+        }
+    }
+    *inner.identity.lock() = Some(identity);
+    inner.needs_reset.store(false, Ordering::Release);
+    tracing::info!(
+        producer_id = identity.id,
+        "sequence gap: continuing as a new producer id"
+    );
 }
 
 /// Seals batches whose linger is over (all of them while flushing or short of
@@ -203,6 +242,7 @@ fn expire(inner: &Inner, q: &mut super::PartitionQueue, now: Instant) {
         if let Some(b) = q.ready.pop_front() {
             b.shared.complete(Err(ClientError::Timeout(timeout)));
             inner.finish(b.reserved);
+            inner.sequence_gap();
         }
     }
 }
@@ -339,6 +379,7 @@ fn complete(inner: &Inner, done: Completion, node_in_flight: &mut HashMap<i32, u
                     tracing::debug!(topic = %topic, partition, error = %e, records = batch.records, base_sequence = batch.base_sequence, "batch failed");
                     batch.shared.complete(Err(e));
                     inner.finish(batch.reserved);
+                    inner.sequence_gap();
                 }
             }
         }

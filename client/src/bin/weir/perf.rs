@@ -190,9 +190,12 @@ async fn e2e(bootstrap: &str, args: E2eArgs) -> anyhow::Result<()> {
         let mut value = Vec::with_capacity(args.size);
         value.extend_from_slice(&(base.elapsed().as_micros() as u64).to_be_bytes());
         value.extend_from_slice(&padding);
-        let _ = producer
-            .send(ProducerRecord::new(&args.topic, value))
-            .await?;
+        // Fire and forget: the consumer side measures delivery.
+        drop(
+            producer
+                .send(ProducerRecord::new(&args.topic, value))
+                .await?,
+        );
         if i % 4096 == 0 {
             bar.set_position(i);
         }
