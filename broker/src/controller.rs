@@ -7,12 +7,14 @@
 //! a Raft quorum without changing the records or the image.
 
 pub mod actor;
+pub mod alter;
 pub mod image;
 pub mod records;
 pub mod store;
 pub mod topic_config;
 
-pub use actor::{Controller, ControllerArgs, ControllerMsg, TopicError, TopicSpec};
+pub use actor::{Controller, ControllerArgs, ControllerMsg, PartitionsSpec, TopicError, TopicSpec};
+pub use alter::ConfigAlteration;
 pub use image::{MetadataImage, PartitionImage, TopicImage};
 pub use records::MetadataRecord;
 pub use topic_config::TopicConfig;

@@ -7,10 +7,13 @@
 //! (awaiting replies, long polls) and yields the encoded response; the connection's
 //! writer sends responses strictly in request order.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod context;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -20,6 +23,7 @@ pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;

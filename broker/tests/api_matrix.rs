@@ -214,6 +214,29 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             assert_eq!(resp.producer_epoch, 0);
             resp.error_code
         }
+        // Each version's sample grows the sample topic by one partition.
+        ApiKey::CreatePartitions => {
+            let resp = CreatePartitionsResponse::decode(&mut b, v).unwrap();
+            assert_eq!(resp.results[0].name.0.as_str(), SAMPLE_TOPIC);
+            resp.results[0].error_code
+        }
+        ApiKey::AlterConfigs => {
+            let resp = AlterConfigsResponse::decode(&mut b, v).unwrap();
+            assert_eq!(resp.responses[0].resource_name.as_str(), SAMPLE_TOPIC);
+            resp.responses[0].error_code
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let resp = IncrementalAlterConfigsResponse::decode(&mut b, v).unwrap();
+            assert_eq!(resp.responses[0].resource_name.as_str(), SAMPLE_TOPIC);
+            resp.responses[0].error_code
+        }
+        // The samples delete below offset 0: nothing, the low watermark stays 0.
+        ApiKey::DeleteRecords => {
+            let resp = DeleteRecordsResponse::decode(&mut b, v).unwrap();
+            let p = &resp.topics[0].partitions[0];
+            assert_eq!(p.low_watermark, 0, "DeleteRecords v{v} low watermark");
+            p.error_code
+        }
     };
     assert_eq!(error_code, 0, "{key:?} v{v}");
 }

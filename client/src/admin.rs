@@ -1,4 +1,10 @@
-//! Admin calls: topics (create, delete, list, describe).
+//! Admin calls: topics (create, delete, list, describe, grow), configs
+//! (describe, alter), records (delete), and consumer groups (list, describe,
+//! delete, offsets, resets, lag). Every call is pinned to the one response
+//! version our bounded decoders read.
+
+mod configs;
+mod groups;
 
 use std::sync::Arc;
 
@@ -11,6 +17,12 @@ use crate::cluster::{ClientConfig, Cluster, ClusterInfo, TopicInfo};
 use crate::error::ClientError;
 use crate::protocol::responses::{
     CREATE_TOPICS_VERSION, CreateTopicsResponse, DELETE_TOPICS_VERSION, DeleteTopicsResponse,
+};
+
+pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, DELETE_ALL_RECORDS};
+pub use groups::{
+    CommittedOffset, GroupDescription, GroupListing, MemberDescription, OffsetReset, PartitionLag,
+    ResetTo, lag_of, reset_target,
 };
 
 const CREATE_TOPICS_KEY: i16 = 19;
@@ -172,6 +184,12 @@ impl Admin {
     pub async fn cluster_info(&self) -> Result<ClusterInfo, ClientError> {
         self.cluster.refresh(Some(&[])).await?;
         Ok(self.cluster.info())
+    }
+
+    /// The connection to broker `node_id` (metadata refreshed first).
+    async fn broker(&self, node_id: i32) -> Result<Arc<crate::conn::Connection>, ClientError> {
+        self.cluster.refresh(Some(&[])).await?;
+        self.cluster.broker(node_id).await
     }
 
     /// A connection to the controller (where topic changes go).

@@ -76,6 +76,10 @@ pub const TOPIC_CONFIG_NAMES: &[&str] = &[
     "segment.ms",
 ];
 
+/// The configs whose values are comma-separated lists (Kafka's LIST type): only
+/// these take IncrementalAlterConfigs' APPEND and SUBTRACT.
+pub const LIST_CONFIG_NAMES: &[&str] = &["cleanup.policy"];
+
 impl TopicConfig {
     /// Broker defaults with `overrides` applied; overrides were validated on write.
     pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Self {

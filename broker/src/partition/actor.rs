@@ -60,6 +60,12 @@ pub enum PartitionMsg {
     Compacted(Result<CompactionDone, LogError>),
     /// The topic's config changed.
     ConfigChanged(TopicConfig),
+    /// DeleteRecords: move the log start offset up to `offset` (`None`: the
+    /// high watermark); answers the new log start offset (the low watermark).
+    DeleteRecords {
+        offset: Option<i64>,
+        reply: RpcReplyPort<Result<i64, PartitionError>>,
+    },
 }
 
 impl std::fmt::Debug for PartitionMsg {
@@ -75,6 +81,9 @@ impl std::fmt::Debug for PartitionMsg {
             Self::RetentionTick => f.write_str("RetentionTick"),
             Self::Compacted(r) => write!(f, "Compacted {{ ok: {} }}", r.is_ok()),
             Self::ConfigChanged(_) => f.write_str("ConfigChanged"),
+            Self::DeleteRecords { offset, .. } => {
+                write!(f, "DeleteRecords {{ offset: {offset:?} }}")
+            }
         }
     }
 }
@@ -208,6 +217,9 @@ impl Actor for Partition {
             PartitionMsg::ConfigChanged(config) => {
                 state.log.set_config(log_config(&config));
                 state.args.config = config;
+            }
+            PartitionMsg::DeleteRecords { offset, reply } => {
+                state.on_delete_records(offset, reply)?;
             }
         }
         Ok(())
@@ -490,6 +502,38 @@ impl PartitionState {
             tracing::info!(partition = %self.args.tp, segments_before = stats.segments_before, segments_after = stats.segments_after, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after, records_removed = stats.records_removed, "compacted");
         }
         Ok(())
+    }
+
+    /// Deletes the records below `offset` (`None`: all of them, up to the high
+    /// watermark); an offset beyond the high watermark, or negative, is
+    /// OFFSET_OUT_OF_RANGE, as in Kafka. A failed segment deletion means the log
+    /// can't be trusted: the actor restarts and recovers.
+    fn on_delete_records(
+        &mut self,
+        offset: Option<i64>,
+        reply: RpcReplyPort<Result<i64, PartitionError>>,
+    ) -> Result<(), ActorProcessingErr> {
+        let high_watermark = self.log.reader().log_end_offset();
+        let offset = offset.unwrap_or(high_watermark);
+        if !(0..=high_watermark).contains(&offset) {
+            let _ = reply.send(Err(PartitionError::OffsetOutOfRange));
+            return Ok(());
+        }
+        match self.log.delete_records_before(offset) {
+            Ok(log_start_offset) => {
+                tracing::info!(partition = %self.args.tp, log_start_offset, "records deleted");
+                let _ = reply.send(Ok(log_start_offset));
+                Ok(())
+            }
+            Err(LogError::OffsetOutOfRange { .. }) => {
+                let _ = reply.send(Err(PartitionError::OffsetOutOfRange));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = reply.send(Err(PartitionError::Storage(e.to_string())));
+                Err(format!("deleting records of {} failed: {e}", self.args.tp).into())
+            }
+        }
     }
 
     fn on_retention(&mut self) -> Result<(), ActorProcessingErr> {

@@ -294,3 +294,114 @@ async fn idempotent_retries_are_answered_with_their_offsets_across_a_restart() {
     actor.stop(None);
     flusher.shutdown();
 }
+
+async fn delete_records(
+    actor: &ActorRef<PartitionMsg>,
+    offset: Option<i64>,
+) -> Result<i64, PartitionError> {
+    actor
+        .call(
+            |reply| PartitionMsg::DeleteRecords { offset, reply },
+            Some(Duration::from_secs(10)),
+        )
+        .await
+        .expect("partition answers")
+        .expect("within the timeout")
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start_up_to_the_high_watermark() {
+    let fs = Arc::new(SimFs::new());
+    let registry = Arc::new(PartitionRegistry::new());
+    let flusher = Flusher::spawn().unwrap();
+    let args = partition_args(fs.clone(), registry.clone(), &flusher);
+    let (actor, handle) = Actor::spawn(None, Partition, args.clone()).await.unwrap();
+    for value in [b"a", b"b", b"c"] {
+        append(&actor, value, -1).await.unwrap();
+    }
+    assert_eq!(delete_records(&actor, Some(2)).await, Ok(2));
+    let Some(PartitionEntry::Online(h)) = registry.lookup("t", 0) else {
+        panic!("partition registered online");
+    };
+    assert_eq!(h.reader.log_start_offset(), 2);
+    assert!(
+        h.reader.read(0, 1 << 20, 3, true).is_err(),
+        "offset 0 is gone"
+    );
+    assert!(
+        !h.reader
+            .read(2, 1 << 20, 3, true)
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    // Never backwards; beyond the high watermark or negative is out of range.
+    assert_eq!(delete_records(&actor, Some(1)).await, Ok(2));
+    for beyond in [4, -5] {
+        assert_eq!(
+            delete_records(&actor, Some(beyond)).await,
+            Err(PartitionError::OffsetOutOfRange)
+        );
+    }
+    // None: everything, up to the high watermark; appends go on from there.
+    assert_eq!(delete_records(&actor, None).await, Ok(3));
+    assert_eq!(append(&actor, b"d", 1).await.unwrap().log_start_offset, 3);
+    // The new log start survives a restart.
+    actor.stop(None);
+    handle.await.unwrap();
+    let (actor, _) = Actor::spawn(None, Partition, args).await.unwrap();
+    assert_eq!(delete_records(&actor, Some(0)).await, Ok(3));
+    actor.stop(None);
+    flusher.shutdown();
+}
+
+/// Each config change reaches the log (segment size, retention, batch limit)
+/// and the actor's retention decision (cleanup.policy).
+#[tokio::test]
+async fn config_changes_take_effect_live() {
+    let fs = Arc::new(SimFs::new());
+    let registry = Arc::new(PartitionRegistry::new());
+    let flusher = Flusher::spawn().unwrap();
+    let args = partition_args(fs, registry, &flusher);
+    let (actor, _) = Actor::spawn(None, Partition, args).await.unwrap();
+    let change = |overrides: &[(&str, &str)]| {
+        let overrides: BTreeMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = TopicConfig::resolve(&BrokerConfig::default(), &overrides);
+        actor.cast(PartitionMsg::ConfigChanged(config)).unwrap();
+    };
+    // The batches are stamped 1970: any time retention finds them expired.
+    change(&[("segment.bytes", "1024"), ("retention.ms", "-1")]);
+    let value = [b'x'; 300];
+    for _ in 0..10 {
+        append(&actor, &value, -1).await.unwrap();
+    }
+    let log_start = async || {
+        actor.cast(PartitionMsg::RetentionTick).unwrap();
+        delete_records(&actor, Some(0)).await.unwrap()
+    };
+    assert_eq!(log_start().await, 0, "retention.ms=-1 keeps everything");
+    change(&[
+        ("segment.bytes", "1024"),
+        ("retention.ms", "1"),
+        ("cleanup.policy", "compact"),
+    ]);
+    assert_eq!(log_start().await, 0, "no time retention without delete");
+    change(&[("segment.bytes", "1024"), ("retention.ms", "1")]);
+    let start = log_start().await;
+    assert!(
+        start > 0 && start < 10,
+        "small segments rolled and the sealed ones expired: {start}"
+    );
+    change(&[("max.message.bytes", "200")]);
+    let too_large = append(&actor, &value, 1).await;
+    assert!(
+        matches!(too_large, Err(PartitionError::MessageTooLarge { .. })),
+        "{too_large:?}"
+    );
+    assert!(append(&actor, b"small", 1).await.is_ok());
+    actor.stop(None);
+    flusher.shutdown();
+}

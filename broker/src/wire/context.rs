@@ -7,7 +7,9 @@ use ractor::ActorRef;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
-use crate::controller::{ControllerMsg, MetadataImage, TopicError, TopicSpec};
+use crate::controller::{
+    ConfigAlteration, ControllerMsg, MetadataImage, PartitionsSpec, TopicError, TopicSpec,
+};
 use crate::group::GroupDirectory;
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, PRODUCER_ID_BLOCK, TOPIC_READY_WAIT_MS};
 use crate::partition::PartitionRegistry;
@@ -86,6 +88,63 @@ impl BrokerCtx {
         };
         self.await_reconciled().await;
         results
+    }
+
+    /// Asks the controller to grow topics and waits (bounded) until this broker's
+    /// new partitions are online.
+    pub async fn create_partitions(
+        &self,
+        topics: Vec<PartitionsSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<(), TopicError>> {
+        let count = topics.len();
+        let results = self
+            .controller_call(count, |reply| ControllerMsg::CreatePartitions {
+                topics,
+                validate_only,
+                reply,
+            })
+            .await;
+        self.await_reconciled().await;
+        results
+    }
+
+    /// Asks the controller to change topic config overrides and waits (bounded)
+    /// until the partition manager has handed the new configs to the
+    /// partitions (appends after the answer see them).
+    pub async fn alter_topic_configs(
+        &self,
+        topics: Vec<(String, ConfigAlteration)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), TopicError>> {
+        let count = topics.len();
+        let results = self
+            .controller_call(count, |reply| ControllerMsg::AlterConfigs {
+                topics,
+                validate_only,
+                reply,
+            })
+            .await;
+        self.await_reconciled().await;
+        results
+    }
+
+    /// One controller call answering a result per topic; every topic fails
+    /// with a storage error when the controller does not answer.
+    async fn controller_call(
+        &self,
+        count: usize,
+        msg: impl FnOnce(ractor::RpcReplyPort<Vec<Result<(), TopicError>>>) -> ControllerMsg,
+    ) -> Vec<Result<(), TopicError>> {
+        let unavailable = || vec![Err(TopicError::Storage("controller unavailable".into())); count];
+        let Some(controller) = self.controller() else {
+            return unavailable();
+        };
+        let call = controller.call(msg, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)));
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(results)) if results.len() == count => results,
+            _ => unavailable(),
+        }
     }
 
     /// A producer id never handed out before (InitProducerId). Ids come from

@@ -65,6 +65,12 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
         Request::DeleteGroups(r) => delete_groups::start(ctx, header, r),
         Request::OffsetDelete(r) => offset_delete::start(ctx, header, r),
         Request::InitProducerId(r) => init_producer_id::start(ctx, header, r),
+        Request::DeleteRecords(r) => super::delete_records::start(ctx, header, r),
+        Request::AlterConfigs(r) => super::alter_configs::start(ctx, header, r),
+        Request::CreatePartitions(r) => super::create_partitions::start(ctx, header, r),
+        Request::IncrementalAlterConfigs(r) => {
+            super::incremental_alter_configs::start(ctx, header, r)
+        }
     }
 }
 

@@ -7,6 +7,10 @@ use crate::partition::PartitionError;
 
 /// No error.
 pub const NONE: i16 = 0;
+/// OFFSET_OUT_OF_RANGE: DeleteRecords beyond the high watermark.
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// UNKNOWN_TOPIC_OR_PARTITION.
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// REQUEST_TIMED_OUT, for a group call or commit that got no answer in time.
 pub const REQUEST_TIMED_OUT: i16 = 7;
 /// OFFSET_METADATA_TOO_LARGE: commit metadata over `offset.metadata.max.bytes`.
@@ -15,6 +19,8 @@ pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 /// COORDINATOR_NOT_AVAILABLE.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// INVALID_TOPIC_EXCEPTION: also DeleteRecords on an internal topic.
+pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 /// ILLEGAL_GENERATION.
 pub const ILLEGAL_GENERATION: i16 = 22;
 /// INCONSISTENT_GROUP_PROTOCOL.
@@ -39,8 +45,16 @@ pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 /// GROUP_SUBSCRIBED_TO_TOPIC: OffsetDelete of a topic the group consumes.
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
-/// INVALID_REQUEST: a well-formed request Weir does not serve (transactions).
+/// INVALID_REQUEST: a well-formed request Weir does not serve (transactions), or
+/// a malformed admin request (duplicate resources, unknown resource types).
 pub const INVALID_REQUEST: i16 = 42;
+/// INVALID_PARTITIONS: CreatePartitions that does not grow the topic.
+pub const INVALID_PARTITIONS: i16 = 37;
+/// INVALID_REPLICA_ASSIGNMENT: a manual assignment that cannot be used.
+pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+/// INVALID_CONFIG: unknown config, bad value, or a config that cannot be
+/// altered (Weir's broker configs are static).
+pub const INVALID_CONFIG: i16 = 40;
 
 /// The Kafka error code for a topic change failure.
 pub fn topic_error_code(e: &TopicError) -> i16 {
@@ -51,6 +65,8 @@ pub fn topic_error_code(e: &TopicError) -> i16 {
         TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig.code(),
         TopicError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+        TopicError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
+        TopicError::InvalidRequest(_) => INVALID_REQUEST,
         TopicError::Storage(_) => ResponseError::KafkaStorageError.code(),
     }
 }

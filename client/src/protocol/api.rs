@@ -24,9 +24,13 @@ pub enum ApiKey {
     ApiVersions = 18,
     CreateTopics = 19,
     DeleteTopics = 20,
+    DeleteRecords = 21,
     InitProducerId = 22,
     DescribeConfigs = 32,
+    AlterConfigs = 33,
+    CreatePartitions = 37,
     DeleteGroups = 42,
+    IncrementalAlterConfigs = 44,
     OffsetDelete = 47,
 }
 
@@ -62,6 +66,10 @@ impl ApiKey {
             Self::DeleteTopics => "DeleteTopics",
             Self::DescribeConfigs => "DescribeConfigs",
             Self::InitProducerId => "InitProducerId",
+            Self::DeleteRecords => "DeleteRecords",
+            Self::AlterConfigs => "AlterConfigs",
+            Self::CreatePartitions => "CreatePartitions",
+            Self::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         }
     }
 }
@@ -123,6 +131,10 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::DeleteGroups, 0, 2, 2),
     spec(ApiKey::OffsetDelete, 0, 0, i16::MAX),
     spec(ApiKey::InitProducerId, 0, 4, 2),
+    spec(ApiKey::DeleteRecords, 0, 2, 2),
+    spec(ApiKey::AlterConfigs, 0, 2, 2),
+    spec(ApiKey::CreatePartitions, 0, 3, 2),
+    spec(ApiKey::IncrementalAlterConfigs, 0, 1, 1),
 ];
 
 /// The spec of a served API by wire key.

@@ -3,15 +3,19 @@
 //! Each decoder reads exactly the fields of its served versions through the bounded
 //! [`Reader`]; names follow Kafka's schemas verbatim.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -26,15 +30,19 @@ pub mod sync_group;
 
 use bytes::Bytes;
 
+pub use alter_configs::AlterConfigsRequest;
 pub use api_versions::ApiVersionsRequest;
+pub use create_partitions::CreatePartitionsRequest;
 pub use create_topics::CreateTopicsRequest;
 pub use delete_groups::DeleteGroupsRequest;
+pub use delete_records::DeleteRecordsRequest;
 pub use delete_topics::DeleteTopicsRequest;
 pub use describe_configs::DescribeConfigsRequest;
 pub use describe_groups::DescribeGroupsRequest;
 pub use fetch::FetchRequest;
 pub use find_coordinator::FindCoordinatorRequest;
 pub use heartbeat::HeartbeatRequest;
+pub use incremental_alter_configs::IncrementalAlterConfigsRequest;
 pub use init_producer_id::InitProducerIdRequest;
 pub use join_group::JoinGroupRequest;
 pub use leave_group::LeaveGroupRequest;
@@ -75,6 +83,10 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     InitProducerId(InitProducerIdRequest),
+    DeleteRecords(DeleteRecordsRequest),
+    AlterConfigs(AlterConfigsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -132,6 +144,14 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::OffsetDelete => Request::OffsetDelete(OffsetDeleteRequest::decode(reader, v)?),
         ApiKey::InitProducerId => {
             Request::InitProducerId(InitProducerIdRequest::decode(reader, v)?)
+        }
+        ApiKey::DeleteRecords => Request::DeleteRecords(DeleteRecordsRequest::decode(reader, v)?),
+        ApiKey::AlterConfigs => Request::AlterConfigs(AlterConfigsRequest::decode(reader, v)?),
+        ApiKey::CreatePartitions => {
+            Request::CreatePartitions(CreatePartitionsRequest::decode(reader, v)?)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::decode(reader, v)?)
         }
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka

@@ -2,6 +2,7 @@
 //!
 //! Every flag can also come from the environment (`WEIR_BOOTSTRAP`, ...).
 
+mod group;
 mod perf;
 mod profile;
 mod records;
@@ -19,7 +20,7 @@ struct Cli {
     bootstrap: Option<String>,
     /// Settings file with named profiles (default ~/.config/weir/config.toml).
     #[arg(long, global = true, env = "WEIR_CONFIG")]
-    config: Option<std::path::PathBuf>,
+    config_file: Option<std::path::PathBuf>,
     /// Profile of the settings file to use (default: `default`).
     #[arg(long, global = true, env = "WEIR_PROFILE")]
     profile: Option<String>,
@@ -38,6 +39,9 @@ enum Command {
     Consume(records::ConsumeArgs),
     /// Cluster id, controller and brokers.
     Cluster,
+    /// Consumer groups: list, describe, lag, reset offsets, delete.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Load generators with throughput and latency figures.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
@@ -53,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let profile = profile::load(cli.config.as_deref(), cli.profile.as_deref())?;
+    let profile = profile::load(cli.config_file.as_deref(), cli.profile.as_deref())?;
     let bootstrap = cli
         .bootstrap
         .or(profile.bootstrap)
@@ -64,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Produce(args) => records::produce(bootstrap, args).await,
         Command::Consume(args) => records::consume(bootstrap, args).await,
         Command::Cluster => topic::cluster_status(bootstrap).await,
+        Command::Group(cmd) => group::run(bootstrap, cmd).await,
         Command::Perf(cmd) => perf::run(bootstrap, cmd).await,
     }
 }

@@ -1,6 +1,6 @@
 //! Settings files: defaults < profile file < `WEIR_*` environment < flags.
 //!
-//! The file (`--config`, `WEIR_CONFIG`, else `~/.config/weir/config.toml` when
+//! The file (`--config-file`, `WEIR_CONFIG`, else `~/.config/weir/config.toml` when
 //! it exists) holds named profiles; `--profile` (`WEIR_PROFILE`) picks one,
 //! `default` otherwise:
 //!

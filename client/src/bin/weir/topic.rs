@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use weir_client::admin::{Admin, NewTopic};
+use weir_client::admin::{Admin, AlterConfigOp, ConfigResource, ConfigSource, NewTopic};
 use weir_client::cluster::ClientConfig;
 
 #[derive(Subcommand, Debug)]
@@ -26,10 +26,37 @@ pub enum TopicCommand {
         #[arg(long)]
         internal: bool,
     },
-    /// Show a topic's partitions and leaders.
+    /// Show a topic's partitions, leaders and configs.
     Describe { name: String },
     /// Delete topics.
     Delete { names: Vec<String> },
+    /// Change a topic's configs (set and delete overrides, applied together).
+    Alter {
+        name: String,
+        /// Set a config, `key=value` (repeatable).
+        #[arg(long = "config", short = 'c', value_parser = parse_kv)]
+        configs: Vec<(String, String)>,
+        /// Remove an override, back to the default (repeatable).
+        #[arg(long = "delete-config")]
+        delete_configs: Vec<String>,
+    },
+    /// Grow a topic to a new total partition count.
+    AddPartitions {
+        name: String,
+        /// The new total partition count (like kafka-topics --alter --partitions).
+        #[arg(long)]
+        count: i32,
+    },
+    /// Delete a partition's records below an offset (its new low watermark).
+    DeleteRecords {
+        name: String,
+        /// Partition.
+        #[arg(long, short = 'p')]
+        partition: i32,
+        /// Records below this offset go; -1 deletes all (up to the high watermark).
+        #[arg(long, short = 'o', allow_negative_numbers = true)]
+        offset: i64,
+    },
 }
 
 /// `key=value`.
@@ -76,6 +103,20 @@ pub async fn run(bootstrap: &str, cmd: TopicCommand) -> anyhow::Result<()> {
                     p.partition, p.leader, p.leader_epoch
                 );
             }
+            let configs = admin
+                .describe_topic_configs(&name)
+                .await
+                .with_context(|| format!("describing the configs of {name}"))?;
+            println!("configs");
+            for c in configs {
+                let value = c.value.as_deref().unwrap_or("(sensitive)");
+                let marker = if c.source == ConfigSource::DynamicTopic {
+                    "  (override)"
+                } else {
+                    ""
+                };
+                println!("  {}={}  {}{}", c.name, value, c.source.name(), marker);
+            }
         }
         TopicCommand::Delete { names } => {
             if names.is_empty() {
@@ -87,8 +128,62 @@ pub async fn run(bootstrap: &str, cmd: TopicCommand) -> anyhow::Result<()> {
                 println!("deleted {name}");
             }
         }
+        TopicCommand::Alter {
+            name,
+            configs,
+            delete_configs,
+        } => {
+            let ops = alter_ops(&configs, &delete_configs)?;
+            admin
+                .alter_configs(&ConfigResource::Topic(name.clone()), &ops, false)
+                .await
+                .with_context(|| format!("altering {name}"))?;
+            for (k, v) in &configs {
+                println!("set {k}={v} on {name}");
+            }
+            for k in &delete_configs {
+                println!("deleted {k} override on {name}");
+            }
+        }
+        TopicCommand::AddPartitions { name, count } => {
+            let results = admin
+                .create_partitions(&[(name.clone(), count)], false)
+                .await?;
+            for r in results {
+                r.with_context(|| format!("growing {name} to {count} partitions"))?;
+            }
+            println!("{name} now has {count} partitions");
+        }
+        TopicCommand::DeleteRecords {
+            name,
+            partition,
+            offset,
+        } => {
+            let results = admin
+                .delete_records(&[(name.clone(), partition, offset)])
+                .await?;
+            for r in results {
+                let low = r.with_context(|| format!("deleting records of {name}-{partition}"))?;
+                println!("{name}-{partition} low watermark {low}");
+            }
+        }
     }
     Ok(())
+}
+
+/// The IncrementalAlterConfigs operations of `weir topic alter`.
+fn alter_ops(set: &[(String, String)], delete: &[String]) -> anyhow::Result<Vec<AlterConfigOp>> {
+    if set.is_empty() && delete.is_empty() {
+        bail!("give at least one --config key=value or --delete-config key");
+    }
+    if let Some(k) = delete.iter().find(|k| set.iter().any(|(s, _)| s == *k)) {
+        bail!("{k} is both set and deleted");
+    }
+    Ok(set
+        .iter()
+        .map(|(k, v)| AlterConfigOp::Set(k.clone(), v.clone()))
+        .chain(delete.iter().map(|k| AlterConfigOp::Delete(k.clone())))
+        .collect())
 }
 
 pub async fn cluster_status(bootstrap: &str) -> anyhow::Result<()> {
@@ -105,4 +200,24 @@ pub async fn cluster_status(bootstrap: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alter_sets_then_deletes_and_refuses_nothing_or_both() {
+        let set = vec![("retention.ms".to_string(), "1000".to_string())];
+        let delete = vec!["segment.bytes".to_string()];
+        assert_eq!(
+            alter_ops(&set, &delete).unwrap(),
+            vec![
+                AlterConfigOp::Set("retention.ms".into(), "1000".into()),
+                AlterConfigOp::Delete("segment.bytes".into()),
+            ]
+        );
+        assert!(alter_ops(&[], &[]).is_err());
+        assert!(alter_ops(&set, &["retention.ms".to_string()]).is_err());
+    }
 }

@@ -63,12 +63,19 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         | ApiKey::DeleteGroups
         | ApiKey::OffsetDelete => SampleBody::Encoded(group_body(key, v)),
         ApiKey::InitProducerId => SampleBody::Encoded(encoded(
+            // Null transactional id (kafka-protocol's default is empty, which
+            // Kafka answers INVALID_REQUEST): an idempotent producer.
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_transaction_timeout_ms(60_000)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
             v,
         )),
+        ApiKey::DeleteRecords
+        | ApiKey::AlterConfigs
+        | ApiKey::CreatePartitions
+        | ApiKey::IncrementalAlterConfigs => SampleBody::Encoded(admin_body(key, v)),
     }
 }
 
@@ -411,6 +418,66 @@ fn encoded<R: kafka_protocol::protocol::Encodable>(body: &R, v: i16) -> Bytes {
     let mut buf = bytes::BytesMut::new();
     body.encode(&mut buf, v).expect("valid sample body");
     buf.freeze()
+}
+
+/// Topic admin samples, all on the sample topic and each answered with error 0
+/// by a live broker in registry order: CreatePartitions grows the topic by one
+/// partition per version (1 → 2 at v0, ..., → 5 at v3), the config changes set
+/// `retention.ms` to its default, and DeleteRecords deletes nothing (offset 0),
+/// so the later samples still read the topic from offset 0.
+fn admin_body(key: ApiKey, v: i16) -> Bytes {
+    match key {
+        ApiKey::CreatePartitions => {
+            let t = create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(name(SAMPLE_TOPIC))
+                .with_count(2 + i32::from(v))
+                .with_assignments(None);
+            encoded(
+                &CreatePartitionsRequest::default()
+                    .with_topics(vec![t])
+                    .with_timeout_ms(5000),
+                v,
+            )
+        }
+        ApiKey::AlterConfigs => {
+            let c = alter_configs_request::AlterableConfig::default()
+                .with_name(text("retention.ms"))
+                .with_value(Some(text("604800000")));
+            let r = alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(text(SAMPLE_TOPIC))
+                .with_configs(vec![c]);
+            encoded(&AlterConfigsRequest::default().with_resources(vec![r]), v)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let c = incremental_alter_configs_request::AlterableConfig::default()
+                .with_name(text("retention.ms"))
+                .with_config_operation(0)
+                .with_value(Some(text("604800000")));
+            let r = incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(text(SAMPLE_TOPIC))
+                .with_configs(vec![c]);
+            encoded(
+                &IncrementalAlterConfigsRequest::default().with_resources(vec![r]),
+                v,
+            )
+        }
+        _ => {
+            let p = delete_records_request::DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(0);
+            let t = delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name(SAMPLE_TOPIC))
+                .with_partitions(vec![p]);
+            encoded(
+                &DeleteRecordsRequest::default()
+                    .with_topics(vec![t])
+                    .with_timeout_ms(5000),
+                v,
+            )
+        }
+    }
 }
 
 /// Consumer-group samples: group `sample-group`, a made-up member (so a live
