@@ -8,6 +8,7 @@
 
 pub mod assignor;
 mod fetcher;
+pub mod group;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -216,7 +217,7 @@ impl Consumer {
             let mut positions = self.shared.positions.lock();
             positions.clear();
             for (topic, partition, at) in resolved {
-                positions.insert((topic, partition), PartitionPosition::at(at, 0));
+                positions.insert((topic, partition), PartitionPosition::at(at, fresh_epoch()));
             }
         }
         self.buffered.clear();
@@ -300,6 +301,41 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// For group membership: drops `remove` (and their buffered records) and
+    /// adds `add` at their starting offsets, keeping every other position.
+    pub(crate) fn update_assignment(
+        &mut self,
+        remove: &[(Arc<str>, i32)],
+        add: Vec<(Arc<str>, i32, i64)>,
+    ) {
+        {
+            let mut positions = self.shared.positions.lock();
+            for key in remove {
+                positions.remove(key);
+            }
+            for (topic, partition, at) in add {
+                positions.insert((topic, partition), PartitionPosition::at(at, fresh_epoch()));
+            }
+        }
+        self.buffered.retain(|r| {
+            !remove
+                .iter()
+                .any(|(t, p)| *t == r.topic && *p == r.partition)
+        });
+        self.shared.wake.notify_one();
+    }
+
+    /// Every assigned partition with its position (next offset for the
+    /// application), from one look at the shared state.
+    pub(crate) fn positions(&self) -> Vec<(Arc<str>, i32, i64)> {
+        self.shared
+            .positions
+            .lock()
+            .iter()
+            .map(|((t, p), pos)| (t.clone(), *p, pos.position))
+            .collect()
     }
 
     /// Next offset to be handed to the application for a partition.
@@ -423,6 +459,14 @@ impl Drop for Consumer {
             .store(true, std::sync::atomic::Ordering::Release);
         self.shared.wake.notify_one();
     }
+}
+
+/// An epoch no assignment used before, so an answer fetched for an earlier
+/// ownership of a partition is never taken for a later one (seeks add 1 to
+/// an epoch; assignments step by 2^20).
+fn fresh_epoch() -> u64 {
+    static NEXT_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
+    NEXT_EPOCH.fetch_add(1 << 20, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl PartitionPosition {

@@ -3,6 +3,7 @@
 //! Every flag can also come from the environment (`WEIR_BOOTSTRAP`, ...).
 
 mod group;
+mod group_consume;
 mod perf;
 mod profile;
 mod records;

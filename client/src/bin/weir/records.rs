@@ -132,6 +132,8 @@ pub struct ConsumeArgs {
     /// Only records with header `key=value` (or `key` with any value).
     #[arg(long)]
     header_filter: Option<String>,
+    #[command(flatten)]
+    group: crate::group_consume::GroupArgs,
 }
 
 fn parse_offset(s: &str) -> anyhow::Result<Offset> {
@@ -144,6 +146,19 @@ fn parse_offset(s: &str) -> anyhow::Result<Offset> {
 }
 
 pub async fn consume(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
+    if args.group.group.is_some() {
+        let target = crate::group_consume::Target {
+            topic: &args.topic,
+            reset: parse_offset(&args.offset)?,
+            count: args.count,
+            exit_at_end: args.exit_at_end,
+            header_filter: args.header_filter.as_deref(),
+        };
+        return crate::group_consume::consume(bootstrap, &args.group, target, |out, r| {
+            print_record(out, r, args.format, args.template.as_deref())
+        })
+        .await;
+    }
     let start = parse_offset(&args.offset)?;
     let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap))?;
     let meta = consumer.cluster().topic(&args.topic).await?;
