@@ -44,6 +44,8 @@ pub enum GroupMsg {
     /// SyncGroup; followers' replies are parked until the leader's sync.
     Sync {
         member_id: String,
+        /// The static instance id the member names (v3+).
+        group_instance_id: Option<String>,
         generation_id: i32,
         assignments: Vec<(String, Bytes)>,
         reply: RpcReplyPort<SyncResponse>,
@@ -51,6 +53,8 @@ pub enum GroupMsg {
     /// Heartbeat; replies with an error code.
     Heartbeat {
         member_id: String,
+        /// The static instance id the member names (v3+).
+        group_instance_id: Option<String>,
         generation_id: i32,
         reply: RpcReplyPort<i16>,
     },
@@ -63,6 +67,8 @@ pub enum GroupMsg {
     Commit {
         generation_id: i32,
         member_id: String,
+        /// The static instance id the member names (v7+).
+        group_instance_id: Option<String>,
         offsets: Vec<((String, i32), OffsetValue)>,
         reply: RpcReplyPort<i16>,
     },
@@ -285,10 +291,18 @@ impl Actor for GroupCoordinator {
             }
             GroupMsg::Sync {
                 member_id,
+                group_instance_id,
                 generation_id,
                 assignments,
                 reply,
             } => {
+                if state
+                    .group
+                    .is_fenced(&member_id, group_instance_id.as_deref())
+                {
+                    let _ = reply.send(SyncResponse::error(codes::FENCED_INSTANCE_ID));
+                    return Ok(());
+                }
                 let (answer, effects) =
                     state
                         .group
@@ -303,10 +317,19 @@ impl Actor for GroupCoordinator {
             }
             GroupMsg::Heartbeat {
                 member_id,
+                group_instance_id,
                 generation_id,
                 reply,
             } => {
-                let _ = reply.send(state.group.heartbeat(&member_id, generation_id, now));
+                let code = if state
+                    .group
+                    .is_fenced(&member_id, group_instance_id.as_deref())
+                {
+                    codes::FENCED_INSTANCE_ID
+                } else {
+                    state.group.heartbeat(&member_id, generation_id, now)
+                };
+                let _ = reply.send(code);
             }
             GroupMsg::Leave { members, reply } => {
                 let mut codes = Vec::with_capacity(members.len());
@@ -320,8 +343,22 @@ impl Actor for GroupCoordinator {
             GroupMsg::Commit {
                 generation_id,
                 member_id,
+                group_instance_id,
                 offsets,
                 reply,
+            } if state
+                .group
+                .is_fenced(&member_id, group_instance_id.as_deref()) =>
+            {
+                let _ = (generation_id, offsets);
+                let _ = reply.send(codes::FENCED_INSTANCE_ID);
+            }
+            GroupMsg::Commit {
+                generation_id,
+                member_id,
+                offsets,
+                reply,
+                ..
             } => state.on_commit(&myself, generation_id, &member_id, offsets, now, reply),
             GroupMsg::CommitDone {
                 seq,

@@ -153,7 +153,7 @@ pub struct SyncResponse {
 }
 
 impl SyncResponse {
-    fn error(error_code: i16) -> Self {
+    pub(crate) fn error(error_code: i16) -> Self {
         Self {
             error_code,
             protocol_type: None,
@@ -918,6 +918,15 @@ impl Group {
                 .map(|m| m.assignment.clone())
                 .unwrap_or_default(),
         }
+    }
+
+    /// Whether `member_id` names a static instance that another member has
+    /// taken over since (Kafka answers FENCED_INSTANCE_ID, so the old
+    /// incarnation stops instead of rejoining and taking the id back).
+    pub fn is_fenced(&self, member_id: &str, group_instance_id: Option<&str>) -> bool {
+        group_instance_id
+            .and_then(|instance| self.static_members.get(instance))
+            .is_some_and(|current| current != member_id)
     }
 
     /// Handles Heartbeat; returns the Kafka error code.

@@ -19,9 +19,11 @@ pub fn start(
     request: HeartbeatRequest,
 ) -> ResponseFuture {
     let (member_id, generation_id) = (request.member_id, request.generation_id);
+    let group_instance_id = request.group_instance_id;
     let call = send_to_group(ctx, &request.group_id, GroupRoute::Member, |reply| {
         GroupMsg::Heartbeat {
             member_id,
+            group_instance_id,
             generation_id,
             reply,
         }

@@ -43,10 +43,12 @@ pub fn start(
         })
         .collect();
     let (generation_id, member_id) = (request.generation_id, request.member_id.clone());
+    let group_instance_id = request.group_instance_id.clone();
     let call = send_to_group(ctx, &request.group_id, GroupRoute::Create, |reply| {
         GroupMsg::Commit {
             generation_id,
             member_id,
+            group_instance_id,
             offsets,
             reply,
         }

@@ -21,14 +21,16 @@ pub fn start(
     header: RequestHeader,
     request: SyncGroupRequest,
 ) -> ResponseFuture {
-    let (member_id, generation_id, assignments) = (
+    let (member_id, group_instance_id, generation_id, assignments) = (
         request.member_id,
+        request.group_instance_id,
         request.generation_id,
         request.assignments,
     );
     let call = send_to_group(ctx, &request.group_id, GroupRoute::Member, |reply| {
         GroupMsg::Sync {
             member_id,
+            group_instance_id,
             generation_id,
             assignments,
             reply,

@@ -179,6 +179,7 @@ async fn stable_member(c: &ActorRef<GroupMsg>, topics: &[&str]) -> String {
     let synced = c
         .call(
             |reply| GroupMsg::Sync {
+                group_instance_id: None,
                 member_id: m,
                 generation_id: joined.generation_id,
                 assignments,
@@ -197,6 +198,7 @@ async fn heartbeat(c: &ActorRef<GroupMsg>, member_id: &str, generation_id: i32) 
     let member_id = member_id.to_owned();
     c.call(
         |reply| GroupMsg::Heartbeat {
+            group_instance_id: None,
             member_id,
             generation_id,
             reply,
@@ -257,6 +259,7 @@ async fn commit(c: &ActorRef<GroupMsg>, generation_id: i32, member_id: &str, off
     let offsets = vec![(("t".to_string(), 0), value(offset))];
     c.call(
         |reply| GroupMsg::Commit {
+            group_instance_id: None,
             generation_id,
             member_id,
             offsets,
@@ -290,6 +293,7 @@ async fn a_member_joins_syncs_commits_durably_and_reads_back() {
     let synced = c
         .call(
             |reply| GroupMsg::Sync {
+                group_instance_id: None,
                 member_id: m,
                 generation_id: 1,
                 assignments,

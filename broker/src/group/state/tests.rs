@@ -300,6 +300,15 @@ fn static_member_replaced_by_a_new_instance_is_fenced_without_rebalance() {
         now(g.join(r, 1_020).0).error_code,
         codes::FENCED_INSTANCE_ID
     );
+    // Its heartbeats, syncs and commits name the instance: fenced (the
+    // coordinator answers FENCED_INSTANCE_ID before the state is consulted).
+    assert!(g.is_fenced(&old, Some("instance-1")));
+    assert!(!g.is_fenced(&fresh.member_id, Some("instance-1")));
+    assert!(
+        !g.is_fenced(&old, None),
+        "without an instance id it is just unknown"
+    );
+    assert!(!g.is_fenced(&old, Some("another-instance")));
     assert_eq!(g.heartbeat(&old, 1, 1_030), codes::UNKNOWN_MEMBER_ID);
     assert_eq!(g.leave("", Some("instance-1"), 1_040).0, codes::NONE);
     assert_eq!(g.state, GroupState::Empty, "the only member left");
