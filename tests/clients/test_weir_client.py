@@ -153,3 +153,25 @@ def test_aiokafka_round_trip_in_a_group(broker):
 
     from aiokafka.structs import TopicPartition as TopicPartitionAio
     asyncio.run(run())
+
+
+def test_perf_tools_report_machine_readable_figures(broker, tmp_path):
+    """`weir perf produce|consume|e2e --json` print one line with the figures
+    the issue names, for the records really moved; `cluster status` names the
+    broker."""
+    svg = tmp_path / "latency.svg"
+    line = weir(broker, "perf", "produce", "-t", "perf-json", "--records", "20000", "--size", "50",
+                "--acks", "all", "--compression", "lz4", "--json", "--svg", str(svg))
+    produced = json.loads(line)
+    for field in ("records", "records_per_sec", "mb_per_sec", "p50_ms", "p99_ms"):
+        assert field in produced, field
+    assert produced["records"] == 20000 and produced["failed"] == "0"
+    assert produced["records_per_sec"] > 0 and produced["p99_ms"] >= produced["p50_ms"]
+    assert svg.read_text().lstrip().startswith("<svg")
+    consumed = json.loads(weir(broker, "perf", "consume", "-t", "perf-json", "--records", "20000", "--json"))
+    assert consumed["records"] == 20000
+    assert consumed["mb_per_sec"] == pytest.approx(consumed["records_per_sec"] * 50 / 1e6, rel=1e-6)
+    e2e = json.loads(weir(broker, "perf", "e2e", "-t", "perf-e2e", "--records", "5000", "--rate", "5000", "--json"))
+    assert e2e["records"] == 5000 and e2e["p50_ms"] > 0
+    status = weir(broker, "cluster", "status")
+    assert f"broker 0  127.0.0.1:{broker.port}" in status

@@ -38,14 +38,21 @@ enum Command {
     Produce(records::ProduceArgs),
     /// Consume records and print them.
     Consume(records::ConsumeArgs),
-    /// Cluster id, controller and brokers.
-    Cluster,
+    /// The cluster as a whole.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Consumer groups: list, describe, lag, reset offsets, delete.
     #[command(subcommand)]
     Group(group::GroupCommand),
     /// Load generators with throughput and latency figures.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Cluster id, controller and brokers.
+    Status,
 }
 
 #[tokio::main]
@@ -68,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Topic(cmd) => topic::run(bootstrap, cmd).await,
         Command::Produce(args) => records::produce(bootstrap, args).await,
         Command::Consume(args) => records::consume(bootstrap, args).await,
-        Command::Cluster => topic::cluster_status(bootstrap).await,
+        Command::Cluster(ClusterCommand::Status) => topic::cluster_status(bootstrap).await,
         Command::Group(cmd) => group::run(bootstrap, cmd).await,
         Command::Perf(cmd) => perf::run(bootstrap, cmd).await,
     }
