@@ -1,0 +1,147 @@
+//! The checker: Jepsen's queue invariants over a [`History`]. *Log* invariants compare
+//! what producers were told with what a fresh reader drained at the end; *delivery*
+//! invariants compare what group members handed to the application with the offsets
+//! the log holds and the group committed. Every violation becomes a typed [`Finding`]
+//! naming the values, partitions and offsets involved.
+
+mod delivery;
+mod log;
+mod report;
+
+use std::fmt;
+
+use crate::history::History;
+
+pub use report::{Counts, Invariant, Report};
+
+/// What the run promised, which decides the invariants that apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckConfig {
+    /// The producers were idempotent, so no value may be in the log twice.
+    pub idempotent: bool,
+    /// The delivery mode group members ran in; `None` when no group consumed.
+    pub delivery: Option<DeliveryMode>,
+}
+
+/// A consumer group's promise to the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// Commit after processing: nothing below the committed offset is skipped, but a
+    /// record may be handed over twice.
+    AtLeastOnce,
+    /// Commit before processing: no record is handed over twice, but some may be skipped.
+    AtMostOnce,
+}
+
+/// A record's place in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// Partition index.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+}
+
+impl Position {
+    /// The place `offset` of `partition`.
+    pub fn new(partition: i32, offset: i64) -> Self {
+        Self { partition, offset }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}@{}", self.partition, self.offset)
+    }
+}
+
+/// One violation, with the records that show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Acknowledged at `at`, never drained, though the drain read `at`'s offset or a
+    /// later one of the same partition: the log moved past it, so it is gone.
+    LostWrite { value: String, at: Position },
+    /// Acknowledged at `at` and never drained, with nothing drained at or after that
+    /// offset: lost, or the drain stopped early.
+    Unseen { value: String, at: Position },
+    /// One value at several places in the log, where the producers were idempotent.
+    Duplicate { value: String, at: Vec<Position> },
+    /// Several values drained at one place.
+    ConflictingValues { at: Position, values: Vec<String> },
+    /// An acknowledged value drained only at places other than the acknowledged one.
+    MisplacedAck {
+        value: String,
+        acked: Position,
+        read: Vec<Position>,
+    },
+    /// A send that failed definitely, yet its value is in the log.
+    AbortedRead { value: String, at: Vec<Position> },
+    /// At-least-once: an offset the log holds, below the group's final committed
+    /// offset `committed`, that no member handed over.
+    NotDelivered {
+        value: String,
+        at: Position,
+        committed: i64,
+    },
+    /// At-most-once: one place handed over more than once, by these members in order.
+    DeliveredTwice {
+        value: String,
+        at: Position,
+        processes: Vec<u32>,
+    },
+    /// Within one member's assignment, a partition's offset did not increase.
+    NonMonotonicPoll {
+        process: u32,
+        generation: i32,
+        value: String,
+        at: Position,
+        previous_offset: i64,
+    },
+}
+
+impl Finding {
+    /// The invariant this finding violates.
+    pub fn invariant(&self) -> Invariant {
+        match self {
+            Self::LostWrite { .. } => Invariant::LostWrite,
+            Self::Unseen { .. } => Invariant::Unseen,
+            Self::Duplicate { .. } => Invariant::Duplicate,
+            Self::ConflictingValues { .. } | Self::MisplacedAck { .. } => {
+                Invariant::InconsistentOffsets
+            }
+            Self::AbortedRead { .. } => Invariant::AbortedRead,
+            Self::NotDelivered { .. } => Invariant::AtLeastOnce,
+            Self::DeliveredTwice { .. } => Invariant::AtMostOnce,
+            Self::NonMonotonicPoll { .. } => Invariant::MonotonicPolls,
+        }
+    }
+}
+
+/// Checks every invariant `config` promises over `history`.
+pub fn check(history: &History, config: &CheckConfig) -> Report {
+    let drain = log::Drain::from_history(history);
+    let mut findings = log::check(history, &drain, config.idempotent);
+    let mut checked = vec![
+        Invariant::LostWrite,
+        Invariant::Unseen,
+        Invariant::InconsistentOffsets,
+        Invariant::AbortedRead,
+    ];
+    if config.idempotent {
+        checked.push(Invariant::Duplicate);
+    }
+    if let Some(mode) = config.delivery {
+        findings.extend(delivery::check(history, &drain, mode));
+        checked.push(match mode {
+            DeliveryMode::AtLeastOnce => Invariant::AtLeastOnce,
+            DeliveryMode::AtMostOnce => Invariant::AtMostOnce,
+        });
+        checked.push(Invariant::MonotonicPolls);
+    }
+    checked.sort();
+    Report {
+        findings,
+        counts: Counts::of(history),
+        checked,
+    }
+}
