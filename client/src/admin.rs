@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::{ClientConfig, Cluster, ClusterInfo, TopicInfo};
 use crate::error::ClientError;
+use crate::protocol::ApiKey;
 use crate::protocol::responses::{
     CREATE_TOPICS_VERSION, CreateTopicsResponse, DELETE_TOPICS_VERSION, DeleteTopicsResponse,
 };
@@ -25,8 +26,8 @@ pub use groups::{
     ResetTo, lag_of, reset_target,
 };
 
-const CREATE_TOPICS_KEY: i16 = 19;
-const DELETE_TOPICS_KEY: i16 = 20;
+const CREATE_TOPICS_KEY: i16 = ApiKey::CreateTopics as i16;
+const DELETE_TOPICS_KEY: i16 = ApiKey::DeleteTopics as i16;
 
 /// A topic to create.
 #[derive(Debug, Clone)]

@@ -13,10 +13,11 @@ use parking_lot::RwLock;
 
 use crate::conn::Connection;
 use crate::error::{ClientError, codes};
+use crate::protocol::ApiKey;
 use crate::protocol::responses::{METADATA_VERSION, MetadataResponse};
 
 /// Metadata's key.
-const METADATA_KEY: i16 = 3;
+const METADATA_KEY: i16 = ApiKey::Metadata as i16;
 
 /// Connection settings shared by producer, consumer and admin.
 #[derive(Debug, Clone)]

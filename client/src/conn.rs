@@ -20,6 +20,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::ClientError;
+use crate::protocol::ApiKey;
 use crate::protocol::Reader;
 use crate::protocol::responses::{
     API_VERSIONS_VERSION, ApiVersionsResponse, decode_response_header, response_header_version,
@@ -30,7 +31,7 @@ use crate::protocol::responses::{
 pub const RESPONSE_FRAME_BYTES_MAX: usize = 256 << 20;
 
 /// ApiVersions' key.
-const API_VERSIONS_KEY: i16 = 18;
+const API_VERSIONS_KEY: i16 = ApiKey::ApiVersions as i16;
 
 /// A waiting caller.
 struct Waiter {

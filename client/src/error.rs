@@ -89,6 +89,7 @@ pub mod codes {
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    pub const REQUEST_TIMED_OUT: i16 = 7;
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
     pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -102,4 +103,6 @@ pub mod codes {
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const UNKNOWN_PRODUCER_ID: i16 = 59;
     pub const MEMBER_ID_REQUIRED: i16 = 79;
+    pub const FENCED_INSTANCE_ID: i16 = 82;
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 }

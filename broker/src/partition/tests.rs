@@ -41,7 +41,15 @@ async fn append(
     value: &[u8],
     acks: i16,
 ) -> Result<AppendOutcome, PartitionError> {
-    let records = batch(value);
+    append_records(actor, batch(value), acks).await
+}
+
+/// Appends a record set as a Produce would.
+async fn append_records(
+    actor: &ActorRef<PartitionMsg>,
+    records: bytes::Bytes,
+    acks: i16,
+) -> Result<AppendOutcome, PartitionError> {
     actor
         .call(
             |reply| PartitionMsg::Append {
@@ -202,22 +210,12 @@ fn idempotent_batch(pid: i64, epoch: i16, seq: i32, count: usize) -> bytes::Byte
     bytes.into()
 }
 
+/// An acks=all append of `records`.
 async fn append_raw(
     actor: &ActorRef<PartitionMsg>,
     records: bytes::Bytes,
 ) -> Result<AppendOutcome, PartitionError> {
-    actor
-        .call(
-            |reply| PartitionMsg::Append {
-                records,
-                acks: -1,
-                reply,
-            },
-            Some(Duration::from_secs(10)),
-        )
-        .await
-        .expect("partition answers")
-        .expect("within the timeout")
+    append_records(actor, records, -1).await
 }
 
 #[tokio::test]

@@ -18,16 +18,17 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::Admin;
 use crate::error::ClientError;
+use crate::protocol::ApiKey;
 use crate::protocol::responses::{
     CREATE_PARTITIONS_VERSION, CreatePartitionsResponse, DELETE_RECORDS_VERSION,
     DESCRIBE_CONFIGS_VERSION, DeleteRecordsResponse, DescribeConfigsResponse,
     INCREMENTAL_ALTER_CONFIGS_VERSION, IncrementalAlterConfigsResponse,
 };
 
-const DELETE_RECORDS_KEY: i16 = 21;
-const DESCRIBE_CONFIGS_KEY: i16 = 32;
-const CREATE_PARTITIONS_KEY: i16 = 37;
-const INCREMENTAL_ALTER_CONFIGS_KEY: i16 = 44;
+const DELETE_RECORDS_KEY: i16 = ApiKey::DeleteRecords as i16;
+const DESCRIBE_CONFIGS_KEY: i16 = ApiKey::DescribeConfigs as i16;
+const CREATE_PARTITIONS_KEY: i16 = ApiKey::CreatePartitions as i16;
+const INCREMENTAL_ALTER_CONFIGS_KEY: i16 = ApiKey::IncrementalAlterConfigs as i16;
 
 /// DeleteRecords' offset meaning "everything up to the high watermark".
 pub const DELETE_ALL_RECORDS: i64 = -1;

@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::Admin;
 use crate::conn::Connection;
 use crate::error::{ClientError, codes};
+use crate::protocol::ApiKey;
 use crate::protocol::consumer_protocol::Assignment;
 use crate::protocol::responses::{
     DELETE_GROUPS_VERSION, DESCRIBE_GROUPS_VERSION, DeleteGroupsResponse, DescribeGroupsResponse,
@@ -28,13 +29,13 @@ use crate::protocol::responses::{
     OffsetCommitResponse, OffsetFetchResponse,
 };
 
-const LIST_OFFSETS_KEY: i16 = 2;
-const OFFSET_COMMIT_KEY: i16 = 8;
-const OFFSET_FETCH_KEY: i16 = 9;
-const FIND_COORDINATOR_KEY: i16 = 10;
-const DESCRIBE_GROUPS_KEY: i16 = 15;
-const LIST_GROUPS_KEY: i16 = 16;
-const DELETE_GROUPS_KEY: i16 = 42;
+const LIST_OFFSETS_KEY: i16 = ApiKey::ListOffsets as i16;
+const OFFSET_COMMIT_KEY: i16 = ApiKey::OffsetCommit as i16;
+const OFFSET_FETCH_KEY: i16 = ApiKey::OffsetFetch as i16;
+const FIND_COORDINATOR_KEY: i16 = ApiKey::FindCoordinator as i16;
+const DESCRIBE_GROUPS_KEY: i16 = ApiKey::DescribeGroups as i16;
+const LIST_GROUPS_KEY: i16 = ApiKey::ListGroups as i16;
+const DELETE_GROUPS_KEY: i16 = ApiKey::DeleteGroups as i16;
 
 /// Attempts of a group call while the coordinator is not ready.
 const GROUP_CALL_ATTEMPTS: u64 = 20;

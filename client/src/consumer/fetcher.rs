@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::{ConsumerRecord, Fetched, Offset, Shared};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, codes};
+use crate::protocol::ApiKey;
 use crate::protocol::compression::{Compression, decompress};
 use crate::protocol::records::{BatchError, batches, records_of};
 use crate::protocol::responses::{
@@ -26,8 +27,8 @@ use crate::protocol::responses::{
 /// A partition to fetch: topic, partition, offset, and its position's epoch.
 type FetchTarget = (Arc<str>, i32, i64, u64);
 
-const FETCH_KEY: i16 = 1;
-const LIST_OFFSETS_KEY: i16 = 2;
+const FETCH_KEY: i16 = ApiKey::Fetch as i16;
+const LIST_OFFSETS_KEY: i16 = ApiKey::ListOffsets as i16;
 
 /// Largest decompressed records section accepted from one batch.
 const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 << 20;

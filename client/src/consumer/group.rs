@@ -59,6 +59,7 @@ use super::{Consumer, ConsumerConfig, ConsumerRecord, HeaderFilter, Offset, list
 use crate::cluster::{ClientConfig, Cluster};
 use crate::conn::Connection;
 use crate::error::{ClientError, codes, is_retriable_code};
+use crate::protocol::ApiKey;
 use crate::protocol::DecodeError;
 use crate::protocol::Reader;
 use crate::protocol::consumer_protocol::{Assignment, PROTOCOL_TYPE, Subscription};
@@ -69,20 +70,13 @@ use crate::protocol::responses::{
     SYNC_GROUP_VERSION, SyncGroupResponse, join_group::JoinGroupResponseMember,
 };
 
-const OFFSET_COMMIT_KEY: i16 = 8;
-const OFFSET_FETCH_KEY: i16 = 9;
-const FIND_COORDINATOR_KEY: i16 = 10;
-const JOIN_GROUP_KEY: i16 = 11;
-const HEARTBEAT_KEY: i16 = 12;
-const LEAVE_GROUP_KEY: i16 = 13;
-const SYNC_GROUP_KEY: i16 = 14;
-
-/// Error codes only the group code acts on.
-mod group_codes {
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-    pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-}
+const OFFSET_COMMIT_KEY: i16 = ApiKey::OffsetCommit as i16;
+const OFFSET_FETCH_KEY: i16 = ApiKey::OffsetFetch as i16;
+const FIND_COORDINATOR_KEY: i16 = ApiKey::FindCoordinator as i16;
+const JOIN_GROUP_KEY: i16 = ApiKey::JoinGroup as i16;
+const HEARTBEAT_KEY: i16 = ApiKey::Heartbeat as i16;
+const LEAVE_GROUP_KEY: i16 = ApiKey::LeaveGroup as i16;
+const SYNC_GROUP_KEY: i16 = ApiKey::SyncGroup as i16;
 
 /// The Subscription version sent (v3: owned partitions, generation, rack), and
 /// the Assignment version the leader writes, as the Java client does.
@@ -336,8 +330,8 @@ fn recovery(error: &ClientError) -> Recovery {
             codes::UNKNOWN_MEMBER_ID | codes::ILLEGAL_GENERATION => Recovery::Reset,
             codes::COORDINATOR_NOT_AVAILABLE | codes::NOT_COORDINATOR => Recovery::Rediscover,
             codes::COORDINATOR_LOAD_IN_PROGRESS
-            | group_codes::REQUEST_TIMED_OUT
-            | group_codes::UNSTABLE_OFFSET_COMMIT => Recovery::Backoff,
+            | codes::REQUEST_TIMED_OUT
+            | codes::UNSTABLE_OFFSET_COMMIT => Recovery::Backoff,
             c if is_retriable_code(c) => Recovery::Backoff,
             _ => Recovery::Fatal,
         },
@@ -750,7 +744,7 @@ impl Signals {
             Recovery::Rediscover => coordinator.invalidate(),
             Recovery::Backoff => {}
             Recovery::Fatal => {
-                if error.code() == Some(group_codes::FENCED_INSTANCE_ID) {
+                if error.code() == Some(codes::FENCED_INSTANCE_ID) {
                     *self.fatal.lock() = Some(error.clone());
                     self.wake.notify_one();
                 }
@@ -1371,7 +1365,7 @@ impl GroupConsumer {
                     attempt += 1;
                 }
                 Recovery::Fatal => {
-                    if error.code() == Some(group_codes::FENCED_INSTANCE_ID) {
+                    if error.code() == Some(codes::FENCED_INSTANCE_ID) {
                         *self.signals.fatal.lock() = Some(error.clone());
                     }
                     return Err(error);
@@ -1813,13 +1807,10 @@ mod tests {
             Recovery::Backoff
         );
         assert_eq!(
-            recovery(&kafka(group_codes::UNSTABLE_OFFSET_COMMIT)),
+            recovery(&kafka(codes::UNSTABLE_OFFSET_COMMIT)),
             Recovery::Backoff
         );
-        assert_eq!(
-            recovery(&kafka(group_codes::FENCED_INSTANCE_ID)),
-            Recovery::Fatal
-        );
+        assert_eq!(recovery(&kafka(codes::FENCED_INSTANCE_ID)), Recovery::Fatal);
         // GROUP_AUTHORIZATION_FAILED, INVALID_SESSION_TIMEOUT.
         assert_eq!(recovery(&kafka(30)), Recovery::Fatal);
         assert_eq!(recovery(&kafka(26)), Recovery::Fatal);

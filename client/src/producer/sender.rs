@@ -16,12 +16,13 @@ use tokio::sync::mpsc;
 use super::{Inner, ProducerIdentity, ReadyBatch};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, codes};
+use crate::protocol::ApiKey;
 use crate::protocol::responses::{
     INIT_PRODUCER_ID_VERSION, InitProducerIdResponse, PRODUCE_VERSION, ProduceResponse,
 };
 
-const PRODUCE_KEY: i16 = 0;
-const INIT_PRODUCER_ID_KEY: i16 = 22;
+const PRODUCE_KEY: i16 = ApiKey::Produce as i16;
+const INIT_PRODUCER_ID_KEY: i16 = ApiKey::InitProducerId as i16;
 
 /// Batches of one request, by (topic, partition).
 type RequestBatches = Vec<(String, i32, ReadyBatch)>;

@@ -159,8 +159,7 @@ async fn e2e(bootstrap: &str, args: E2eArgs) -> anyhow::Result<()> {
     let base = Instant::now();
     let total = args.records;
     let reader = tokio::spawn(async move {
-        let mut histogram =
-            Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+        let mut histogram = latency_histogram();
         let (mut seen, mut bytes) = (0u64, 0u64);
         let deadline = Instant::now() + Duration::from_secs(300);
         while seen < total && Instant::now() < deadline {
@@ -247,8 +246,7 @@ async fn produce(bootstrap: &str, args: ProduceArgs) -> anyhow::Result<()> {
     let (tx, mut rx) =
         tokio::sync::mpsc::unbounded_channel::<(Instant, weir_client::producer::DeliveryFuture)>();
     let collector = tokio::spawn(async move {
-        let mut histogram =
-            Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+        let mut histogram = latency_histogram();
         let mut failed = 0u64;
         let mut first_error = None;
         let mut last_ack = Instant::now();
@@ -318,7 +316,7 @@ async fn consume(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
         .assign_topic(&args.topic, Offset::Beginning)
         .await?;
     let bar = progress(args.records, args.json);
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+    let mut histogram = latency_histogram();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_s);
     let (mut records, mut bytes) = (0u64, 0u64);
@@ -353,6 +351,11 @@ async fn consume(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Latencies in µs from 1 µs to 10 minutes, 3 significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant, valid bounds")
 }
 
 /// The figures of one run.
