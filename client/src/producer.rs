@@ -164,6 +164,8 @@ pub struct RecordMetadata {
 /// The outcome of a whole batch, shared by its records' futures.
 struct BatchState {
     result: Option<Result<(i64, i64), ClientError>>,
+    /// Produce requests that carried the batch before it completed.
+    sends: u32,
     wakers: Vec<Waker>,
 }
 
@@ -179,19 +181,21 @@ impl BatchShared {
             partition,
             state: Mutex::new(BatchState {
                 result: None,
+                sends: 0,
                 wakers: Vec::new(),
             }),
         })
     }
 
-    /// Resolves every record of the batch.
-    fn complete(&self, result: Result<(i64, i64), ClientError>) {
+    /// Resolves every record of the batch, which `sends` produce requests carried.
+    fn complete(&self, result: Result<(i64, i64), ClientError>, sends: u32) {
         let wakers = {
             let mut state = self.state.lock();
             if state.result.is_some() {
                 return;
             }
             state.result = Some(result);
+            state.sends = sends;
             std::mem::take(&mut state.wakers)
         };
         for w in wakers {
@@ -206,6 +210,19 @@ pub struct DeliveryFuture {
     batch: Arc<BatchShared>,
     index: i32,
     registered: Option<usize>,
+}
+
+impl DeliveryFuture {
+    /// The outcome, with how many produce requests carried the record's batch.
+    /// Zero means the batch never left the client (it expired in the queue), so a
+    /// failure then guarantees the record was not appended; after one or more
+    /// sends a failure may follow an attempt whose outcome is unknown.
+    pub async fn with_sends(self) -> (Result<RecordMetadata, ClientError>, u32) {
+        let batch = self.batch.clone();
+        let result = self.await;
+        let sends = batch.state.lock().sends;
+        (result, sends)
+    }
 }
 
 impl Future for DeliveryFuture {
@@ -548,7 +565,7 @@ impl Inner {
             Ok(bytes) => bytes,
             Err(e) => {
                 let error = ClientError::Config(format!("compression failed: {e}"));
-                open.shared.complete(Err(error.clone()));
+                open.shared.complete(Err(error.clone()), 0);
                 self.finish(open.reserved);
                 return Err(error);
             }

@@ -1,9 +1,15 @@
-//! Weir's scenarios: the history a driver records while it replays a story against a
-//! cluster, and the checker that proves from that history alone that nothing
-//! acknowledged was lost and that delivery kept the promised mode.
+//! Weir's scenarios: TOML stories (`scenario`) replayed by a driver (`driver`)
+//! against brokers on a target (`target`) with a client backend (`backend`),
+//! recording a Jepsen-style history (`history`) that the checker (`checker`) judges:
+//! nothing acknowledged lost, and delivery as the group's mode promised.
 
+pub mod backend;
 pub mod checker;
+pub mod driver;
 pub mod history;
+pub mod recorder;
+pub mod scenario;
+pub mod target;
 
 pub use checker::{CheckConfig, Counts, DeliveryMode, Finding, Invariant, Position, Report, check};
 pub use history::{History, HistoryError, Op, OpKind, SendOutcome, classify_send_error};

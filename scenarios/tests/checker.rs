@@ -128,21 +128,25 @@ fn p(partition: i32, offset: i64) -> Position {
 const LOG_ONLY: CheckConfig = CheckConfig {
     idempotent: false,
     delivery: None,
+    delivery_only: false,
 };
 
 const IDEMPOTENT: CheckConfig = CheckConfig {
     idempotent: true,
     delivery: None,
+    delivery_only: false,
 };
 
 const AT_LEAST_ONCE: CheckConfig = CheckConfig {
     idempotent: true,
     delivery: Some(DeliveryMode::AtLeastOnce),
+    delivery_only: false,
 };
 
 const AT_MOST_ONCE: CheckConfig = CheckConfig {
     idempotent: true,
     delivery: Some(DeliveryMode::AtMostOnce),
+    delivery_only: false,
 };
 
 #[test]

@@ -241,7 +241,8 @@ fn expire(inner: &Inner, q: &mut super::PartitionQueue, now: Instant) {
         .is_some_and(|b| now.duration_since(b.created) > timeout)
     {
         if let Some(b) = q.ready.pop_front() {
-            b.shared.complete(Err(ClientError::Timeout(timeout)));
+            b.shared
+                .complete(Err(ClientError::Timeout(timeout)), b.attempts);
             inner.finish(b.reserved);
             inner.sequence_gap();
         }
@@ -350,7 +351,7 @@ fn complete(inner: &Inner, done: Completion, node_in_flight: &mut HashMap<i32, u
         q.in_flight = q.in_flight.saturating_sub(1);
         match answer {
             Ok(offsets) => {
-                batch.shared.complete(Ok(offsets));
+                batch.shared.complete(Ok(offsets), batch.attempts + 1);
                 inner.finish(batch.reserved);
             }
             Err(e) => {
@@ -378,7 +379,7 @@ fn complete(inner: &Inner, done: Completion, node_in_flight: &mut HashMap<i32, u
                     q.backoff_until = Some(now + inner.config.retry_backoff);
                 } else {
                     tracing::debug!(topic = %topic, partition, error = %e, records = batch.records, base_sequence = batch.base_sequence, "batch failed");
-                    batch.shared.complete(Err(e));
+                    batch.shared.complete(Err(e), batch.attempts + 1);
                     inner.finish(batch.reserved);
                     inner.sequence_gap();
                 }

@@ -1,0 +1,546 @@
+//! The driver: replays a scenario's steps against a cluster on one target with one
+//! client backend, records every operation, and at the end drains each topic with a
+//! fresh reader, reads each group's committed offsets and runs the checker.
+
+mod checks;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::task::JoinHandle;
+use weir_client::admin::{Admin, NewTopic};
+use weir_client::cluster::ClientConfig;
+
+use crate::backend::{
+    Backend, BackendKind, MemberCommand, MemberHandle, MemberSpec, ProducerSpec, parse_filter,
+};
+use crate::checker::Report;
+use crate::history::OpKind;
+use crate::recorder::Recorder;
+use crate::scenario::{Assert, Check, Consume, Produce, Removal, Scenario, Step, TargetKind};
+use crate::target::Cluster;
+
+pub use checks::CheckOutcome;
+
+/// How long an admin call (create topic, describe group) keeps retrying.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a removed or closing member may take to leave.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(45);
+/// How often `assert` and `await` look again.
+const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How to run a story.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub target: TargetKind,
+    pub backend: BackendKind,
+    /// Every random choice (wait ranges) comes from it.
+    pub seed: u64,
+    /// Multiplies produce counts and durations (soak runs).
+    pub scale: f64,
+    /// Where the run keeps its history, broker logs and data.
+    pub dir: PathBuf,
+}
+
+/// What a run found.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The story's name.
+    pub name: String,
+    /// A step that could not be carried out (the story stopped there).
+    pub error: Option<String>,
+    /// The checker's verdicts.
+    pub checks: Vec<CheckOutcome>,
+    pub elapsed: Duration,
+}
+
+impl RunOutcome {
+    /// Every step ran and no invariant was violated.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.checks.iter().all(CheckOutcome::passed)
+    }
+
+    /// The reports, by what they checked.
+    pub fn reports(&self) -> impl Iterator<Item = (&str, &Report)> {
+        self.checks.iter().map(|c| (c.label.as_str(), &c.report))
+    }
+}
+
+/// Who a history process is.
+#[derive(Debug, Clone)]
+enum Role {
+    /// A producer of this topic, with what it sent.
+    Producer(ProducerSpec),
+    /// A member of this consume step.
+    Member(String),
+    /// The final drain of this topic.
+    Drain(String),
+    /// The reader of this consume step's committed offsets.
+    Offsets(String),
+}
+
+/// A consume step while it runs.
+struct Group {
+    spec: Consume,
+    members: Vec<MemberHandle>,
+    closed: bool,
+}
+
+struct Driver {
+    rng: StdRng,
+    scale: f64,
+    cluster: Cluster,
+    backend: Backend,
+    admin: Admin,
+    recorder: Recorder,
+    roles: BTreeMap<u32, Role>,
+    /// Background produce steps by id.
+    producing: HashMap<String, Vec<JoinHandle<anyhow::Result<()>>>>,
+    groups: BTreeMap<String, Group>,
+    started: Instant,
+}
+
+/// Runs `scenario` and checks what happened.
+pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunOutcome> {
+    scenario.supports(config.target).map_err(|why| {
+        anyhow::anyhow!("{} cannot run on {}: {why}", scenario.name, config.target)
+    })?;
+    std::fs::create_dir_all(&config.dir)
+        .with_context(|| format!("creating {}", config.dir.display()))?;
+    let started = Instant::now();
+    let cluster = Cluster::start(config.target, &scenario.cluster, &config.dir).await?;
+    let bootstrap = cluster.bootstrap();
+    let mut client = ClientConfig::new(&bootstrap);
+    client.client_id = "weir-scenarios-admin".into();
+    client.request_timeout = Duration::from_secs(5);
+    let mut driver = Driver {
+        rng: StdRng::seed_from_u64(config.seed),
+        scale: config.scale,
+        cluster,
+        backend: Backend {
+            kind: config.backend,
+            bootstrap,
+        },
+        admin: Admin::new(client)?,
+        recorder: Recorder::new(),
+        roles: BTreeMap::new(),
+        producing: HashMap::new(),
+        groups: BTreeMap::new(),
+        started,
+    };
+    let mut error = None;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        driver.say(&format!("step {}: {}", index + 1, step.kind()));
+        if let Err(e) = driver.step(index, step).await {
+            let message = format!("step {} ({}): {e:#}", index + 1, step.kind());
+            driver.say(&format!("FAILED {message}"));
+            error = Some(message);
+            break;
+        }
+    }
+    if let Err(e) = driver.finish().await {
+        let message = format!("end of story: {e:#}");
+        driver.say(&format!("FAILED {message}"));
+        error.get_or_insert(message);
+    }
+    let history = driver.recorder.history();
+    let history_path = config.dir.join("history.jsonl");
+    let file = std::fs::File::create(&history_path)
+        .with_context(|| format!("creating {}", history_path.display()))?;
+    history.write_jsonl(std::io::BufWriter::new(file))?;
+    let checks = checks::run(&history, &driver.roles, &driver.groups, &config.dir)?;
+    driver.cluster.shutdown().await;
+    Ok(RunOutcome {
+        name: scenario.name.clone(),
+        error,
+        checks,
+        elapsed: started.elapsed(),
+    })
+}
+
+impl Driver {
+    fn say(&self, line: &str) {
+        println!("[{:>8.3}s] {line}", self.started.elapsed().as_secs_f64());
+    }
+
+    fn next_process(&mut self, role: Role) -> u32 {
+        let process = u32::try_from(self.roles.len()).unwrap_or(u32::MAX);
+        self.roles.insert(process, role);
+        process
+    }
+
+    async fn step(&mut self, index: usize, step: &Step) -> anyhow::Result<()> {
+        match step {
+            Step::CreateTopic(t) => {
+                let mut topic = NewTopic::new(t.topic.clone(), t.partitions);
+                topic.replication_factor = t.replication_factor;
+                topic.configs = t.configs.clone().into_iter().collect();
+                let results = self
+                    .retry_admin("create topic", || {
+                        self.admin
+                            .create_topics(std::slice::from_ref(&topic), false)
+                    })
+                    .await?;
+                for result in results {
+                    result.with_context(|| format!("creating {}", t.topic))?;
+                }
+                Ok(())
+            }
+            Step::Produce(p) => {
+                let name = p.id.clone().unwrap_or_else(|| format!("step{}", index + 1));
+                let tasks = self.start_producers(&name, p);
+                if p.background {
+                    self.producing.insert(name, tasks);
+                    Ok(())
+                } else {
+                    join_all(tasks).await
+                }
+            }
+            Step::Consume(c) => {
+                let mut group = Group {
+                    spec: c.clone(),
+                    members: Vec::new(),
+                    closed: false,
+                };
+                for _ in 0..c.consumers {
+                    let member = self.start_member(c);
+                    group.members.push(member);
+                }
+                self.groups.insert(c.id.clone(), group);
+                Ok(())
+            }
+            Step::AddConsumer(a) => {
+                let spec = self.open_group(&a.to)?.spec.clone();
+                for _ in 0..a.count {
+                    let member = self.start_member(&spec);
+                    self.open_group(&a.to)?.members.push(member);
+                }
+                Ok(())
+            }
+            Step::RemoveConsumer(r) => {
+                let group = self.open_group(&r.from)?;
+                anyhow::ensure!(
+                    group.members.len() >= r.count as usize,
+                    "{} has {} members, cannot remove {}",
+                    r.from,
+                    group.members.len(),
+                    r.count
+                );
+                let split = group.members.len() - r.count as usize;
+                let removed = group.members.split_off(split);
+                let command = match r.how {
+                    Removal::Graceful => MemberCommand::Close,
+                    Removal::Killed => MemberCommand::Kill,
+                };
+                stop_members(removed, command).await
+            }
+            Step::KillBroker(b) => self.cluster.kill(b.broker).await,
+            Step::StopBroker(b) => self.cluster.stop(b.broker).await,
+            Step::RestartBroker(r) => self.cluster.restart(r.broker, r.wipe_data).await,
+            Step::PauseBroker(b) => self.cluster.pause(b.broker),
+            Step::ResumeBroker(b) => self.cluster.resume(b.broker),
+            Step::Wait(w) => {
+                let pause = w.ms.pick(&mut self.rng);
+                self.say(&format!("  waiting {} ms", pause.as_millis()));
+                tokio::time::sleep(pause).await;
+                Ok(())
+            }
+            Step::Await(a) => {
+                self.await_step(&a.id, Duration::from_millis(a.timeout_ms))
+                    .await
+            }
+            Step::Assert(a) => self.assert(a).await,
+        }
+    }
+
+    fn start_producers(&mut self, name: &str, p: &Produce) -> Vec<JoinHandle<anyhow::Result<()>>> {
+        let mut tasks = Vec::new();
+        for _ in 0..p.producers {
+            let mut spec = ProducerSpec {
+                step: name.to_owned(),
+                process: 0,
+                topic: p.topic.clone(),
+                count: p
+                    .count
+                    .map(|c| ((c as f64 * self.scale).round() as u64).max(1)),
+                duration: p
+                    .duration_ms
+                    .map(|ms| Duration::from_millis((ms as f64 * self.scale).round() as u64)),
+                rate: p.rate,
+                record_bytes: p.record_bytes,
+                keys: p.keys,
+                headers: p.headers.clone().into_iter().collect(),
+                header_every: p.header_every,
+                acks: p.acks,
+                idempotent: p.idempotent,
+                linger: Duration::from_millis(p.linger_ms),
+                batch_bytes: p.batch_bytes,
+            };
+            spec.process = self.next_process(Role::Producer(spec.clone()));
+            tasks.push(self.backend.spawn_producer(spec, self.recorder.clone()));
+        }
+        tasks
+    }
+
+    fn start_member(&mut self, c: &Consume) -> MemberHandle {
+        let process = self.next_process(Role::Member(c.id.clone()));
+        let spec = MemberSpec {
+            step: c.id.clone(),
+            process,
+            topic: c.topic.clone(),
+            group: c.group.clone(),
+            delivery: c.delivery,
+            header_filter: c.header_filter.as_deref().and_then(parse_filter),
+            processing_delay: Duration::from_millis(c.processing_delay_ms),
+            assignor: c.assignor.clone(),
+            session_timeout: Duration::from_millis(c.session_timeout_ms),
+        };
+        self.backend.spawn_member(spec, self.recorder.clone())
+    }
+
+    fn open_group(&mut self, id: &str) -> anyhow::Result<&mut Group> {
+        let group = self
+            .groups
+            .get_mut(id)
+            .with_context(|| format!("no consume step {id}"))?;
+        anyhow::ensure!(!group.closed, "consume step {id} was already awaited");
+        Ok(group)
+    }
+
+    /// Waits for a background produce step, or for a group to catch up (then
+    /// closes its members).
+    async fn await_step(&mut self, id: &str, timeout: Duration) -> anyhow::Result<()> {
+        if let Some(tasks) = self.producing.remove(id) {
+            return tokio::time::timeout(timeout, join_all(tasks))
+                .await
+                .with_context(|| format!("{id} did not finish within {timeout:?}"))?;
+        }
+        let group = self.open_group(id)?.spec.group.clone();
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.lag_zero(&group).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "reading the group's lag"),
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "group {group} did not catch up within {timeout:?}"
+            );
+            tokio::time::sleep(RECHECK_INTERVAL).await;
+        }
+        self.close_group(id).await
+    }
+
+    async fn close_group(&mut self, id: &str) -> anyhow::Result<()> {
+        let group = self.open_group(id)?;
+        group.closed = true;
+        let members = std::mem::take(&mut group.members);
+        stop_members(members, MemberCommand::Close).await
+    }
+
+    /// Whether `group`'s committed offsets reach every partition's log end.
+    async fn lag_zero(&self, group: &str) -> anyhow::Result<bool> {
+        let lags = self.admin.group_lag(group).await?;
+        Ok(!lags.is_empty()
+            && lags
+                .iter()
+                .all(|l| l.committed.unwrap_or(0) >= l.log_end_offset))
+    }
+
+    async fn assert(&mut self, a: &Assert) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_millis(a.within_ms);
+        loop {
+            let (holds, last) = match a.check {
+                Check::Members => {
+                    let group = a.group.as_deref().unwrap_or_default();
+                    match self.admin.describe_groups(&[group.to_owned()]).await {
+                        Ok(described) => {
+                            let members = match described.first() {
+                                Some(Ok(g)) => g.members.len(),
+                                _ => 0,
+                            };
+                            (compare(members as u64, a), format!("{members} members"))
+                        }
+                        Err(e) => (false, e.to_string()),
+                    }
+                }
+                Check::LagZero => {
+                    let group = a.group.as_deref().unwrap_or_default();
+                    match self.lag_zero(group).await {
+                        Ok(zero) => (zero, format!("lag zero: {zero}")),
+                        Err(e) => (false, e.to_string()),
+                    }
+                }
+                Check::Acked => {
+                    let acked = self.recorder.acked(a.step.as_deref().unwrap_or_default());
+                    (compare(acked, a), format!("{acked} acknowledged"))
+                }
+                Check::Delivered => {
+                    let delivered = self
+                        .recorder
+                        .delivered(a.step.as_deref().unwrap_or_default());
+                    (compare(delivered, a), format!("{delivered} delivered"))
+                }
+            };
+            if holds {
+                self.say(&format!("  holds: {last}"));
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{:?} did not hold within {} ms (last: {last})",
+                a.check,
+                a.within_ms
+            );
+            tokio::time::sleep(RECHECK_INTERVAL).await;
+        }
+    }
+
+    async fn retry_admin<T, F, Fut>(&self, what: &str, mut call: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, weir_client::error::ClientError>>,
+    {
+        let deadline = Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e).with_context(|| what.to_owned()),
+            }
+        }
+    }
+
+    /// The end of the story: let background steps finish, drain every produced
+    /// topic and read every group's committed offsets.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        let producing: Vec<String> = self.producing.keys().cloned().collect();
+        for id in producing {
+            self.say(&format!("awaiting {id}"));
+            if let Err(e) = self.await_step(&id, Duration::from_secs(120)).await {
+                result = Err(e);
+            }
+        }
+        let open: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| !g.closed)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in open {
+            self.say(&format!("awaiting {id}"));
+            if let Err(e) = self.await_step(&id, Duration::from_secs(60)).await {
+                // Close what is left, so the offsets read below are final.
+                let _ = self.close_group(&id).await;
+                result = result.and(Err(e));
+            }
+        }
+        let topics: BTreeSet<String> = self
+            .roles
+            .values()
+            .filter_map(|r| match r {
+                Role::Producer(spec) => Some(spec.topic.clone()),
+                _ => None,
+            })
+            .collect();
+        for topic in topics {
+            self.say(&format!("draining {topic}"));
+            let process = self.next_process(Role::Drain(topic.clone()));
+            self.backend
+                .drain(&topic, process, &self.recorder)
+                .await
+                .with_context(|| format!("draining {topic}"))?;
+        }
+        let groups: Vec<(String, String, String)> = self
+            .groups
+            .values()
+            .map(|g| {
+                (
+                    g.spec.id.clone(),
+                    g.spec.group.clone(),
+                    g.spec.topic.clone(),
+                )
+            })
+            .collect();
+        for (id, group, topic) in groups {
+            let process = self.next_process(Role::Offsets(id));
+            let committed = self
+                .backend
+                .committed(&group, &topic)
+                .await
+                .with_context(|| format!("reading {group}'s offsets"))?;
+            for (partition, offset) in committed {
+                self.recorder.record(
+                    process,
+                    "offsets",
+                    OpKind::Committed {
+                        partition,
+                        offset,
+                        generation: -1,
+                    },
+                );
+            }
+        }
+        result
+    }
+}
+
+fn compare(value: u64, a: &Assert) -> bool {
+    a.equals.is_none_or(|want| value == want) && a.at_least.is_none_or(|min| value >= min)
+}
+
+/// Waits for every task; the first error wins.
+async fn join_all(tasks: Vec<JoinHandle<anyhow::Result<()>>>) -> anyhow::Result<()> {
+    let mut result = Ok(());
+    for task in tasks {
+        let outcome = task.await.context("a client task panicked").and_then(|r| r);
+        if let Err(e) = outcome {
+            result = result.and(Err(e));
+        }
+    }
+    result
+}
+
+/// Tells members to close or vanish and waits until they have.
+async fn stop_members(members: Vec<MemberHandle>, command: MemberCommand) -> anyhow::Result<()> {
+    for member in &members {
+        let _ = member.control.send(command);
+    }
+    let mut result = Ok(());
+    for member in members {
+        let process = member.process;
+        match tokio::time::timeout(LEAVE_TIMEOUT, member.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => result = result.and(Err(e.context(format!("member {process}")))),
+            Ok(Err(e)) => {
+                result = result.and(Err(anyhow::anyhow!("member {process} panicked: {e}")))
+            }
+            Err(_) => {
+                result = result.and(Err(anyhow::anyhow!(
+                    "member {process} did not stop within {LEAVE_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+    result
+}
+
+/// Removes the brokers' data directories of a run (its history and logs stay).
+pub fn remove_data(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.path().is_dir() && entry.file_name().to_string_lossy().starts_with("broker-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,666 @@
+//! The scenario file format: a TOML story of a cluster and ordered steps, some of
+//! which run in the background until awaited. `scenarios/README.md` documents every
+//! field; the types here are the format's single definition, and unknown keys are
+//! refused so a typo never passes silently.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use rand::Rng;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::checker::DeliveryMode;
+
+/// Steps a file may hold (a bound on what one story can start).
+pub const STEPS_MAX: usize = 1_000;
+/// Producers or consumers one step may start.
+pub const CLIENTS_PER_STEP_MAX: u32 = 64;
+/// The longest record value a produce step may ask for.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// Why a scenario file cannot be run.
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Not TOML, or not the format.
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    /// Well-formed, but a step contradicts the story so far.
+    #[error("{path}: step {step} ({kind}): {message}")]
+    Invalid {
+        path: String,
+        step: usize,
+        kind: &'static str,
+        message: String,
+    },
+}
+
+/// A whole story.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short title for reports.
+    pub name: String,
+    /// What the story shows, for a reader of the file.
+    #[serde(default)]
+    pub description: String,
+    /// The cluster the story runs on.
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    /// The steps, in order.
+    #[serde(rename = "step", default)]
+    pub steps: Vec<Step>,
+}
+
+/// The cluster section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// How many brokers (numbered from 1).
+    #[serde(default = "one")]
+    pub brokers: u32,
+    /// Broker settings by Kafka property name, written to every broker's config file.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+    /// The targets the story may run on; empty means every target that supports
+    /// its steps.
+    #[serde(default)]
+    pub targets: Vec<TargetKind>,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            brokers: 1,
+            config: BTreeMap::new(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// Where the brokers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    /// One broker inside the driver's process (graceful stop and restart only).
+    InProcess,
+    /// Release `weir-broker` processes on 127.0.0.1, signalled by the driver.
+    Processes,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InProcess => "in-process",
+            Self::Processes => "processes",
+        })
+    }
+}
+
+/// A duration in milliseconds, fixed (`500`) or drawn from the run's seed
+/// (`[200, 800]`, both ends included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Millis {
+    /// Exactly this long.
+    Fixed(u64),
+    /// Somewhere in this range.
+    Range([u64; 2]),
+}
+
+impl Millis {
+    /// The duration for this run.
+    pub fn pick(self, rng: &mut impl Rng) -> std::time::Duration {
+        let ms = match self {
+            Self::Fixed(ms) => ms,
+            Self::Range([lo, hi]) => rng.random_range(lo.min(hi)..=hi.max(lo)),
+        };
+        std::time::Duration::from_millis(ms)
+    }
+
+    /// The longest this can be.
+    pub fn max_ms(self) -> u64 {
+        match self {
+            Self::Fixed(ms) => ms,
+            Self::Range([lo, hi]) => lo.max(hi),
+        }
+    }
+}
+
+/// One step. `do` names the kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "do", rename_all = "kebab-case")]
+pub enum Step {
+    /// Create a topic.
+    CreateTopic(CreateTopic),
+    /// Send records.
+    Produce(Produce),
+    /// Start a consumer group (always in the background).
+    Consume(Consume),
+    /// Add members to a running consume step.
+    AddConsumer(AddConsumer),
+    /// Remove members from a running consume step.
+    RemoveConsumer(RemoveConsumer),
+    /// SIGKILL a broker.
+    KillBroker(BrokerRef),
+    /// SIGTERM a broker and wait for it to exit.
+    StopBroker(BrokerRef),
+    /// Start a broker that was killed or stopped (a running one is stopped first).
+    RestartBroker(Restart),
+    /// SIGSTOP a broker.
+    PauseBroker(BrokerRef),
+    /// SIGCONT a paused broker.
+    ResumeBroker(BrokerRef),
+    /// Sleep.
+    Wait(Wait),
+    /// Wait for a background step to finish.
+    Await(Await),
+    /// Check something about the cluster now.
+    Assert(Assert),
+}
+
+impl Step {
+    /// The `do` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CreateTopic(_) => "create-topic",
+            Self::Produce(_) => "produce",
+            Self::Consume(_) => "consume",
+            Self::AddConsumer(_) => "add-consumer",
+            Self::RemoveConsumer(_) => "remove-consumer",
+            Self::KillBroker(_) => "kill-broker",
+            Self::StopBroker(_) => "stop-broker",
+            Self::RestartBroker(_) => "restart-broker",
+            Self::PauseBroker(_) => "pause-broker",
+            Self::ResumeBroker(_) => "resume-broker",
+            Self::Wait(_) => "wait",
+            Self::Await(_) => "await",
+            Self::Assert(_) => "assert",
+        }
+    }
+
+    /// Whether the step needs a broker process to signal.
+    pub fn needs_signals(&self) -> bool {
+        matches!(
+            self,
+            Self::KillBroker(_) | Self::PauseBroker(_) | Self::ResumeBroker(_)
+        ) || matches!(self, Self::RestartBroker(r) if r.wipe_data)
+    }
+}
+
+/// `do = "create-topic"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    pub topic: String,
+    #[serde(default = "one_i32")]
+    pub partitions: i32,
+    #[serde(default = "one_i16")]
+    pub replication_factor: i16,
+    /// Topic configs by Kafka name (`retention.ms = "60000"`).
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Acknowledgements a producer asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Acks {
+    /// `acks = "0"`: nothing is acknowledged, so every send is logged `unknown`.
+    #[serde(rename = "0")]
+    None,
+    /// `acks = "1"`: the leader appended it.
+    #[serde(rename = "1")]
+    Leader,
+    /// `acks = "all"`: every in-sync replica has it.
+    #[serde(rename = "all")]
+    All,
+}
+
+impl Acks {
+    /// The wire value.
+    pub fn code(self) -> i16 {
+        match self {
+            Self::None => 0,
+            Self::Leader => 1,
+            Self::All => -1,
+        }
+    }
+}
+
+/// `do = "produce"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Produce {
+    /// Names the step for `await`; needed when `background = true`.
+    pub id: Option<String>,
+    pub topic: String,
+    /// Records per producer (scaled by `--scale`). One of `count`, `duration_ms`.
+    pub count: Option<u64>,
+    /// Or send for this long (scaled by `--scale`).
+    pub duration_ms: Option<u64>,
+    /// Records per second per producer; 0 sends as fast as the client accepts.
+    #[serde(default)]
+    pub rate: u32,
+    /// Bytes per record value (at least the value's unique id).
+    #[serde(default = "record_bytes")]
+    pub record_bytes: usize,
+    /// Keys cycle through this many distinct keys; 0 sends no keys.
+    #[serde(default)]
+    pub keys: u32,
+    /// Headers put on records (every `header_every`-th one).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Put `headers` on every n-th record only (1: on all).
+    #[serde(default = "one")]
+    pub header_every: u32,
+    #[serde(default = "acks_all")]
+    pub acks: Acks,
+    #[serde(default = "yes")]
+    pub idempotent: bool,
+    /// Producers sending in parallel, each `count` records.
+    #[serde(default = "one")]
+    pub producers: u32,
+    /// `linger.ms`; with `batch_bytes` this turns batching up or down.
+    #[serde(default = "linger_ms")]
+    pub linger_ms: u64,
+    /// `batch.size`.
+    #[serde(default = "batch_bytes")]
+    pub batch_bytes: usize,
+    /// Run while later steps go on; `await` it by `id`.
+    #[serde(default)]
+    pub background: bool,
+}
+
+/// `do = "consume"`: a group of members that run until awaited (or the story ends).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consume {
+    /// Names the group's step for `await`, `add-consumer`, `remove-consumer`.
+    pub id: String,
+    pub topic: String,
+    pub group: String,
+    #[serde(default = "one")]
+    pub consumers: u32,
+    #[serde(default = "at_least_once")]
+    pub delivery: Delivery,
+    /// `key=value`: only records with this header reach the application.
+    pub header_filter: Option<String>,
+    /// Time the application spends on each record.
+    #[serde(default)]
+    pub processing_delay_ms: u64,
+    /// `range`, `roundrobin` or `cooperative-sticky`.
+    #[serde(default = "range")]
+    pub assignor: String,
+    #[serde(default = "session_timeout_ms")]
+    pub session_timeout_ms: u64,
+}
+
+/// The delivery mode as written in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    AtLeastOnce,
+    AtMostOnce,
+}
+
+impl From<Delivery> for DeliveryMode {
+    fn from(d: Delivery) -> Self {
+        match d {
+            Delivery::AtLeastOnce => Self::AtLeastOnce,
+            Delivery::AtMostOnce => Self::AtMostOnce,
+        }
+    }
+}
+
+/// `do = "add-consumer"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddConsumer {
+    /// The consume step's `id`.
+    pub to: String,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+/// How a member goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Removal {
+    /// Commit (at-least-once), revoke and leave the group.
+    Graceful,
+    /// Vanish: no commit, no LeaveGroup; the session times out.
+    Killed,
+}
+
+/// `do = "remove-consumer"`: the most recently added members go first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveConsumer {
+    /// The consume step's `id`.
+    pub from: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default = "graceful")]
+    pub how: Removal,
+}
+
+/// A broker by number (from 1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerRef {
+    #[serde(default = "one")]
+    pub broker: u32,
+}
+
+/// `do = "restart-broker"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    #[serde(default = "one")]
+    pub broker: u32,
+    /// Start on an emptied data directory: loses everything. Only for showing that
+    /// the checker catches real loss; no story in `files/` does it.
+    #[serde(default)]
+    pub wipe_data: bool,
+}
+
+/// `do = "wait"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    pub ms: Millis,
+}
+
+/// `do = "await"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Await {
+    /// A background produce step, or a consume step (which then reads until the
+    /// group's lag is 0 and closes its members).
+    pub id: String,
+    #[serde(default = "await_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// `do = "assert"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assert {
+    pub check: Check,
+    /// The group, for `members` and `lag`.
+    pub group: Option<String>,
+    /// The consume or produce step, for `delivered` and `acked`.
+    pub step: Option<String>,
+    /// The number the check compares with.
+    #[serde(default)]
+    pub equals: Option<u64>,
+    /// Or a lower bound.
+    #[serde(default)]
+    pub at_least: Option<u64>,
+    /// Keep checking until it holds or this passes.
+    #[serde(default = "within_ms")]
+    pub within_ms: u64,
+}
+
+/// What an `assert` step checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// The group has `equals` members, as the coordinator describes it.
+    Members,
+    /// The group's committed offsets reach the log end of every partition.
+    LagZero,
+    /// Records acknowledged so far by a produce step (`equals` or `at_least`).
+    Acked,
+    /// Records handed to the application so far by a consume step's members.
+    Delivered,
+}
+
+fn one() -> u32 {
+    1
+}
+fn one_i32() -> i32 {
+    1
+}
+fn one_i16() -> i16 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn record_bytes() -> usize {
+    64
+}
+fn acks_all() -> Acks {
+    Acks::All
+}
+fn linger_ms() -> u64 {
+    5
+}
+fn batch_bytes() -> usize {
+    1 << 20
+}
+fn at_least_once() -> Delivery {
+    Delivery::AtLeastOnce
+}
+fn range() -> String {
+    "range".into()
+}
+fn session_timeout_ms() -> u64 {
+    6_000
+}
+fn graceful() -> Removal {
+    Removal::Graceful
+}
+fn await_timeout_ms() -> u64 {
+    60_000
+}
+fn within_ms() -> u64 {
+    10_000
+}
+
+impl Scenario {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses and validates a file's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Self, ScenarioError> {
+        let scenario: Self = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        scenario.validate(path)?;
+        Ok(scenario)
+    }
+
+    /// Whether some step needs a broker process to signal.
+    pub fn needs_signals(&self) -> bool {
+        self.steps.iter().any(Step::needs_signals)
+    }
+
+    /// Whether the file may run on `target`.
+    pub fn supports(&self, target: TargetKind) -> Result<(), String> {
+        if !self.cluster.targets.is_empty() && !self.cluster.targets.contains(&target) {
+            return Err(format!("the file lists targets {:?}", self.cluster.targets));
+        }
+        if target == TargetKind::InProcess {
+            if self.cluster.brokers != 1 {
+                return Err("in-process runs one broker".into());
+            }
+            if let Some(step) = self.steps.iter().find(|s| s.needs_signals()) {
+                return Err(format!("{} needs a broker process to signal", step.kind()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: names refer to earlier steps, counts are bounded.
+    fn validate(&self, path: &str) -> Result<(), ScenarioError> {
+        if self.steps.len() > STEPS_MAX {
+            return Err(ScenarioError::Parse {
+                path: path.to_owned(),
+                message: format!("{} steps, at most {STEPS_MAX}", self.steps.len()),
+            });
+        }
+        if self.cluster.brokers == 0 {
+            return Err(ScenarioError::Parse {
+                path: path.to_owned(),
+                message: "cluster.brokers must be at least 1".into(),
+            });
+        }
+        let mut topics: Vec<&str> = Vec::new();
+        let mut producers: Vec<&str> = Vec::new();
+        let mut groups: Vec<&str> = Vec::new();
+        for (index, step) in self.steps.iter().enumerate() {
+            let fail = |message: String| ScenarioError::Invalid {
+                path: path.to_owned(),
+                step: index + 1,
+                kind: step.kind(),
+                message,
+            };
+            validate_step(
+                step,
+                self.cluster.brokers,
+                &mut topics,
+                &mut producers,
+                &mut groups,
+            )
+            .map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// One step's checks against the names defined so far (which it may extend).
+fn validate_step<'a>(
+    step: &'a Step,
+    brokers: u32,
+    topics: &mut Vec<&'a str>,
+    producers: &mut Vec<&'a str>,
+    groups: &mut Vec<&'a str>,
+) -> Result<(), String> {
+    let known = |names: &[&str], id: &str, what: &str| {
+        if names.contains(&id) {
+            Ok(())
+        } else {
+            Err(format!("no earlier {what} step has id {id:?}"))
+        }
+    };
+    let fresh = |id: &str, producers: &[&str], groups: &[&str]| {
+        if producers.contains(&id) || groups.contains(&id) {
+            Err(format!("id {id:?} is used twice"))
+        } else {
+            Ok(())
+        }
+    };
+    match step {
+        Step::CreateTopic(t) => {
+            if t.partitions < 1 || t.replication_factor < 1 {
+                return Err("partitions and replication_factor must be at least 1".into());
+            }
+            topics.push(&t.topic);
+        }
+        Step::Produce(p) => {
+            known(topics, &p.topic, "create-topic")?;
+            if p.count.is_some() == p.duration_ms.is_some() {
+                return Err("give exactly one of count and duration_ms".into());
+            }
+            if p.producers == 0 || p.producers > CLIENTS_PER_STEP_MAX {
+                return Err(format!("producers must be 1..={CLIENTS_PER_STEP_MAX}"));
+            }
+            if p.record_bytes > RECORD_BYTES_MAX || p.header_every == 0 {
+                return Err(format!(
+                    "record_bytes must be at most {RECORD_BYTES_MAX} and header_every at least 1"
+                ));
+            }
+            if p.duration_ms.is_some() && p.rate == 0 {
+                return Err("a duration_ms produce needs a rate".into());
+            }
+            match (&p.id, p.background) {
+                (Some(id), _) => {
+                    fresh(id, producers, groups)?;
+                    producers.push(id);
+                }
+                (None, true) => return Err("a background produce needs an id".into()),
+                (None, false) => {}
+            }
+        }
+        Step::Consume(c) => {
+            known(topics, &c.topic, "create-topic")?;
+            fresh(&c.id, producers, groups)?;
+            if c.consumers > CLIENTS_PER_STEP_MAX {
+                return Err(format!("consumers must be at most {CLIENTS_PER_STEP_MAX}"));
+            }
+            if let Some(filter) = &c.header_filter
+                && !filter.contains('=')
+            {
+                return Err(format!("header_filter {filter:?} is not key=value"));
+            }
+            if !["range", "roundrobin", "cooperative-sticky"].contains(&c.assignor.as_str()) {
+                return Err(format!("unknown assignor {:?}", c.assignor));
+            }
+            groups.push(&c.id);
+        }
+        Step::AddConsumer(a) => known(groups, &a.to, "consume")?,
+        Step::RemoveConsumer(r) => known(groups, &r.from, "consume")?,
+        Step::KillBroker(b)
+        | Step::StopBroker(b)
+        | Step::PauseBroker(b)
+        | Step::ResumeBroker(b) => check_broker(b.broker, brokers)?,
+        Step::RestartBroker(r) => check_broker(r.broker, brokers)?,
+        Step::Wait(_) => {}
+        Step::Await(a) => {
+            if !producers.contains(&a.id.as_str()) && !groups.contains(&a.id.as_str()) {
+                return Err(format!(
+                    "no earlier produce or consume step has id {:?}",
+                    a.id
+                ));
+            }
+        }
+        Step::Assert(a) => match a.check {
+            Check::Members | Check::LagZero => {
+                if a.group.is_none() {
+                    return Err("this check needs a group".into());
+                }
+                if a.check == Check::Members && a.equals.is_none() {
+                    return Err("members needs equals".into());
+                }
+            }
+            Check::Acked | Check::Delivered => {
+                let step_id = a.step.as_deref().ok_or("this check needs a step")?;
+                let names: &[&str] = if a.check == Check::Acked {
+                    producers
+                } else {
+                    groups
+                };
+                known(names, step_id, "matching")?;
+                if a.equals.is_none() && a.at_least.is_none() {
+                    return Err("give equals or at_least".into());
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+fn check_broker(broker: u32, brokers: u32) -> Result<(), String> {
+    if broker == 0 || broker > brokers {
+        Err(format!("broker {broker} is not in 1..={brokers}"))
+    } else {
+        Ok(())
+    }
+}
