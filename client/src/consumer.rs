@@ -365,10 +365,11 @@ impl Consumer {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if !self.buffered.is_empty() {
-                let n = self.buffered.len().min(max.max(1));
-                let out: Vec<_> = self.buffered.drain(..n).collect();
-                self.advance(&out);
-                return Ok(out);
+                let out = self.take_buffered(max.max(1));
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                continue;
             }
             let next = match tokio::time::timeout_at(deadline, self.fetched.recv()).await {
                 Ok(Some(f)) => f,
@@ -390,42 +391,34 @@ impl Consumer {
         if !current {
             return Ok(());
         }
-        let records = fetched.records?;
-        match &self.filter {
-            None => self.buffered.extend(records),
-            Some(filter) => {
-                // Skipped records still move the position past them.
-                if let Some(last) = records.last() {
-                    let (topic, partition, offset) =
-                        (last.topic.clone(), last.partition, last.offset);
-                    self.buffered
-                        .extend(records.into_iter().filter(|r| filter.matches(r)));
-                    self.bump_position(&topic, partition, offset + 1);
-                }
-            }
-        }
+        // Filtered records stay buffered until the application gets that far:
+        // moving the position past them any sooner would let a commit skip the
+        // passing records still buffered in front of them.
+        self.buffered.extend(fetched.records?);
         Ok(())
     }
 
-    /// Moves positions past records handed to the application.
-    fn advance(&self, records: &[ConsumerRecord]) {
-        let mut positions = self.shared.positions.lock();
-        for r in records {
-            if let Some(p) = positions.get_mut(&(r.topic.clone(), r.partition)) {
-                p.position = p.position.max(r.offset + 1);
+    /// Takes up to `max` records that pass the filter from the buffer, and moves
+    /// positions past everything taken, the skipped records included.
+    fn take_buffered(&mut self, max: usize) -> Vec<ConsumerRecord> {
+        let mut out = Vec::new();
+        let mut next: HashMap<(Arc<str>, i32), i64> = HashMap::new();
+        while out.len() < max {
+            let Some(record) = self.buffered.pop_front() else {
+                break;
+            };
+            next.insert((record.topic.clone(), record.partition), record.offset + 1);
+            if self.filter.as_ref().is_none_or(|f| f.matches(&record)) {
+                out.push(record);
             }
         }
-    }
-
-    fn bump_position(&self, topic: &Arc<str>, partition: i32, next: i64) {
-        if let Some(p) = self
-            .shared
-            .positions
-            .lock()
-            .get_mut(&(topic.clone(), partition))
-        {
-            p.position = p.position.max(next);
+        let mut positions = self.shared.positions.lock();
+        for (key, at) in next {
+            if let Some(p) = positions.get_mut(&key) {
+                p.position = p.position.max(at);
+            }
         }
+        out
     }
 
     async fn resolve(

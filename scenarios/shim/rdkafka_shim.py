@@ -94,6 +94,8 @@ COMMITTED_TIMEOUT_S = 10.0
 # Messages asked of one consume() call, and how long it may wait.
 BATCH_MAX = 100
 BATCH_WAIT_S = 0.2
+# How often the same client-level error is logged again.
+ERROR_REPEAT_S = 5.0
 
 EOF = object()  # What the stdin thread queues at end of input.
 
@@ -162,10 +164,19 @@ def apply_overrides(config: dict[str, Any], settings: list[str]) -> dict[str, An
 
 
 def error_logger(what: str) -> Callable[[KafkaError], None]:
-    """An error_cb: librdkafka's client-level errors are informational (it retries)."""
+    """An error_cb: librdkafka's client-level errors are informational (it retries).
+
+    While a broker is down librdkafka reports every reconnect attempt, so a repeat
+    of the same error is logged at most every ERROR_REPEAT_S.
+    """
+    last: dict[str, float] = {}
 
     def on_error(err: KafkaError) -> None:
-        log(f"{what} error: {err}{' (fatal)' if err.fatal() else ''}")
+        line = f"{what} error: {err}{' (fatal)' if err.fatal() else ''}"
+        now = time.monotonic()
+        if now - last.get(line, -ERROR_REPEAT_S) >= ERROR_REPEAT_S:
+            last[line] = now
+            log(line)
 
     return on_error
 
@@ -306,6 +317,7 @@ class ConsumerShim:
             self.filter = (key, value.encode("utf-8"))
         self.generation = 0
         self.fatal: Optional[str] = None
+        self.log_error = error_logger("consumer")
 
         config: dict[str, Any] = {
             "bootstrap.servers": args.bootstrap,
@@ -333,7 +345,7 @@ class ConsumerShim:
         self.consumer = Consumer(config)
 
     def on_error(self, err: KafkaError) -> None:
-        log(f"consumer error: {err}{' (fatal)' if err.fatal() else ''}")
+        self.log_error(err)
         if err.fatal():
             self.fatal = str(err)
 
@@ -403,7 +415,7 @@ class ConsumerShim:
         if err.fatal():
             self.fatal = str(err)
         elif err.code() != KafkaError._PARTITION_EOF:
-            log(f"poll: {err}")
+            self.log_error(err)
         return False
 
     def step_at_least_once(self) -> None:
@@ -524,10 +536,11 @@ def drain(args: argparse.Namespace) -> int:
     ))
     partitions = range(args.partitions)
     high: dict[int, int] = {}
+    last_error: dict[int, str] = {}
     # The high watermarks first (retrying: the broker may have just restarted).
     while len(high) < len(partitions) and time.monotonic() < deadline:
         for p in partitions:
-            if p in high:
+            if p in high or time.monotonic() >= deadline:
                 continue
             try:
                 _, hw = consumer.get_watermark_offsets(
@@ -535,10 +548,11 @@ def drain(args: argparse.Namespace) -> int:
                 )
                 high[p] = hw
             except KafkaException as e:
-                log(f"watermarks p{p}: {e}")
-                time.sleep(0.2)
-            if time.monotonic() >= deadline:
-                break
+                if last_error.get(p) != str(e):  # Log changes, not every retry.
+                    log(f"watermarks p{p}: {e}")
+                    last_error[p] = str(e)
+        if len(high) < len(partitions):
+            time.sleep(0.2)
 
     def finish(done: bool) -> int:
         emit({"done": done, "high_watermarks": {str(p): high.get(p, -1) for p in partitions}})

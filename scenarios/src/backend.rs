@@ -11,6 +11,7 @@ mod rdkafka;
 mod weir;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -110,9 +111,18 @@ pub struct MemberHandle {
 pub struct Backend {
     pub kind: BackendKind,
     pub bootstrap: String,
+    /// Where client processes (the librdkafka shim) write their logs.
+    pub client_log: PathBuf,
 }
 
 impl Backend {
+    fn shim(&self) -> rdkafka::Shim {
+        rdkafka::Shim {
+            bootstrap: self.bootstrap.clone(),
+            log: self.client_log.clone(),
+        }
+    }
+
     /// Starts one producer; the task ends when every send has an outcome.
     pub fn spawn_producer(
         &self,
@@ -122,7 +132,7 @@ impl Backend {
         let bootstrap = self.bootstrap.clone();
         match self.kind {
             BackendKind::Weir => tokio::spawn(weir::produce(bootstrap, spec, recorder)),
-            BackendKind::Librdkafka => tokio::spawn(rdkafka::produce(bootstrap, spec, recorder)),
+            BackendKind::Librdkafka => tokio::spawn(rdkafka::produce(self.shim(), spec, recorder)),
         }
     }
 
@@ -134,7 +144,7 @@ impl Backend {
         let task = match self.kind {
             BackendKind::Weir => tokio::spawn(weir::member(bootstrap, spec, recorder, commands)),
             BackendKind::Librdkafka => {
-                tokio::spawn(rdkafka::member(bootstrap, spec, recorder, commands))
+                tokio::spawn(rdkafka::member(self.shim(), spec, recorder, commands))
             }
         };
         MemberHandle {
@@ -154,9 +164,7 @@ impl Backend {
     ) -> anyhow::Result<()> {
         match self.kind {
             BackendKind::Weir => weir::drain(&self.bootstrap, topic, process, recorder).await,
-            BackendKind::Librdkafka => {
-                rdkafka::drain(&self.bootstrap, topic, process, recorder).await
-            }
+            BackendKind::Librdkafka => rdkafka::drain(&self.shim(), topic, process, recorder).await,
         }
     }
 
@@ -164,7 +172,7 @@ impl Backend {
     pub async fn committed(&self, group: &str, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
         match self.kind {
             BackendKind::Weir => weir::committed(&self.bootstrap, group, topic).await,
-            BackendKind::Librdkafka => rdkafka::committed(&self.bootstrap, group, topic).await,
+            BackendKind::Librdkafka => rdkafka::committed(&self.shim(), group, topic).await,
         }
     }
 }
@@ -231,9 +239,8 @@ impl Pacer {
             let due = self.started + Duration::from_secs_f64(seq as f64 / f64::from(self.rate));
             tokio::time::sleep_until(due).await;
         }
-        !self
-            .duration
-            .is_some_and(|duration| self.started.elapsed() >= duration)
+        self.duration
+            .is_none_or(|duration| self.started.elapsed() < duration)
     }
 }
 

@@ -109,6 +109,11 @@ pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunO
     scenario.supports(config.target).map_err(|why| {
         anyhow::anyhow!("{} cannot run on {}: {why}", scenario.name, config.target)
     })?;
+    if config.dir.exists() {
+        // A replay with the same seed starts from empty brokers, as the first did.
+        std::fs::remove_dir_all(&config.dir)
+            .with_context(|| format!("emptying {}", config.dir.display()))?;
+    }
     std::fs::create_dir_all(&config.dir)
         .with_context(|| format!("creating {}", config.dir.display()))?;
     let started = Instant::now();
@@ -124,6 +129,7 @@ pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunO
         backend: Backend {
             kind: config.backend,
             bootstrap,
+            client_log: config.dir.join("clients.log"),
         },
         admin: Admin::new(client)?,
         recorder: Recorder::new(),

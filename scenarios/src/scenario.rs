@@ -310,6 +310,16 @@ pub enum Delivery {
     AtMostOnce,
 }
 
+impl Delivery {
+    /// The name files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AtLeastOnce => "at-least-once",
+            Self::AtMostOnce => "at-most-once",
+        }
+    }
+}
+
 impl From<Delivery> for DeliveryMode {
     fn from(d: Delivery) -> Self {
         match d {

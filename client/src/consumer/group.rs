@@ -1049,11 +1049,16 @@ impl GroupConsumer {
                 r = self.consumer.poll(max, remaining) => r?,
                 _ = &mut woken => continue,
             };
-            if records.is_empty() {
-                return Ok(records);
-            }
             if self.config.delivery == DeliveryMode::AtMostOnce {
-                let offsets = next_offsets(&records);
+                // Everything taken from the fetch buffer, including records a
+                // header filter skipped (else the group's lag never reaches 0).
+                let offsets = self.uncommitted(None);
+                if records.is_empty() {
+                    if let Err(e) = self.send_commit(&offsets).await {
+                        tracing::debug!(error = %e, "commit of skipped records failed");
+                    }
+                    return Ok(records);
+                }
                 if let Err(e) = self.send_commit(&offsets).await {
                     // Not handed out: fetch them again while the partitions stay.
                     for ((topic, partition), first) in first_offsets(&records) {

@@ -31,30 +31,45 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 const LINE_BYTES_MAX: usize = 2 << 20;
 
 /// The shim script: `WEIR_RDKAFKA_SHIM`, else the one in this crate.
-fn shim() -> PathBuf {
+fn shim_script() -> PathBuf {
     std::env::var_os("WEIR_RDKAFKA_SHIM").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shim/rdkafka_shim.py"),
         PathBuf::from,
     )
 }
 
-/// Starts the shim in `mode` with `args`, stdin and stdout piped.
-fn spawn(mode: &str, bootstrap: &str, topic: &str, args: &[String]) -> anyhow::Result<Child> {
-    let python = std::env::var("WEIR_PYTHON").unwrap_or_else(|_| "python3".into());
-    Command::new(python)
-        .arg(shim())
-        .arg(mode)
-        .arg("--bootstrap")
-        .arg(bootstrap)
-        .arg("--topic")
-        .arg(topic)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting the librdkafka shim ({mode})"))
+/// Where shim processes connect and log.
+#[derive(Debug, Clone)]
+pub(super) struct Shim {
+    pub(super) bootstrap: String,
+    /// The file shims append their stderr (and librdkafka's logs) to.
+    pub(super) log: PathBuf,
+}
+
+impl Shim {
+    /// Starts the shim in `mode` with `args`, stdin and stdout piped.
+    fn spawn(&self, mode: &str, topic: &str, args: &[String]) -> anyhow::Result<Child> {
+        let python = std::env::var("WEIR_PYTHON").unwrap_or_else(|_| "python3".into());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        Command::new(python)
+            .arg(shim_script())
+            .arg(mode)
+            .arg("--bootstrap")
+            .arg(&self.bootstrap)
+            .arg("--topic")
+            .arg(topic)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting the librdkafka shim ({mode})"))
+    }
 }
 
 /// Reads the next event line; `None` at end of output.
@@ -143,7 +158,7 @@ fn rdkafka_failure(
 
 /// One producer process.
 pub(super) async fn produce(
-    bootstrap: String,
+    shim: Shim,
     spec: ProducerSpec,
     recorder: Recorder,
 ) -> anyhow::Result<()> {
@@ -166,7 +181,7 @@ pub(super) async fn produce(
         "--request-timeout-ms".into(),
         REQUEST_TIMEOUT.as_millis().to_string(),
     ];
-    let mut child = spawn("produce", &bootstrap, &spec.topic, &args)?;
+    let mut child = shim.spawn("produce", &spec.topic, &args)?;
     let mut stdin = child.stdin.take().context("shim stdin")?;
     let stdout = child.stdout.take().context("shim stdout")?;
     let reader = tokio::spawn(read_outcomes(spec.clone(), recorder.clone(), stdout));
@@ -262,7 +277,7 @@ async fn read_outcomes(
 
 /// One group member process.
 pub(super) async fn member(
-    bootstrap: String,
+    shim: Shim,
     spec: MemberSpec,
     recorder: Recorder,
     mut commands: watch::Receiver<MemberCommand>,
@@ -289,7 +304,7 @@ pub(super) async fn member(
         args.push("--header-filter".into());
         args.push(format!("{key}={value}"));
     }
-    let mut child = spawn("consume", &bootstrap, &spec.topic, &args)?;
+    let mut child = shim.spawn("consume", &spec.topic, &args)?;
     let mut stdin = child.stdin.take().context("shim stdin")?;
     let mut lines = BufReader::new(child.stdout.take().context("shim stdout")?).lines();
     let deadline = tokio::time::Instant::now() + MEMBER_LIFETIME_MAX;
@@ -352,13 +367,13 @@ async fn partition_count(bootstrap: &str, topic: &str) -> anyhow::Result<usize> 
 
 /// Runs a reading mode of the shim to its end, handing each event to `on_event`.
 async fn run_reader(
+    shim: &Shim,
     mode: &str,
-    bootstrap: &str,
     topic: &str,
     args: &[String],
     mut on_event: impl FnMut(Event),
 ) -> anyhow::Result<()> {
-    let mut child = spawn(mode, bootstrap, topic, args)?;
+    let mut child = shim.spawn(mode, topic, args)?;
     drop(child.stdin.take());
     let mut lines = BufReader::new(child.stdout.take().context("shim stdout")?).lines();
     let read = async {
@@ -377,12 +392,12 @@ async fn run_reader(
 
 /// The final drain through librdkafka.
 pub(super) async fn drain(
-    bootstrap: &str,
+    shim: &Shim,
     topic: &str,
     process: u32,
     recorder: &Recorder,
 ) -> anyhow::Result<()> {
-    let partitions = partition_count(bootstrap, topic).await?;
+    let partitions = partition_count(&shim.bootstrap, topic).await?;
     let args = vec![
         "--partitions".into(),
         partitions.to_string(),
@@ -390,7 +405,7 @@ pub(super) async fn drain(
         READ_TIMEOUT.as_millis().to_string(),
     ];
     let mut finished = false;
-    run_reader("drain", bootstrap, topic, &args, |event| match event {
+    run_reader(shim, "drain", topic, &args, |event| match event {
         Event::Drained {
             drained,
             partition,
@@ -417,11 +432,11 @@ pub(super) async fn drain(
 
 /// The group's committed offsets through librdkafka.
 pub(super) async fn committed(
-    bootstrap: &str,
+    shim: &Shim,
     group: &str,
     topic: &str,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let partitions = partition_count(bootstrap, topic).await?;
+    let partitions = partition_count(&shim.bootstrap, topic).await?;
     let args = vec![
         "--group".into(),
         group.to_owned(),
@@ -429,7 +444,7 @@ pub(super) async fn committed(
         partitions.to_string(),
     ];
     let mut offsets = BTreeMap::new();
-    run_reader("committed", bootstrap, topic, &args, |event| {
+    run_reader(shim, "committed", topic, &args, |event| {
         if let Event::Committed { committed } = event {
             for (partition, offset) in committed {
                 if let Ok(partition) = partition.parse::<i32>()

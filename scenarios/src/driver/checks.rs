@@ -182,7 +182,11 @@ pub(super) fn run(
                 delivery_only: true,
             };
             outcomes.push(CheckOutcome {
-                label: format!("group {} of {id} ({mode:?})", group.spec.group),
+                label: if group.spec.group == *id {
+                    format!("group {id} ({})", mode.name())
+                } else {
+                    format!("group {} of step {id} ({})", group.spec.group, mode.name())
+                },
                 report: check(&deliveries, &config),
                 filter_leaks,
             });
