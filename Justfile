@@ -21,6 +21,12 @@ bench:
 client-bench:
     bash scripts/client_bench.sh
 
+# Every scenario file on broker processes with both client backends (extra flags
+# such as --seed N or --scale 20 pass through).
+scenarios *ARGS:
+    cargo build --release -p weir-broker -p weir-scenarios
+    ./target/release/weir-scenarios run scenarios/files/*.toml --backend weir --backend librdkafka {{ARGS}}
+
 # Coverage-guided fuzzing of request decoding (needs `cargo install cargo-fuzz`).
 fuzz TARGET="decode_request" RUNS="1000000":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -runs={{RUNS}}

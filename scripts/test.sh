@@ -13,3 +13,5 @@ cargo build --release --workspace --bins
 cargo test --release --workspace
 
 python3 -m pytest -q -p no:cacheprovider tests/clients "$@"
+# The librdkafka shim the scenario driver runs (its own broker per test).
+python3 -m pytest -q -p no:cacheprovider scenarios/shim

@@ -576,7 +576,13 @@ async fn seek_pause_resume_timestamps_and_header_filters() {
         key: "kind".into(),
         value: Some(Bytes::from_static(b"odd")),
     }));
-    let mut odd = Vec::new();
+    let mut odd = consumer.poll(1, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(odd[0].offset, 1);
+    assert_eq!(
+        consumer.position("moves", 0),
+        Some(2),
+        "the position stops after what was handed over, not past passing records still buffered"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while odd.len() < 50 && Instant::now() < deadline {
         odd.extend(

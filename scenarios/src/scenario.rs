@@ -124,14 +124,6 @@ impl Millis {
         };
         std::time::Duration::from_millis(ms)
     }
-
-    /// The longest this can be.
-    pub fn max_ms(self) -> u64 {
-        match self {
-            Self::Fixed(ms) => ms,
-            Self::Range([lo, hi]) => lo.max(hi),
-        }
-    }
 }
 
 /// One step. `do` names the kind.

@@ -1,0 +1,175 @@
+//! The scenario format: every story in `files/` is valid, and what the format
+//! forbids (unknown keys and steps, references to ids no earlier step defined,
+//! contradictory counts) is refused with the step named.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use weir_scenarios::scenario::{Millis, Scenario, ScenarioError, Step, TargetKind};
+
+const HEAD: &str = "name = \"t\"\n[[step]]\ndo = \"create-topic\"\ntopic = \"a\"\n";
+
+fn parse(steps: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(&format!("{HEAD}{steps}"), "test.toml")
+}
+
+fn refused(steps: &str, needle: &str) {
+    let error = parse(steps).expect_err("must be refused").to_string();
+    assert!(
+        error.contains(needle),
+        "{error:?} should mention {needle:?}"
+    );
+}
+
+#[test]
+fn every_story_file_is_valid_and_described() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("files");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("toml"),
+            "files/ holds scenario files only: {}",
+            path.display()
+        );
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !scenario.description.trim().is_empty(),
+            "{}",
+            path.display()
+        );
+        assert!(scenario.supports(TargetKind::Processes).is_ok());
+        count += 1;
+    }
+    assert!(count >= 9, "{count} files");
+}
+
+#[test]
+fn a_full_story_parses_with_defaults() {
+    let scenario = parse(
+        r#"
+[[step]]
+do = "produce"
+id = "load"
+topic = "a"
+duration_ms = 1000
+rate = 10
+background = true
+headers = { source = "web" }
+
+[[step]]
+do = "consume"
+id = "g"
+topic = "a"
+group = "g"
+delivery = "at-most-once"
+header_filter = "source=web"
+
+[[step]]
+do = "wait"
+ms = [10, 20]
+
+[[step]]
+do = "await"
+id = "load"
+"#,
+    )
+    .unwrap();
+    assert_eq!(scenario.cluster.brokers, 1);
+    let Step::Produce(p) = &scenario.steps[1] else {
+        panic!("{:?}", scenario.steps[1]);
+    };
+    assert!(p.idempotent && p.producers == 1 && p.header_every == 1);
+    assert_eq!(p.headers.get("source").map(String::as_str), Some("web"));
+    let Step::Consume(c) = &scenario.steps[2] else {
+        panic!("{:?}", scenario.steps[2]);
+    };
+    assert_eq!((c.consumers, c.assignor.as_str()), (1, "range"));
+    assert_eq!(
+        scenario.steps.iter().map(Step::kind).collect::<Vec<_>>(),
+        ["create-topic", "produce", "consume", "wait", "await"]
+    );
+}
+
+#[test]
+fn unknown_keys_and_steps_are_refused() {
+    refused(
+        "[[step]]\ndo = \"produce\"\ntopic = \"a\"\ncount = 1\nkeyz = 3\n",
+        "keyz",
+    );
+    refused("[[step]]\ndo = \"explode\"\n", "explode");
+    let error = Scenario::parse("name = \"t\"\nbrokerz = 1\n", "t.toml").unwrap_err();
+    assert!(error.to_string().contains("brokerz"), "{error}");
+}
+
+#[test]
+fn references_must_name_earlier_steps() {
+    refused(
+        "[[step]]\ndo = \"produce\"\ntopic = \"b\"\ncount = 1\n",
+        "step 2 (produce)",
+    );
+    refused("[[step]]\ndo = \"await\"\nid = \"nothing\"\n", "nothing");
+    refused("[[step]]\ndo = \"add-consumer\"\nto = \"g\"\n", "\"g\"");
+    refused(
+        "[[step]]\ndo = \"assert\"\ncheck = \"acked\"\nstep = \"p\"\nequals = 1\n",
+        "\"p\"",
+    );
+}
+
+#[test]
+fn contradictions_are_refused() {
+    refused(
+        "[[step]]\ndo = \"produce\"\ntopic = \"a\"\ncount = 1\nduration_ms = 5\nrate = 1\n",
+        "exactly one of count and duration_ms",
+    );
+    refused(
+        "[[step]]\ndo = \"produce\"\ntopic = \"a\"\ncount = 1\nbackground = true\n",
+        "needs an id",
+    );
+    refused(
+        "[[step]]\ndo = \"produce\"\ntopic = \"a\"\nduration_ms = 5\n",
+        "needs a rate",
+    );
+    refused("[[step]]\ndo = \"kill-broker\"\nbroker = 2\n", "broker 2");
+    refused(
+        "[[step]]\ndo = \"consume\"\nid = \"g\"\ntopic = \"a\"\ngroup = \"g\"\nheader_filter = \"nokey\"\n",
+        "key=value",
+    );
+    refused(
+        "[[step]]\ndo = \"assert\"\ncheck = \"members\"\ngroup = \"g\"\n",
+        "equals",
+    );
+}
+
+#[test]
+fn signals_need_a_process_target() {
+    let scenario =
+        parse("[[step]]\ndo = \"pause-broker\"\n[[step]]\ndo = \"resume-broker\"\n").unwrap();
+    assert!(scenario.needs_signals());
+    assert!(scenario.supports(TargetKind::Processes).is_ok());
+    let why = scenario.supports(TargetKind::InProcess).unwrap_err();
+    assert!(why.contains("pause-broker"), "{why}");
+    let graceful =
+        parse("[[step]]\ndo = \"stop-broker\"\n[[step]]\ndo = \"restart-broker\"\n").unwrap();
+    assert!(graceful.supports(TargetKind::InProcess).is_ok());
+}
+
+#[test]
+fn wait_ranges_come_from_the_seed() {
+    let range = Millis::Range([100, 200]);
+    let picks = |seed| {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..20)
+            .map(|_| range.pick(&mut rng).as_millis())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(picks(7), picks(7), "a seed replays its choices");
+    assert_ne!(picks(7), picks(8));
+    assert!(picks(9).iter().all(|ms| (100..=200).contains(ms)));
+    assert_eq!(
+        Millis::Fixed(5)
+            .pick(&mut StdRng::seed_from_u64(1))
+            .as_millis(),
+        5
+    );
+}
