@@ -17,7 +17,8 @@ pub use report::{Counts, Invariant, Report};
 /// What the run promised, which decides the invariants that apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CheckConfig {
-    /// The producers were idempotent, so no value may be in the log twice.
+    /// The producers were idempotent, so no value may be in the log twice and each
+    /// producer's records keep their order within a partition.
     pub idempotent: bool,
     /// The delivery mode group members ran in; `None` when no group consumed.
     pub delivery: Option<DeliveryMode>,
@@ -69,6 +70,15 @@ pub enum Finding {
     Unseen { value: String, at: Position },
     /// One value at several places in the log, where the producers were idempotent.
     Duplicate { value: String, at: Vec<Position> },
+    /// An idempotent producer's record acknowledged at or before the offset of a
+    /// record it was asked to send earlier, in the same partition.
+    Reordered {
+        process: u32,
+        value: String,
+        at: Position,
+        earlier_value: String,
+        earlier_at: Position,
+    },
     /// Several values drained at one place.
     ConflictingValues { at: Position, values: Vec<String> },
     /// An acknowledged value drained only at places other than the acknowledged one.
@@ -109,6 +119,7 @@ impl Finding {
             Self::LostWrite { .. } => Invariant::LostWrite,
             Self::Unseen { .. } => Invariant::Unseen,
             Self::Duplicate { .. } => Invariant::Duplicate,
+            Self::Reordered { .. } => Invariant::ProducerOrder,
             Self::ConflictingValues { .. } | Self::MisplacedAck { .. } => {
                 Invariant::InconsistentOffsets
             }
@@ -134,7 +145,7 @@ pub fn check(history: &History, config: &CheckConfig) -> Report {
             Invariant::AbortedRead,
         ]);
         if config.idempotent {
-            checked.push(Invariant::Duplicate);
+            checked.extend([Invariant::Duplicate, Invariant::ProducerOrder]);
         }
     }
     if let Some(mode) = config.delivery {

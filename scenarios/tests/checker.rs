@@ -211,6 +211,46 @@ fn duplicate_only_when_idempotent() {
 }
 
 #[test]
+fn producer_order_within_a_partition_when_idempotent() {
+    let invoke = |value: &str| OpKind::SendInvoke {
+        value: value.into(),
+    };
+    let ok = |value: &str, partition, offset| OpKind::SendOk {
+        value: value.into(),
+        partition,
+        offset,
+    };
+    let mut log = Log::default();
+    // Producer 0 sends a, b, c; b lands before a in partition 0, c elsewhere.
+    // Producer 1's record between them in partition 0 orders nothing.
+    log.op(0, invoke("a"))
+        .op(0, invoke("b"))
+        .op(0, invoke("c"))
+        .op(1, invoke("x"))
+        .op(0, ok("b", 0, 0))
+        .op(1, ok("x", 0, 1))
+        .op(0, ok("a", 0, 2))
+        .op(0, ok("c", 1, 0))
+        .drained("b", 0, 0)
+        .drained("x", 0, 1)
+        .drained("a", 0, 2)
+        .drained("c", 1, 0);
+    let expected = Finding::Reordered {
+        process: 0,
+        value: "b".into(),
+        at: p(0, 0),
+        earlier_value: "a".into(),
+        earlier_at: p(0, 2),
+    };
+    assert_eq!(log.check(IDEMPOTENT), vec![expected]);
+    assert_eq!(
+        log.check(LOG_ONLY),
+        vec![],
+        "only idempotence promises order"
+    );
+}
+
+#[test]
 fn conflicting_values_at_one_offset() {
     let mut log = Log::default();
     log.acked("a", 0, 0)

@@ -1,6 +1,6 @@
 //! Log invariants: what producers were told against what the final drain read.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Finding, Position};
 use crate::history::{History, OpKind};
@@ -72,6 +72,7 @@ pub(super) fn check(history: &History, drain: &Drain, idempotent: bool) -> Vec<F
         }
     }
     if idempotent {
+        findings.extend(check_producer_order(history));
         for (value, places) in &drain.places_of {
             if places.len() > 1 {
                 findings.push(Finding::Duplicate {
@@ -114,4 +115,52 @@ fn check_ack(drain: &Drain, value: &str, acked: Position) -> Option<Finding> {
             })
         }
     }
+}
+
+/// An idempotent producer keeps each partition in the order it was asked to send:
+/// per producer and partition, acknowledged offsets rise with the invocation order.
+fn check_producer_order(history: &History) -> Vec<Finding> {
+    // Invocation order of every value, per producer.
+    let mut invoked: HashMap<&str, (u32, usize)> = HashMap::new();
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    // Per producer and partition: (invocation index, value, offset) of each ack.
+    let mut acks: BTreeMap<(u32, i32), Vec<(usize, &str, i64)>> = BTreeMap::new();
+    for op in &history.ops {
+        match &op.kind {
+            OpKind::SendInvoke { value } => {
+                let count = counts.entry(op.process).or_default();
+                invoked.entry(value).or_insert((op.process, *count));
+                *count += 1;
+            }
+            OpKind::SendOk {
+                value,
+                partition,
+                offset,
+            } => {
+                if let Some(&(process, index)) = invoked.get(value.as_str()) {
+                    acks.entry((process, *partition))
+                        .or_default()
+                        .push((index, value, *offset));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut findings = Vec::new();
+    for ((process, partition), mut acked) in acks {
+        acked.sort_unstable();
+        for pair in acked.windows(2) {
+            let ((_, earlier, earlier_offset), (_, later, offset)) = (pair[0], pair[1]);
+            if offset <= earlier_offset {
+                findings.push(Finding::Reordered {
+                    process,
+                    value: later.to_owned(),
+                    at: Position::new(partition, offset),
+                    earlier_value: earlier.to_owned(),
+                    earlier_at: Position::new(partition, earlier_offset),
+                });
+            }
+        }
+    }
+    findings
 }

@@ -18,6 +18,9 @@ pub enum Invariant {
     Unseen,
     /// No value is in the log twice (idempotent producers only).
     Duplicate,
+    /// Each producer's records are in its send order within a partition
+    /// (idempotent producers only).
+    ProducerOrder,
     /// One value per place, and acknowledged values where they were acknowledged.
     InconsistentOffsets,
     /// No definitely failed send is in the log.
@@ -36,6 +39,7 @@ impl Invariant {
             Self::LostWrite => "lost write",
             Self::Unseen => "unseen",
             Self::Duplicate => "duplicate",
+            Self::ProducerOrder => "producer order",
             Self::InconsistentOffsets => "inconsistent offsets",
             Self::AbortedRead => "aborted read",
             Self::AtLeastOnce => "at-least-once",
@@ -147,6 +151,16 @@ impl fmt::Display for Finding {
                 write!(f, "{value:?} acked at {at}, nothing read from there on")
             }
             Self::Duplicate { value, at } => write!(f, "{value:?} at {}", places(at)),
+            Self::Reordered {
+                process,
+                value,
+                at,
+                earlier_value,
+                earlier_at,
+            } => write!(
+                f,
+                "producer {process}: {value:?} acked at {at}, not after {earlier_value:?} sent before it at {earlier_at}"
+            ),
             Self::ConflictingValues { at, values } => write!(f, "{at} holds {values:?}"),
             Self::MisplacedAck { value, acked, read } => {
                 write!(f, "{value:?} acked at {acked}, read at {}", places(read))
