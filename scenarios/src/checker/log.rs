@@ -117,6 +117,10 @@ fn check_ack(drain: &Drain, value: &str, acked: Position) -> Option<Finding> {
     }
 }
 
+/// An acknowledged send: its place in its producer's invocation order, its value
+/// and its offset.
+type AckedSend<'a> = (usize, &'a str, i64);
+
 /// An idempotent producer keeps each partition in the order it was asked to send:
 /// per producer and partition, acknowledged offsets rise with the invocation order.
 fn check_producer_order(history: &History) -> Vec<Finding> {
@@ -124,7 +128,7 @@ fn check_producer_order(history: &History) -> Vec<Finding> {
     let mut invoked: HashMap<&str, (u32, usize)> = HashMap::new();
     let mut counts: HashMap<u32, usize> = HashMap::new();
     // Per producer and partition: (invocation index, value, offset) of each ack.
-    let mut acks: BTreeMap<(u32, i32), Vec<(usize, &str, i64)>> = BTreeMap::new();
+    let mut acks: BTreeMap<(u32, i32), Vec<AckedSend<'_>>> = BTreeMap::new();
     for op in &history.ops {
         match &op.kind {
             OpKind::SendInvoke { value } => {
