@@ -21,7 +21,8 @@ use crate::history::{OpKind, SendOutcome, classify_send_error};
 use crate::recorder::Recorder;
 use crate::scenario::{Acks, Delivery};
 
-/// How long a producer keeps retrying a record (the brokers may be down a while).
+/// How long a producer keeps retrying a record unless the step says otherwise (the
+/// brokers may be down a while); also how long a producer may take to start.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one request may wait for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,6 +71,8 @@ pub struct ProducerSpec {
     pub idempotent: bool,
     pub linger: Duration,
     pub batch_bytes: usize,
+    /// `delivery.timeout.ms`: a record not acknowledged by then fails.
+    pub delivery_timeout: Duration,
 }
 
 /// One group member of a consume step.

@@ -285,6 +285,7 @@ impl Driver {
                 idempotent: p.idempotent,
                 linger: Duration::from_millis(p.linger_ms),
                 batch_bytes: p.batch_bytes,
+                delivery_timeout: Duration::from_millis(p.delivery_timeout_ms),
             };
             spec.process = self.next_process(Role::Producer(spec.clone()));
             tasks.push(self.backend.spawn_producer(spec, self.recorder.clone()));

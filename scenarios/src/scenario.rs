@@ -265,6 +265,10 @@ pub struct Produce {
     /// `batch.size`.
     #[serde(default = "batch_bytes")]
     pub batch_bytes: usize,
+    /// `delivery.timeout.ms`: how long a record may wait for its acknowledgement,
+    /// retries included, before it fails (30 s).
+    #[serde(default = "delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
     /// Run while later steps go on; `await` it by `id`.
     #[serde(default)]
     pub background: bool,
@@ -448,6 +452,9 @@ fn linger_ms() -> u64 {
 }
 fn batch_bytes() -> usize {
     1 << 20
+}
+fn delivery_timeout_ms() -> u64 {
+    30_000
 }
 fn at_least_once() -> Delivery {
     Delivery::AtLeastOnce

@@ -177,7 +177,7 @@ pub(super) async fn produce(
         "--batch-size".into(),
         spec.batch_bytes.to_string(),
         "--delivery-timeout-ms".into(),
-        DELIVERY_TIMEOUT.as_millis().to_string(),
+        spec.delivery_timeout.as_millis().to_string(),
         "--request-timeout-ms".into(),
         REQUEST_TIMEOUT.as_millis().to_string(),
     ];
@@ -211,7 +211,7 @@ pub(super) async fn produce(
     // End of input: the shim flushes and exits.
     drop(stdin);
     let answered = reader.await.context("the shim reader panicked")??;
-    let status = tokio::time::timeout(DELIVERY_TIMEOUT, child.wait()).await;
+    let status = tokio::time::timeout(spec.delivery_timeout + DELIVERY_TIMEOUT, child.wait()).await;
     if !matches!(status, Ok(Ok(s)) if s.success()) {
         tracing::warn!(
             process = spec.process,

@@ -66,7 +66,7 @@ pub(super) async fn produce(
     config.idempotence = spec.idempotent;
     config.linger = spec.linger;
     config.batch_size = spec.batch_bytes;
-    config.delivery_timeout = DELIVERY_TIMEOUT;
+    config.delivery_timeout = spec.delivery_timeout;
     let producer = with_retries("starting a producer", DELIVERY_TIMEOUT, || {
         Producer::new(config.clone())
     })
