@@ -496,6 +496,19 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Whether some step kills, stops, restarts or pauses a broker.
+    pub fn has_broker_faults(&self) -> bool {
+        self.steps.iter().any(|step| {
+            matches!(
+                step,
+                Step::KillBroker(_)
+                    | Step::StopBroker(_)
+                    | Step::RestartBroker(_)
+                    | Step::PauseBroker(_)
+            )
+        })
+    }
+
     /// Whether some step needs a broker process to signal.
     pub fn needs_signals(&self) -> bool {
         self.steps.iter().any(Step::needs_signals)

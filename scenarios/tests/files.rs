@@ -1,5 +1,5 @@
 //! Every single-broker story in `scenarios/files/` passes on the `processes` target
-//! with weir-client; the stories that kill, stop or pause the broker pass with
+//! with weir-client; the stories that kill, stop, restart or pause the broker pass with
 //! librdkafka too (client and broker share Weir's protocol code, so a bug on both
 //! sides could cancel out); and stories without signals pass on the `in-process`
 //! target. Needs the release broker (`cargo build --release -p weir-broker`).
@@ -30,7 +30,7 @@ fn every_single_broker_story_passes_on_processes() {
             continue;
         }
         let mut backends = vec![BackendKind::Weir];
-        if librdkafka && scenario.needs_signals() {
+        if librdkafka && scenario.has_broker_faults() {
             backends.push(BackendKind::Librdkafka);
         }
         for backend in backends {

@@ -145,13 +145,14 @@ fn contradictions_are_refused() {
 fn signals_need_a_process_target() {
     let scenario =
         parse("[[step]]\ndo = \"pause-broker\"\n[[step]]\ndo = \"resume-broker\"\n").unwrap();
-    assert!(scenario.needs_signals());
+    assert!(scenario.needs_signals() && scenario.has_broker_faults());
     assert!(scenario.supports(TargetKind::Processes).is_ok());
     let why = scenario.supports(TargetKind::InProcess).unwrap_err();
     assert!(why.contains("pause-broker"), "{why}");
     let graceful =
         parse("[[step]]\ndo = \"stop-broker\"\n[[step]]\ndo = \"restart-broker\"\n").unwrap();
     assert!(graceful.supports(TargetKind::InProcess).is_ok());
+    assert!(graceful.has_broker_faults() && !graceful.needs_signals());
 }
 
 #[test]
