@@ -62,7 +62,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, NoReturn, Optional
+from typing import Any, Callable, Iterator, NoReturn, Optional
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -82,6 +82,8 @@ os.dup2(2, 1)
 sys.stdout = sys.stderr
 _OUT_LOCK = threading.Lock()
 
+# Commands read from stdin and not yet taken (the reader thread waits beyond).
+COMMANDS_QUEUED_MAX = 10_000
 # How long produce() keeps retrying a full local queue before giving up on a record.
 QUEUE_FULL_RETRY_S = 10.0
 # Slack on top of the delivery timeout for the last delivery reports to arrive.
@@ -122,13 +124,23 @@ def text(raw: Optional[bytes]) -> str:
     return "" if raw is None else raw.decode("utf-8", errors="replace")
 
 
+def queued(commands: "queue.Queue[Any]") -> Iterator[Any]:
+    """The commands already waiting, taken without blocking."""
+    while True:
+        try:
+            yield commands.get_nowait()
+        except queue.Empty:
+            return
+
+
 def start_stdin_reader() -> "queue.Queue[Any]":
     """Reads stdin on a daemon thread (blocking reads) into a queue of commands.
 
     The queue holds parsed JSON objects, then EOF. Unparseable lines are logged
     and skipped. A daemon thread never holds up the process's exit.
     """
-    commands: "queue.Queue[Any]" = queue.Queue()
+    # Bounded, so a fast writer is held back by the pipe instead of filling memory.
+    commands: "queue.Queue[Any]" = queue.Queue(maxsize=COMMANDS_QUEUED_MAX)
 
     def run() -> None:
         try:
@@ -283,11 +295,7 @@ class ProducerShim:
         commands = start_stdin_reader()
         while True:
             # Feed everything queued so far into the producer, then serve callbacks.
-            while True:
-                try:
-                    command = commands.get_nowait()
-                except queue.Empty:
-                    break
+            for command in queued(commands):
                 if command is EOF:
                     self.flush()
                     return 0
@@ -493,11 +501,7 @@ class ConsumerShim:
         self.consumer.subscribe([self.topic], on_assign=self.on_assign, on_revoke=self.on_revoke, on_lost=self.on_lost)
         step = self.step_at_most_once if self.at_most_once else self.step_at_least_once
         while True:
-            while True:
-                try:
-                    command = commands.get_nowait()
-                except queue.Empty:
-                    break
+            for command in queued(commands):
                 if command is EOF or command.get("close"):
                     return self.close()
                 log(f"ignoring an unknown command: {command!r:.200}")

@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use weir_client::error::ClientError;
 
 use crate::history::{OpKind, SendOutcome, classify_send_error};
 use crate::recorder::Recorder;
@@ -180,10 +182,59 @@ impl Backend {
     }
 }
 
+/// Which errors a [`retry_client`] loop waits out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOn {
+    /// Only those the client calls retriable (a refusal such as
+    /// TOPIC_ALREADY_EXISTS ends the loop at once).
+    Retriable,
+    /// Every error: reads at the end of a story, when a restarted broker may still
+    /// answer with errors that pass once it has loaded.
+    Any,
+}
+
+/// Calls `call` until it works, a non-retried error comes, or `timeout` passes
+/// (a broker may be down or restarting).
+pub async fn retry_client<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    on: RetryOn,
+    mut call: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e)
+                if (on == RetryOn::Any || e.is_retriable())
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::debug!(error = %e, "{what} failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("{what} (tried for up to {timeout:?})"));
+            }
+        }
+    }
+}
+
 /// The unique id of a producer's `seq`-th record; values on the wire are the id,
 /// `|`, then padding up to the record size.
 pub fn value_id(spec: &ProducerSpec, seq: u64) -> String {
     format!("{}-{}-{seq}", spec.step, spec.process)
+}
+
+/// The producer process and sequence number an id from [`value_id`] names.
+pub fn parse_value_id(id: &str) -> Option<(u32, u64)> {
+    let mut parts = id.rsplitn(3, '-');
+    let seq = parts.next()?.parse().ok()?;
+    let process = parts.next()?.parse().ok()?;
+    Some((process, seq))
 }
 
 /// The value bytes for `id`.
@@ -292,4 +343,35 @@ pub fn parse_filter(filter: &str) -> Option<(String, String)> {
     filter
         .split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_ids_name_their_producer_and_sequence() {
+        let spec = ProducerSpec {
+            step: "keyed-load".into(),
+            process: 7,
+            topic: "t".into(),
+            count: Some(1),
+            duration: None,
+            rate: 0,
+            record_bytes: 64,
+            keys: 0,
+            headers: Vec::new(),
+            header_every: 1,
+            acks: Acks::All,
+            idempotent: true,
+            linger: Duration::ZERO,
+            batch_bytes: 1,
+            delivery_timeout: DELIVERY_TIMEOUT,
+        };
+        let id = value_id(&spec, 123);
+        assert_eq!(parse_value_id(&id), Some((7, 123)));
+        assert_eq!(id_of(&payload(&id, 64)), id);
+        assert_eq!(payload(&id, 64).len(), 64);
+        assert_eq!(parse_value_id("no-id"), None);
+    }
 }

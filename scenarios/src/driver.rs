@@ -16,7 +16,8 @@ use weir_client::admin::{Admin, NewTopic};
 use weir_client::cluster::ClientConfig;
 
 use crate::backend::{
-    Backend, BackendKind, MemberCommand, MemberHandle, MemberSpec, ProducerSpec, parse_filter,
+    Backend, BackendKind, MemberCommand, MemberHandle, MemberSpec, ProducerSpec, RetryOn,
+    parse_filter, retry_client,
 };
 use crate::checker::Report;
 use crate::history::OpKind;
@@ -185,8 +186,8 @@ impl Driver {
                 let mut topic = NewTopic::new(t.topic.clone(), t.partitions);
                 topic.replication_factor = t.replication_factor;
                 topic.configs = t.configs.clone().into_iter().collect();
-                let results = self
-                    .retry_admin("create topic", || {
+                let results =
+                    retry_client("create topic", ADMIN_TIMEOUT, RetryOn::Retriable, || {
                         self.admin
                             .create_topics(std::slice::from_ref(&topic), false)
                     })
@@ -405,23 +406,6 @@ impl Driver {
                 a.within_ms
             );
             tokio::time::sleep(RECHECK_INTERVAL).await;
-        }
-    }
-
-    async fn retry_admin<T, F, Fut>(&self, what: &str, mut call: F) -> anyhow::Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, weir_client::error::ClientError>>,
-    {
-        let deadline = Instant::now() + ADMIN_TIMEOUT;
-        loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(e).with_context(|| what.to_owned()),
-            }
         }
     }
 

@@ -53,14 +53,8 @@ enum Command {
         idempotent: bool,
         /// Check a group's deliveries in this mode.
         #[arg(long, value_enum)]
-        delivery: Option<DeliveryArg>,
+        delivery: Option<Delivery>,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DeliveryArg {
-    AtLeastOnce,
-    AtMostOnce,
 }
 
 fn main() -> ExitCode {
@@ -144,15 +138,11 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let file = std::fs::File::open(&history)
                 .with_context(|| format!("opening {}", history.display()))?;
             let history = History::read_jsonl(std::io::BufReader::new(file))?;
-            let delivery = delivery.map(|d| match d {
-                DeliveryArg::AtLeastOnce => DeliveryMode::from(Delivery::AtLeastOnce),
-                DeliveryArg::AtMostOnce => DeliveryMode::AtMostOnce,
-            });
             let report = check(
                 &history,
                 &CheckConfig {
                     idempotent,
-                    delivery,
+                    delivery: delivery.map(DeliveryMode::from),
                     delivery_only: false,
                 },
             );

@@ -298,8 +298,8 @@ pub struct Consume {
     pub session_timeout_ms: u64,
 }
 
-/// The delivery mode as written in files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The delivery mode as written in files (and on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     AtLeastOnce,

@@ -432,18 +432,6 @@ pub fn leader_assignments(
         .collect()
 }
 
-/// The offsets past `records`, per partition (what a commit of them carries).
-pub fn next_offsets(records: &[ConsumerRecord]) -> BTreeMap<TopicPartition, i64> {
-    let mut out: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-    for r in records {
-        let next = out
-            .entry((r.topic.to_string(), r.partition))
-            .or_insert(r.offset + 1);
-        *next = (*next).max(r.offset + 1);
-    }
-    out
-}
-
 /// The first offset of `records` per partition (where to rewind to).
 fn first_offsets(records: &[ConsumerRecord]) -> BTreeMap<TopicPartition, i64> {
     let mut out: BTreeMap<TopicPartition, i64> = BTreeMap::new();
@@ -1833,13 +1821,11 @@ mod tests {
     }
 
     #[test]
-    fn commit_offsets_of_a_batch_are_one_past_each_partitions_last() {
+    fn a_withheld_batch_rewinds_to_each_partitions_first_offset() {
         let records = [record(0, 5), record(1, 9), record(0, 6), record(0, 7)];
-        let next = next_offsets(&records);
-        assert_eq!(next, [(tp("t", 0), 8), (tp("t", 1), 10)].into());
         let first = first_offsets(&records);
         assert_eq!(first, [(tp("t", 0), 5), (tp("t", 1), 9)].into());
-        assert!(next_offsets(&[]).is_empty());
+        assert!(first_offsets(&[]).is_empty());
     }
 
     #[test]

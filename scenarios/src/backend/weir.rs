@@ -1,7 +1,6 @@
 //! The stories' clients on `weir-client`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,8 +17,8 @@ use weir_client::producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRe
 
 use super::{
     DELIVERY_TIMEOUT, MEMBER_LIFETIME_MAX, MemberCommand, MemberSpec, Pacer, ProducerSpec,
-    READ_TIMEOUT, REQUEST_TIMEOUT, acked_send, failed_send, headers_of, id_of, key_of, payload,
-    value_id,
+    READ_TIMEOUT, REQUEST_TIMEOUT, RetryOn, acked_send, failed_send, headers_of, id_of, key_of,
+    payload, retry_client, value_id,
 };
 use crate::history::OpKind;
 use crate::recorder::Recorder;
@@ -35,25 +34,6 @@ fn client_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
-/// Retries `connect` until it works or `timeout` passes (a broker may be down).
-async fn with_retries<T, F, Fut>(what: &str, timeout: Duration, mut connect: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ClientError>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match connect().await {
-            Ok(value) => return Ok(value),
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::debug!(error = %e, "{what} failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => return Err(e).with_context(|| format!("{what} within {timeout:?}")),
-        }
-    }
-}
-
 /// One producer: sends at the spec's pace and logs every outcome.
 pub(super) async fn produce(
     bootstrap: String,
@@ -67,9 +47,12 @@ pub(super) async fn produce(
     config.linger = spec.linger;
     config.batch_size = spec.batch_bytes;
     config.delivery_timeout = spec.delivery_timeout;
-    let producer = with_retries("starting a producer", DELIVERY_TIMEOUT, || {
-        Producer::new(config.clone())
-    })
+    let producer = retry_client(
+        "starting a producer",
+        DELIVERY_TIMEOUT,
+        RetryOn::Any,
+        || Producer::new(config.clone()),
+    )
     .await?;
     let (pending_tx, pending_rx) = mpsc::channel(PENDING_MAX);
     let collector = tokio::spawn(collect(spec.clone(), recorder.clone(), pending_rx));
@@ -265,7 +248,7 @@ pub(super) async fn drain(
     recorder: &Recorder,
 ) -> anyhow::Result<()> {
     let admin = Admin::new(client_config(bootstrap))?;
-    let meta = with_retries("reading topic metadata", READ_TIMEOUT, || {
+    let meta = retry_client("reading topic metadata", READ_TIMEOUT, RetryOn::Any, || {
         admin.describe_topic(topic)
     })
     .await?;
@@ -274,9 +257,12 @@ pub(super) async fn drain(
         .iter()
         .map(|p| (topic.to_owned(), p.partition))
         .collect();
-    let ends = with_retries("reading high watermarks", READ_TIMEOUT, || {
-        admin.list_offsets(&partitions, -1)
-    })
+    let ends = retry_client(
+        "reading high watermarks",
+        READ_TIMEOUT,
+        RetryOn::Any,
+        || admin.list_offsets(&partitions, -1),
+    )
     .await?;
     let mut config = ConsumerConfig::new(bootstrap);
     config.client = client_config(bootstrap);
@@ -332,10 +318,13 @@ pub(super) async fn committed(
     group: &str,
     topic: &str,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let admin = Arc::new(Admin::new(client_config(bootstrap))?);
-    let offsets = with_retries("reading committed offsets", READ_TIMEOUT, || {
-        admin.group_offsets(group)
-    })
+    let admin = Admin::new(client_config(bootstrap))?;
+    let offsets = retry_client(
+        "reading committed offsets",
+        READ_TIMEOUT,
+        RetryOn::Any,
+        || admin.group_offsets(group),
+    )
     .await?;
     Ok(offsets
         .into_iter()

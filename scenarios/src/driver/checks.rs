@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{Group, Role};
-use crate::backend::{headers_of, parse_filter};
+use crate::backend::{headers_of, parse_filter, parse_value_id};
 use crate::checker::{CheckConfig, Report, check};
 use crate::history::{History, Op, OpKind};
 
@@ -74,13 +74,10 @@ fn value_of(kind: &OpKind) -> Option<&str> {
     }
 }
 
-/// Whether the record `value` (an id `step-process-seq`) carried the header.
+/// Whether the record `value` (an id from [`crate::backend::value_id`]) carried
+/// the header.
 fn carries(roles: &BTreeMap<u32, Role>, value: &str, (key, want): &(String, String)) -> bool {
-    let mut parts = value.rsplitn(3, '-');
-    let (Some(seq), Some(process)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    let (Ok(seq), Ok(process)) = (seq.parse::<u64>(), process.parse::<u32>()) else {
+    let Some((process, seq)) = parse_value_id(value) else {
         return false;
     };
     match roles.get(&process) {
