@@ -30,3 +30,8 @@ scenarios *ARGS:
 # Coverage-guided fuzzing of request decoding (needs `cargo install cargo-fuzz`).
 fuzz TARGET="decode_request" RUNS="1000000":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -runs={{RUNS}}
+
+# A cluster of local broker processes (3 by default), each a quorum voter with
+# its own ports and data dir; prints the bootstrap servers.
+local-cluster BROKERS="3":
+    bash scripts/local_cluster.sh {{BROKERS}}

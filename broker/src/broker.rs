@@ -3,11 +3,16 @@
 //!
 //! ```text
 //! BrokerSupervisor
-//! ├── Controller            metadata records → MetadataImage
+//! ├── Controller            requests → metadata quorum (openraft) → MetadataImage
+//! ├── ControllerGateway     (clustered) Raft RPCs and forwarded requests from peers
+//! ├── ClusterLink           (clustered) ractor_cluster node, links to every voter
 //! ├── PartitionManager ── Supervisor ── Partition × partitions
 //! ├── GroupManager ── GroupCoordinator × groups (started on demand)
 //! └── Listener × listeners ── Connection × clients (temporary)
 //! ```
+//!
+//! A broker starts serving once it is registered with the active controller
+//! (a quorum of one elects itself at once).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +24,16 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::watch;
 use weir_actors::supervisor::{ChildSpec, Restart, Supervisor, SupervisorArgs, SupervisorMsg};
 
+use crate::cluster::{
+    ClusterLink, ClusterLinkArgs, ControllerGateway, ControllerGatewayArgs, ControllerService,
+};
 use crate::config::BrokerConfig;
-use crate::controller::image::BrokerInfo;
-use crate::controller::store::{FileStore, MetadataStore};
-use crate::controller::{Controller, ControllerArgs, MetadataImage};
+use crate::controller::actor::GatewayService;
+use crate::controller::quorum::{Quorum, QuorumArgs};
+use crate::controller::records::Endpoint;
+use crate::controller::{
+    Controller, ControllerArgs, ControllerMsg, ControllerReply, ControllerRequest, MetadataImage,
+};
 use crate::group::{GroupManager, GroupManagerArgs};
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS};
 use crate::listener::{Listener, ListenerArgs, ListenerMsg};
@@ -47,6 +58,8 @@ pub struct Broker {
     flusher: Flusher,
     /// Shared handler context.
     ctx: Arc<BrokerCtx>,
+    /// This broker's member of the metadata quorum.
+    quorum: Quorum,
 }
 
 impl Broker {
@@ -65,14 +78,28 @@ impl Broker {
         let (sockets, listen_addrs) = bind_listeners(&config)?;
         let config = Arc::new(config);
         let prefix = format!("weir.{}.", config.node_id);
-        let first = &config.listeners[0];
-        let broker_info = BrokerInfo {
-            node_id: config.node_id,
-            host: config.advertised_host_for(first),
-            port: i32::from(config.advertised_port.unwrap_or(listen_addrs[0].port())),
-            rack: None,
+        let endpoints = endpoints(&config, &listen_addrs);
+        let empty = MetadataImage {
+            controller_id: -1,
+            ..MetadataImage::default()
         };
-        let (images_tx, images) = watch::channel(Arc::new(MetadataImage::default()));
+        let (images_tx, images) = watch::channel(Arc::new(empty));
+        let metadata_dir = config.data_dir.join("__cluster_metadata");
+        let quorum = Quorum::start(QuorumArgs {
+            node_id: config.node_id,
+            voters: config
+                .cluster
+                .voters
+                .iter()
+                .map(|v| (v.node_id, v.addr))
+                .collect(),
+            dir: metadata_dir.clone(),
+            heartbeat_interval_ms: config.cluster.quorum_heartbeat_interval_ms,
+            election_timeout_ms: config.cluster.quorum_election_timeout_ms,
+            images: images_tx,
+        })
+        .await
+        .context("starting the metadata quorum")?;
         let registry = Arc::new(PartitionRegistry::new());
         let flusher = Flusher::spawn().context("starting the flusher thread")?;
         let ctx = Arc::new(BrokerCtx {
@@ -91,18 +118,17 @@ impl Broker {
         )
         .await
         .context("starting the broker supervisor")?;
-        let store: Box<dyn MetadataStore> = Box::new(FileStore::new(&config.data_dir));
-        let controller_args = ControllerArgsFactory {
+        let controller_args = ControllerArgs {
             config: config.clone(),
-            store: Arc::new(Mutex::new(store)),
-            broker: broker_info,
-            images: images_tx,
+            quorum: quorum.clone(),
+            images: images.clone(),
+            legacy_store: Some(metadata_dir.join("records.log")),
         };
         let mut specs = vec![ChildSpec::new(
             ctx.controller_name.clone(),
             Restart::Permanent,
             move |sup, name| {
-                let args = controller_args.args();
+                let args = controller_args.clone();
                 async move {
                     Actor::spawn_linked(Some(name), Controller, args, sup)
                         .await
@@ -110,6 +136,15 @@ impl Broker {
                 }
             },
         )];
+        if config.cluster.is_clustered() {
+            specs.extend(cluster_specs(&config, &prefix, &quorum, &ctx)?);
+        }
+        for spec in specs.drain(..) {
+            start_child(&supervisor, spec).await?;
+        }
+        // Partitions, groups and clients come after the registration: they
+        // need this broker in the image (a cluster waits here for its quorum).
+        register(&ctx, endpoints).await;
         let partitions_name = format!("{prefix}partition-manager");
         let manager_args = PartitionManagerArgs {
             config: config.clone(),
@@ -145,7 +180,9 @@ impl Broker {
             },
         ));
         let mut listener_names = Vec::new();
-        for (i, socket) in sockets.into_iter().enumerate() {
+        let listener_configs: Vec<String> =
+            config.client_listeners().map(|l| l.name.clone()).collect();
+        for (i, (socket, listener)) in sockets.into_iter().zip(listener_configs).enumerate() {
             let name = format!("{prefix}listener.{i}");
             let socket = Arc::new(Mutex::new(Some(socket)));
             let ctx = ctx.clone();
@@ -156,6 +193,7 @@ impl Broker {
                 move |sup, name| {
                     let args = ListenerArgs {
                         socket: socket.clone(),
+                        listener: listener.clone(),
                         ctx: ctx.clone(),
                     };
                     async move {
@@ -167,18 +205,7 @@ impl Broker {
             ));
         }
         for spec in specs {
-            let name = spec.name().to_owned();
-            let started = supervisor
-                .call(
-                    |reply| SupervisorMsg::StartChild { spec, reply },
-                    Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
-                )
-                .await
-                .with_context(|| format!("starting {name}"))?;
-            match started {
-                ractor::rpc::CallResult::Success(Ok(_)) => {}
-                other => anyhow::bail!("{name} failed to start: {other:?}"),
-            }
+            start_child(&supervisor, spec).await?;
         }
         Ok(Self {
             supervisor,
@@ -188,6 +215,7 @@ impl Broker {
             partitions_name,
             flusher,
             ctx,
+            quorum,
         })
     }
 
@@ -230,28 +258,148 @@ impl Broker {
             }
         }
         let _ = self.supervisor.stop_and_wait(None, grace).await;
+        self.quorum.shutdown().await;
         self.flusher.shutdown();
     }
 }
 
-/// Builds controller arguments for each incarnation, sharing one store slot.
-#[derive(Clone)]
-struct ControllerArgsFactory {
-    config: Arc<BrokerConfig>,
-    store: Arc<Mutex<Box<dyn MetadataStore>>>,
-    broker: BrokerInfo,
-    images: watch::Sender<Arc<MetadataImage>>,
+/// Starts one child under the root supervisor.
+async fn start_child(supervisor: &ActorRef<SupervisorMsg>, spec: ChildSpec) -> anyhow::Result<()> {
+    let name = spec.name().to_owned();
+    let started = supervisor
+        .call(
+            |reply| SupervisorMsg::StartChild { spec, reply },
+            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+        )
+        .await
+        .with_context(|| format!("starting {name}"))?;
+    match started {
+        ractor::rpc::CallResult::Success(Ok(_)) => Ok(()),
+        other => anyhow::bail!("{name} failed to start: {other:?}"),
+    }
 }
 
-impl ControllerArgsFactory {
-    fn args(&self) -> ControllerArgs {
-        ControllerArgs {
-            config: self.config.clone(),
-            store: self.store.clone(),
-            broker: self.broker.clone(),
-            images: self.images.clone(),
+/// The children only a clustered broker has: the gateway peers reach its
+/// quorum member and controller through, and the link to the other voters.
+fn cluster_specs(
+    config: &Arc<BrokerConfig>,
+    prefix: &str,
+    quorum: &Quorum,
+    ctx: &Arc<BrokerCtx>,
+) -> anyhow::Result<Vec<ChildSpec>> {
+    let listen = config
+        .controller_listener()
+        .context("a clustered broker needs a CONTROLLER listener")?
+        .addr;
+    let service: Arc<dyn ControllerService> = Arc::new(GatewayService {
+        quorum: quorum.clone(),
+        controller_name: ctx.controller_name.clone(),
+    });
+    let gateway_args = ControllerGatewayArgs {
+        node_id: config.node_id,
+        service,
+    };
+    let link_args = ClusterLinkArgs {
+        node_id: config.node_id,
+        listen,
+        voters: config
+            .cluster
+            .voters
+            .iter()
+            .map(|v| (v.node_id, v.addr))
+            .collect(),
+        cookie: config.cluster.cookie.clone(),
+        name_prefix: prefix.to_owned(),
+    };
+    Ok(vec![
+        ChildSpec::new(
+            format!("{prefix}controller-gateway"),
+            Restart::Permanent,
+            move |sup, name| {
+                let args = gateway_args.clone();
+                async move {
+                    Actor::spawn_linked(Some(name), ControllerGateway, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        ),
+        ChildSpec::new(
+            format!("{prefix}cluster-link"),
+            Restart::Permanent,
+            move |sup, name| {
+                let args = link_args.clone();
+                async move {
+                    Actor::spawn_linked(Some(name), ClusterLink, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        ),
+    ])
+}
+
+/// This broker's advertised endpoint on each client listener.
+fn endpoints(config: &BrokerConfig, bound: &[SocketAddr]) -> Vec<Endpoint> {
+    config
+        .client_listeners()
+        .zip(bound)
+        .map(|(listener, addr)| {
+            let (host, port) = config.advertised_endpoint(listener, addr.port());
+            Endpoint {
+                listener: listener.name.clone(),
+                host,
+                port,
+            }
+        })
+        .collect()
+}
+
+/// Registers this broker with the active controller, retrying until the
+/// registration is in the image (a cluster waits here for its quorum).
+async fn register(ctx: &Arc<BrokerCtx>, endpoints: Vec<Endpoint>) {
+    let node_id = ctx.config.node_id;
+    let registered = |image: &MetadataImage| {
+        image
+            .brokers
+            .get(&node_id)
+            .is_some_and(|b| b.endpoints == endpoints)
+    };
+    let started = std::time::Instant::now();
+    let mut logged_s = 0;
+    while !registered(&ctx.image()) {
+        let request = ControllerRequest::RegisterBroker {
+            node_id,
+            endpoints: endpoints.clone(),
+            rack: None,
+        };
+        let answer = match ractor::registry::where_is(ctx.controller_name.clone()) {
+            Some(cell) => {
+                let controller: ActorRef<ControllerMsg> = cell.into();
+                controller
+                    .call(
+                        |reply| ControllerMsg::Request { request, reply },
+                        Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+                    )
+                    .await
+                    .ok()
+            }
+            None => None,
+        };
+        if let Some(ractor::rpc::CallResult::Success(ControllerReply::Registered)) = answer {
+            continue;
         }
+        let waited_s = started.elapsed().as_secs();
+        if waited_s >= logged_s + 5 {
+            logged_s = waited_s;
+            tracing::info!(
+                waited_s,
+                "waiting for the metadata quorum to register this broker"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    tracing::info!(node_id, "broker registered");
 }
 
 fn bind_listeners(
@@ -259,7 +407,7 @@ fn bind_listeners(
 ) -> anyhow::Result<(Vec<std::net::TcpListener>, Vec<SocketAddr>)> {
     let mut sockets = Vec::new();
     let mut addrs = Vec::new();
-    for listener in &config.listeners {
+    for listener in config.client_listeners() {
         let socket = std::net::TcpListener::bind(listener.addr)
             .with_context(|| format!("binding listener {} on {}", listener.name, listener.addr))?;
         addrs.push(socket.local_addr()?);

@@ -17,6 +17,10 @@ use thiserror::Error;
 use crate::limits;
 use crate::log::FsyncPolicy;
 
+pub mod cluster;
+
+pub use cluster::{AdvertisedListener, ClusterConfig, Voter};
+
 /// A configuration problem, reported before anything starts.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -141,6 +145,8 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i64,
     /// Log output format (`log.format`).
     pub log_format: LogFormat,
+    /// Cluster settings (quorum voters, listener roles, replication).
+    pub cluster: ClusterConfig,
 }
 
 impl Default for BrokerConfig {
@@ -175,6 +181,7 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 100,
             log_format: LogFormat::Text,
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -235,6 +242,10 @@ pub struct Cli {
     /// Log output format.
     #[arg(long, env = "WEIR_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Any property by its Kafka name, as `name=value` (Kafka's
+    /// `--override`); repeat for several. Applied after the file.
+    #[arg(long = "override", value_name = "NAME=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 impl BrokerConfig {
@@ -243,6 +254,13 @@ impl BrokerConfig {
         let mut config = Self::default();
         if let Some(path) = &cli.config {
             config.apply_file(path)?;
+        }
+        for entry in &cli.overrides {
+            let (key, value) = entry.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                key: entry.clone(),
+                message: "an override is name=value".into(),
+            })?;
+            config.apply_property(key.trim(), &toml::Value::String(value.trim().into()))?;
         }
         config.apply_cli(cli);
         config.validate()?;
@@ -311,6 +329,52 @@ impl BrokerConfig {
                 self.group_initial_rebalance_delay_ms = v.parse()?
             }
             "log.format" => self.log_format = v.parse()?,
+            _ => return self.apply_cluster_property(key, &v),
+        }
+        Ok(())
+    }
+
+    /// Applies one of the cluster's Kafka-named properties.
+    fn apply_cluster_property(&mut self, key: &str, v: &Value<'_>) -> Result<(), ConfigError> {
+        let c = &mut self.cluster;
+        match key {
+            "controller.quorum.voters" => {
+                c.voters = cluster::parse_voters(&v.string()?).map_err(|m| v.invalid(m))?
+            }
+            "controller.listener.names" => c.controller_listener_names = names(&v.string()?),
+            "inter.broker.listener.name" => {
+                c.inter_broker_listener_name = Some(v.string()?.to_ascii_uppercase())
+            }
+            "advertised.listeners" => {
+                c.advertised_listeners = v
+                    .string()?
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().parse().map_err(|m| v.invalid(m)))
+                    .collect::<Result<_, _>>()?
+            }
+            "listener.security.protocol.map" => {
+                c.security_protocol_map =
+                    cluster::parse_protocol_map(&v.string()?).map_err(|m| v.invalid(m))?
+            }
+            "cluster.cookie" => c.cookie = v.string()?,
+            "default.replication.factor" => c.default_replication_factor = v.parse()?,
+            "min.insync.replicas" => c.min_insync_replicas = v.parse()?,
+            "offsets.topic.replication.factor" => c.offsets_topic_replication_factor = v.parse()?,
+            "unclean.leader.election.enable" => c.unclean_leader_election = v.parse()?,
+            "replica.lag.time.max.ms" => c.replica_lag_time_max_ms = v.parse()?,
+            "controller.quorum.heartbeat.interval.ms" => {
+                c.quorum_heartbeat_interval_ms = v.parse()?
+            }
+            "controller.quorum.election.timeout.ms" => c.quorum_election_timeout_ms = v.parse()?,
+            "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = v.parse()?,
+            "broker.session.timeout.ms" => c.broker_session_timeout_ms = v.parse()?,
+            "process.roles" => {
+                let roles = names(&v.string()?);
+                if roles.iter().any(|r| r != "BROKER" && r != "CONTROLLER") {
+                    return Err(v.invalid("roles are broker and controller"));
+                }
+            }
             _ => return Err(ConfigError::UnknownKey { key: key.into() }),
         }
         Ok(())
@@ -378,16 +442,120 @@ impl BrokerConfig {
                 "larger than socket.request.max.bytes",
             ));
         }
-        Ok(())
+        self.validate_cluster()
     }
 
-    /// The host advertised for `listener` in Metadata responses.
-    pub fn advertised_host_for(&self, listener: &ListenerConfig) -> String {
-        match &self.advertised_host {
-            Some(host) => host.clone(),
-            None => listener.addr.ip().to_string(),
+    /// A clustered broker is one of the voters, and its CONTROLLER listener is
+    /// its voter endpoint; every listener has a name the map knows.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            key: key.into(),
+            message,
+        };
+        let c = &self.cluster;
+        if self.client_listeners().next().is_none() {
+            return Err(bad("listeners", "no listener for clients".into()));
+        }
+        if !c.security_protocol_map.is_empty()
+            && let Some(l) = self
+                .listeners
+                .iter()
+                .find(|l| !c.security_protocol_map.contains_key(&l.name))
+        {
+            return Err(bad(
+                "listener.security.protocol.map",
+                format!("listener {} has no security protocol", l.name),
+            ));
+        }
+        if let Some(name) = &c.inter_broker_listener_name
+            && !self.client_listeners().any(|l| &l.name == name)
+        {
+            return Err(bad(
+                "inter.broker.listener.name",
+                format!("no listener is named {name}"),
+            ));
+        }
+        if c.default_replication_factor < 1 || c.offsets_topic_replication_factor < 1 {
+            return Err(bad(
+                "default.replication.factor",
+                "must be at least 1".into(),
+            ));
+        }
+        if c.min_insync_replicas < 1 {
+            return Err(bad("min.insync.replicas", "must be at least 1".into()));
+        }
+        if c.quorum_election_timeout_ms <= c.quorum_heartbeat_interval_ms {
+            return Err(bad(
+                "controller.quorum.election.timeout.ms",
+                "must exceed controller.quorum.heartbeat.interval.ms".into(),
+            ));
+        }
+        if !c.is_clustered() {
+            return Ok(());
+        }
+        let Some(me) = c.voters.iter().find(|v| v.node_id == self.node_id) else {
+            return Err(bad(
+                "controller.quorum.voters",
+                format!("node.id {} is not one of the voters", self.node_id),
+            ));
+        };
+        match self.controller_listener() {
+            Some(l) if l.addr.port() == me.addr.port() => Ok(()),
+            Some(l) => Err(bad(
+                "listeners",
+                format!(
+                    "the controller listener {} is not this voter's {}",
+                    l.addr, me.addr
+                ),
+            )),
+            None => Err(bad(
+                "listeners",
+                "a clustered broker needs a CONTROLLER listener (controller.listener.names)".into(),
+            )),
         }
     }
+
+    /// The listeners Kafka clients and followers connect to.
+    pub fn client_listeners(&self) -> impl Iterator<Item = &ListenerConfig> {
+        self.listeners
+            .iter()
+            .filter(|l| !self.cluster.is_controller_listener(&l.name))
+    }
+
+    /// The listener where brokers link and the quorum runs.
+    pub fn controller_listener(&self) -> Option<&ListenerConfig> {
+        self.listeners
+            .iter()
+            .find(|l| self.cluster.is_controller_listener(&l.name))
+    }
+
+    /// The endpoint advertised for `listener` (bound on `bound_port`) in
+    /// Metadata responses: its `advertised.listeners` entry, else
+    /// `advertised.host` (or the bound host) with `advertised.port` for the
+    /// first client listener (or the bound port).
+    pub fn advertised_endpoint(&self, listener: &ListenerConfig, bound_port: u16) -> (String, u16) {
+        if let Some(a) = self.cluster.advertised(&listener.name) {
+            return (a.host.clone(), a.port);
+        }
+        let host = match &self.advertised_host {
+            Some(host) => host.clone(),
+            None => listener.addr.ip().to_string(),
+        };
+        let first = self.client_listeners().next().map(|l| &l.name);
+        let port = match self.advertised_port {
+            Some(port) if first == Some(&listener.name) => port,
+            _ => bound_port,
+        };
+        (host, port)
+    }
+}
+
+/// Upper-cased names of a comma-separated list.
+fn names(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|n| n.trim().to_ascii_uppercase())
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// Flattens nested tables into dotted keys, so `[log] segment.bytes = 1` and

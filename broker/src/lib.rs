@@ -1,6 +1,7 @@
 //! Weir broker library: everything the `weir-broker` binary wires together.
 
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod controller;

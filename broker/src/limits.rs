@@ -84,3 +84,12 @@ pub const PRODUCER_BATCHES_REMEMBERED: usize = 5;
 /// Idle time after which a partition forgets an idempotent producer (Kafka's
 /// `producer.id.expiration.ms` default, one day).
 pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
+
+/// How long a broker that is not the active controller keeps trying to reach
+/// one for a request (within the handlers' call timeout).
+pub const CONTROLLER_FORWARD_WAIT_MS: u64 = 15_000;
+const _: () = assert!(CONTROLLER_FORWARD_WAIT_MS < ACTOR_CALL_TIMEOUT_MS);
+
+/// Largest replication factor a topic may have: 1 until followers replicate
+/// (a second replica that receives nothing would only look safe).
+pub const REPLICATION_FACTOR_MAX: i16 = 1;

@@ -29,6 +29,8 @@ pub enum ListenerMsg {
 pub struct ListenerArgs {
     /// The bound socket (bound before start, so the port is known to Metadata).
     pub socket: Arc<parking_lot::Mutex<Option<std::net::TcpListener>>>,
+    /// The listener's name (Metadata answers with endpoints on it).
+    pub listener: String,
     /// Shared broker context.
     pub ctx: Arc<BrokerCtx>,
 }
@@ -66,7 +68,8 @@ impl Actor for Listener {
         let socket = TcpListener::from_std(std_socket)?;
         let addr = socket.local_addr()?;
         let limit = Arc::new(Semaphore::new(args.ctx.config.max_connections));
-        let accept = tokio::spawn(accept_loop(socket, limit, args.ctx, myself));
+        let listener: Arc<str> = args.listener.into();
+        let accept = tokio::spawn(accept_loop(socket, limit, args.ctx, listener, myself));
         tracing::info!(%addr, "listening");
         Ok(ListenerState {
             accept: Some(accept),
@@ -122,6 +125,7 @@ async fn accept_loop(
     socket: TcpListener,
     limit: Arc<Semaphore>,
     ctx: Arc<BrokerCtx>,
+    listener_name: Arc<str>,
     listener: ActorRef<ListenerMsg>,
 ) {
     let mut backoff_ms = 1;
@@ -145,6 +149,7 @@ async fn accept_loop(
             stream,
             peer,
             ctx: ctx.clone(),
+            listener: listener_name.clone(),
             connection_permit,
         };
         if let Err(e) = Actor::spawn_linked(None, Connection, args, listener.get_cell()).await {

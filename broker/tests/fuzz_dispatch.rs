@@ -20,7 +20,7 @@ use weir_client::protocol::testing::{SplitMix, fuzz_input, sample_request, sampl
 const HANDLER_WAIT: Duration = Duration::from_millis(200);
 
 async fn run(ctx: &Arc<BrokerCtx>, frame: Vec<u8>) -> Option<Outcome> {
-    tokio::time::timeout(HANDLER_WAIT, dispatch(ctx, Bytes::from(frame)))
+    tokio::time::timeout(HANDLER_WAIT, dispatch(ctx, "PLAINTEXT", Bytes::from(frame)))
         .await
         .ok()
 }

@@ -17,8 +17,8 @@ pub use processes::{ProcessCluster, broker_binary};
 
 /// A running cluster of one target.
 pub enum Cluster {
-    /// A broker inside this process.
-    InProcess(InProcessCluster),
+    /// A broker inside this process (boxed: a broker's handles are large).
+    InProcess(Box<InProcessCluster>),
     /// Broker processes on 127.0.0.1.
     Processes(ProcessCluster),
 }
@@ -36,7 +36,9 @@ impl Cluster {
         std::fs::write(&config, broker_config_toml(&spec.config)?)
             .with_context(|| format!("writing {}", config.display()))?;
         Ok(match kind {
-            TargetKind::InProcess => Self::InProcess(InProcessCluster::start(dir, &config).await?),
+            TargetKind::InProcess => {
+                Self::InProcess(Box::new(InProcessCluster::start(dir, &config).await?))
+            }
             TargetKind::Processes => {
                 Self::Processes(ProcessCluster::start(spec.brokers, dir, &config).await?)
             }

@@ -44,6 +44,8 @@ pub struct ConnectionArgs {
     pub peer: SocketAddr,
     /// Shared broker context.
     pub ctx: Arc<BrokerCtx>,
+    /// Name of the listener that accepted it.
+    pub listener: Arc<str>,
     /// The listener's connection-limit permit, released when this actor ends.
     pub connection_permit: OwnedSemaphorePermit,
 }
@@ -57,6 +59,8 @@ pub struct ConnectionState {
     peer: SocketAddr,
     /// Shared broker context.
     ctx: Arc<BrokerCtx>,
+    /// Name of the listener that accepted it.
+    listener: Arc<str>,
     /// Feeds the writer; `None` once the reader closed (the writer then drains).
     to_writer: Option<mpsc::Sender<Pending>>,
     /// The socket reader task.
@@ -94,6 +98,7 @@ impl Actor for Connection {
         Ok(ConnectionState {
             peer: args.peer,
             ctx: args.ctx,
+            listener: args.listener,
             to_writer: Some(to_writer),
             reader,
             writer: Some(writer),
@@ -151,7 +156,7 @@ impl ConnectionState {
             return;
         };
         // Dispatch runs here, in arrival order: casts it makes keep request order.
-        let response = tokio::spawn(dispatch(&self.ctx, frame));
+        let response = tokio::spawn(dispatch(&self.ctx, &self.listener, frame));
         // Capacity equals the permit count, so this cannot be full.
         if to_writer.try_send(Pending { response, permit }).is_err() {
             myself.stop(Some("writer gone".into()));

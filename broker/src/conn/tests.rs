@@ -86,6 +86,7 @@ async fn responses_keep_request_order_when_partitions_answer_out_of_order() {
         stream,
         peer,
         ctx,
+        listener: "PLAINTEXT".into(),
         connection_permit: permit,
     };
     let (conn, _) = Actor::spawn(None, Connection, args).await.unwrap();

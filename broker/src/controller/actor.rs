@@ -1,27 +1,37 @@
-//! The Controller actor: the only writer of metadata. It validates a change, makes
-//! its records durable in the store, applies them to the image and publishes the
-//! new image. Store I/O runs on the blocking pool, never on an actor's task.
+//! The Controller actor: every broker runs one. On the active controller (the
+//! metadata quorum's leader) it validates a change against the image and
+//! commits its records through the quorum; the state machine applies them and
+//! publishes the new image on every broker. Elsewhere it forwards requests to
+//! the active controller over the broker link and relays the answer.
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use super::OFFSETS_TOPIC;
 use super::alter::{self, ConfigAlteration};
-use super::image::{BrokerInfo, MetadataImage};
-use super::records::MetadataRecord;
-use super::store::MetadataStore;
+use super::image::MetadataImage;
+use super::quorum::{ProposeError, Quorum};
+use super::records::{Endpoint, MetadataRecord};
+use super::store::{FileStore, MetadataStore};
 use super::topic_config::TopicConfig;
+use crate::cluster::{ControllerGatewayMsg, ControllerService, controller_gateway};
 use crate::config::BrokerConfig;
-use crate::limits::PARTITIONS_PER_TOPIC_MAX;
+use crate::limits::{CONTROLLER_FORWARD_WAIT_MS, PARTITIONS_PER_TOPIC_MAX, REPLICATION_FACTOR_MAX};
+use futures_util::future::BoxFuture;
 use weir_client::protocol::limits::TOPIC_NAME_BYTES_MAX;
 
+/// Pause before asking again for an active controller.
+const FORWARD_RETRY_MS: u64 = 100;
+
 /// Why a topic change was refused.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TopicError {
     /// A topic with this name exists.
     #[error("topic '{0}' already exists")]
@@ -50,10 +60,13 @@ pub enum TopicError {
     /// The metadata store failed.
     #[error("metadata store failure: {0}")]
     Storage(String),
+    /// No active controller answered in time.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A topic to create, with request defaults already separated out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicSpec {
     /// Topic name.
     pub name: String,
@@ -66,7 +79,7 @@ pub struct TopicSpec {
 }
 
 /// A topic to grow (CreatePartitions).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionsSpec {
     /// Topic name.
     pub name: String,
@@ -77,52 +90,83 @@ pub struct PartitionsSpec {
     pub assignments: Option<Vec<Vec<i32>>>,
 }
 
-/// Messages of the [`Controller`].
-#[derive(RactorMessage)]
-pub enum ControllerMsg {
-    /// Create topics; one result per topic, in order. With `validate_only` nothing
-    /// is written.
+/// A request to the active controller; serializable, since a broker that is
+/// not the active controller forwards it over the broker link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    /// Create topics; with `validate_only` nothing is written.
     CreateTopics {
         topics: Vec<TopicSpec>,
         validate_only: bool,
-        reply: RpcReplyPort<Vec<Result<(), TopicError>>>,
     },
-    /// Delete topics by name; one result per name, in order.
-    DeleteTopics {
-        names: Vec<String>,
-        reply: RpcReplyPort<Vec<Result<(), TopicError>>>,
-    },
-    /// Grow topics (CreatePartitions); one result per topic, in order. With
-    /// `validate_only` nothing is written.
+    /// Delete topics by name.
+    DeleteTopics { names: Vec<String> },
+    /// Grow topics (CreatePartitions); with `validate_only` nothing is written.
     CreatePartitions {
         topics: Vec<PartitionsSpec>,
         validate_only: bool,
-        reply: RpcReplyPort<Vec<Result<(), TopicError>>>,
     },
-    /// Change topics' config overrides (AlterConfigs, IncrementalAlterConfigs);
-    /// one result per topic, in order. With `validate_only` nothing is written.
+    /// Change topics' config overrides; with `validate_only` nothing is written.
     AlterConfigs {
         topics: Vec<(String, ConfigAlteration)>,
         validate_only: bool,
-        reply: RpcReplyPort<Vec<Result<(), TopicError>>>,
     },
-    /// Hand out `count` producer ids, durably: the first of the block.
-    AllocateProducerIds {
-        count: i64,
-        reply: RpcReplyPort<i64>,
+    /// Hand out `count` producer ids, durably.
+    AllocateProducerIds { count: i64 },
+    /// A broker (re)registers the endpoints it serves.
+    RegisterBroker {
+        node_id: i32,
+        endpoints: Vec<Endpoint>,
+        rack: Option<String>,
     },
 }
 
+/// The active controller's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    /// One result per topic, in request order.
+    Topics(Vec<Result<(), TopicError>>),
+    /// The first id of an allocated producer-id block.
+    ProducerIds(i64),
+    /// The registration is committed.
+    Registered,
+    /// The broker asked is not (or no longer) the active controller.
+    NotController,
+    /// No active controller could commit it in time.
+    Unavailable(String),
+}
+
+/// Messages of the [`Controller`].
+#[derive(RactorMessage)]
+pub enum ControllerMsg {
+    /// A request of this broker's handlers: served here on the active
+    /// controller, forwarded to it elsewhere.
+    Request {
+        request: ControllerRequest,
+        reply: RpcReplyPort<ControllerReply>,
+    },
+    /// A request another broker forwarded: served here, or answered
+    /// `NotController` (never forwarded again, so requests cannot loop).
+    Forwarded {
+        request: ControllerRequest,
+        reply: RpcReplyPort<ControllerReply>,
+    },
+    /// The quorum's leader changed.
+    LeaderChanged(Option<i32>),
+}
+
 /// What the controller starts with.
+#[derive(Clone)]
 pub struct ControllerArgs {
     /// Broker configuration (defaults for topics).
     pub config: Arc<BrokerConfig>,
-    /// The record store, shared by successive incarnations (a restart reloads it).
-    pub store: Arc<Mutex<Box<dyn MetadataStore>>>,
-    /// This broker as clients reach it.
-    pub broker: BrokerInfo,
-    /// Where new images are published.
-    pub images: watch::Sender<Arc<MetadataImage>>,
+    /// This broker's member of the metadata quorum.
+    pub quorum: Quorum,
+    /// Published images (the state machine publishes them).
+    pub images: watch::Receiver<Arc<MetadataImage>>,
+    /// Metadata records of a single broker from before the quorum, imported by
+    /// the first active controller of a new quorum, then renamed.
+    pub legacy_store: Option<PathBuf>,
 }
 
 /// The controller actor (config only; state lives in [`ControllerState`]).
@@ -130,10 +174,12 @@ pub struct Controller;
 
 /// The controller's state.
 pub struct ControllerState {
-    /// Start arguments (store, publisher).
+    /// Start arguments (quorum, images).
     args: ControllerArgs,
-    /// The latest image.
+    /// The image decisions are made on (refreshed before each request).
     image: Arc<MetadataImage>,
+    /// Forwards leadership changes into the mailbox.
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl Actor for Controller {
@@ -143,98 +189,314 @@ impl Actor for Controller {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: ControllerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let store = args.store.clone();
-        let records = tokio::task::spawn_blocking(move || store.lock().load()).await??;
-        let mut image = records
-            .iter()
-            .fold(MetadataImage::default(), |i, r| i.apply(r));
-        image.controller_id = args.broker.node_id;
-        image.brokers = BTreeMap::from([(args.broker.node_id, args.broker.clone())]);
-        let mut state = ControllerState {
+        let watcher = tokio::spawn(forward_leader_changes(args.quorum.leader_changes(), myself));
+        let image = args.images.borrow().clone();
+        Ok(ControllerState {
             args,
-            image: Arc::new(image),
-        };
-        if state.image.cluster_id.is_empty() {
-            let cluster_id = new_cluster_id();
-            state
-                .commit(vec![MetadataRecord::ClusterCreated { cluster_id }])
-                .await?;
-        }
-        state.args.images.send_replace(state.image.clone());
-        tracing::info!(
-            topics = state.image.topics.len(),
-            version = state.image.version,
-            "metadata loaded"
-        );
-        Ok(state)
+            image,
+            watcher,
+        })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ControllerMsg::CreateTopics {
-                topics,
-                validate_only,
-                reply,
-            } => {
-                let results = state.on_create_topics(topics, validate_only).await?;
-                let _ = reply.send(results);
+            ControllerMsg::Request { request, reply } => {
+                let answer = if state.args.quorum.is_leader() {
+                    state.serve(request.clone()).await?
+                } else {
+                    ControllerReply::NotController
+                };
+                match answer {
+                    ControllerReply::NotController => {
+                        let quorum = state.args.quorum.clone();
+                        let node_id = state.args.config.node_id;
+                        tokio::spawn(async move {
+                            let answer = forward(request, quorum, node_id, myself).await;
+                            let _ = reply.send(answer);
+                        });
+                    }
+                    answer => {
+                        let _ = reply.send(answer);
+                    }
+                }
             }
-            ControllerMsg::DeleteTopics { names, reply } => {
-                let results = state.on_delete_topics(names).await?;
-                let _ = reply.send(results);
+            ControllerMsg::Forwarded { request, reply } => {
+                let answer = if state.args.quorum.is_leader() {
+                    state.serve(request).await?
+                } else {
+                    ControllerReply::NotController
+                };
+                let _ = reply.send(answer);
             }
-            ControllerMsg::CreatePartitions {
-                topics,
-                validate_only,
-                reply,
-            } => {
-                let results = state.on_create_partitions(topics, validate_only).await?;
-                let _ = reply.send(results);
-            }
-            ControllerMsg::AlterConfigs {
-                topics,
-                validate_only,
-                reply,
-            } => {
-                let results = state.on_alter_configs(topics, validate_only).await?;
-                let _ = reply.send(results);
-            }
-            ControllerMsg::AllocateProducerIds { count, reply } => {
-                let first = state.image.next_producer_id;
-                let next = first.saturating_add(count.max(1));
-                state
-                    .commit(vec![MetadataRecord::ProducerIdsAllocated { next }])
-                    .await?;
-                let _ = reply.send(first);
+            ControllerMsg::LeaderChanged(leader) => {
+                if leader == Some(state.args.config.node_id) {
+                    tracing::info!("this broker is the active controller");
+                    // Only once everything committed before is applied here
+                    // can an empty cluster id mean a new cluster.
+                    match state.args.quorum.confirm_leadership().await {
+                        Ok(()) => state.ensure_cluster_created().await?,
+                        Err(ProposeError::NotLeader(_)) => {}
+                        Err(ProposeError::Fatal(e)) => return Err(e.into()),
+                    }
+                }
             }
         }
         Ok(())
     }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.watcher.abort();
+        Ok(())
+    }
+}
+
+async fn forward_leader_changes(
+    mut leader: watch::Receiver<Option<i32>>,
+    controller: ActorRef<ControllerMsg>,
+) {
+    loop {
+        let current = *leader.borrow_and_update();
+        if controller
+            .cast(ControllerMsg::LeaderChanged(current))
+            .is_err()
+        {
+            return;
+        }
+        if leader.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Takes `request` to the active controller (bounded): this broker's own
+/// controller if it leads by now, another's gateway otherwise; retried while
+/// no leader is known or the one asked has lost the leadership.
+async fn forward(
+    request: ControllerRequest,
+    quorum: Quorum,
+    node_id: i32,
+    myself: ActorRef<ControllerMsg>,
+) -> ControllerReply {
+    let deadline = Instant::now() + Duration::from_millis(CONTROLLER_FORWARD_WAIT_MS);
+    let mut last_error = "no active controller".to_string();
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let answer = match quorum.leader() {
+            Some(leader) if leader == node_id => myself
+                .call(
+                    |reply| ControllerMsg::Forwarded {
+                        request: request.clone(),
+                        reply,
+                    },
+                    Some(left),
+                )
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| match r {
+                    ractor::rpc::CallResult::Success(answer) => Ok(answer),
+                    other => Err(format!("{other:?}")),
+                }),
+            Some(leader) => call_gateway(leader, &request, left).await,
+            None => Err("no active controller".into()),
+        };
+        match answer {
+            Ok(ControllerReply::NotController) => last_error = "the controller moved".into(),
+            Ok(answer) => return answer,
+            Err(e) => last_error = e,
+        }
+        tokio::time::sleep(Duration::from_millis(FORWARD_RETRY_MS)).await;
+    }
+    ControllerReply::Unavailable(last_error)
+}
+
+/// One forwarded request to broker `leader`'s controller gateway.
+async fn call_gateway(
+    leader: i32,
+    request: &ControllerRequest,
+    timeout: Duration,
+) -> Result<ControllerReply, String> {
+    let gateway =
+        controller_gateway(leader).ok_or_else(|| format!("no link to broker {leader}"))?;
+    let bytes = postcard::to_stdvec(request).map_err(|e| e.to_string())?;
+    let answer = gateway
+        .call(
+            |reply| ControllerGatewayMsg::Request(bytes, reply),
+            Some(timeout),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match answer {
+        ractor::rpc::CallResult::Success(bytes) => {
+            postcard::from_bytes(&bytes).map_err(|e| format!("undecodable answer: {e}"))
+        }
+        other => Err(format!("broker {leader}'s controller: {other:?}")),
+    }
+}
+
+/// Serves a request another broker forwarded (encoded) with this broker's
+/// controller; the answer is encoded. Bytes that do not decode are answered
+/// `Unavailable`, never with a panic.
+pub async fn serve_forwarded(controller: &ActorRef<ControllerMsg>, bytes: &[u8]) -> Vec<u8> {
+    let answer = match postcard::from_bytes::<ControllerRequest>(bytes) {
+        Ok(request) => {
+            let call = controller.call(
+                |reply| ControllerMsg::Forwarded { request, reply },
+                Some(Duration::from_millis(CONTROLLER_FORWARD_WAIT_MS)),
+            );
+            match call.await {
+                Ok(ractor::rpc::CallResult::Success(answer)) => answer,
+                _ => ControllerReply::NotController,
+            }
+        }
+        Err(e) => ControllerReply::Unavailable(format!("undecodable request: {e}")),
+    };
+    postcard::to_stdvec(&answer).unwrap_or_default()
+}
+
+/// What this broker's controller gateway answers with: Raft RPCs by the
+/// quorum member, forwarded requests by the controller actor (looked up by
+/// name per request, so a restarted controller is found).
+pub struct GatewayService {
+    /// This broker's quorum member.
+    pub quorum: Quorum,
+    /// Registered name of the controller actor.
+    pub controller_name: String,
+}
+
+impl ControllerService for GatewayService {
+    fn raft(&self, bytes: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        let quorum = self.quorum.clone();
+        Box::pin(async move { quorum.serve_rpc(&bytes).await })
+    }
+
+    fn request(&self, bytes: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        let name = self.controller_name.clone();
+        Box::pin(async move {
+            match ractor::registry::where_is(name) {
+                Some(cell) => serve_forwarded(&cell.into(), &bytes).await,
+                None => postcard::to_stdvec(&ControllerReply::NotController).unwrap_or_default(),
+            }
+        })
+    }
 }
 
 impl ControllerState {
-    /// Makes `records` durable, then applies and publishes them. A store failure is
-    /// returned as `Err`: the actor's state can no longer be trusted.
-    async fn commit(&mut self, records: Vec<MetadataRecord>) -> Result<(), ActorProcessingErr> {
+    /// Serves a request as the active controller: `NotController` when the
+    /// quorum says otherwise. A failed quorum is `Err`: nothing can be
+    /// committed any more.
+    async fn serve(
+        &mut self,
+        request: ControllerRequest,
+    ) -> Result<ControllerReply, ActorProcessingErr> {
+        match self.args.quorum.confirm_leadership().await {
+            Ok(()) => {}
+            Err(ProposeError::NotLeader(_)) => return Ok(ControllerReply::NotController),
+            Err(ProposeError::Fatal(e)) => return Err(e.into()),
+        }
+        self.ensure_cluster_created().await?;
+        self.image = self.args.images.borrow().clone();
+        let answer = match request {
+            ControllerRequest::CreateTopics {
+                topics,
+                validate_only,
+            } => self.on_create_topics(topics, validate_only).await,
+            ControllerRequest::DeleteTopics { names } => self.on_delete_topics(names).await,
+            ControllerRequest::CreatePartitions {
+                topics,
+                validate_only,
+            } => self.on_create_partitions(topics, validate_only).await,
+            ControllerRequest::AlterConfigs {
+                topics,
+                validate_only,
+            } => self.on_alter_configs(topics, validate_only).await,
+            ControllerRequest::AllocateProducerIds { count } => {
+                let first = self.image.next_producer_id;
+                let next = first.saturating_add(count.max(1));
+                self.commit(vec![MetadataRecord::ProducerIdsAllocated { next }])
+                    .await
+                    .map(|()| ControllerReply::ProducerIds(first))
+            }
+            ControllerRequest::RegisterBroker {
+                node_id,
+                endpoints,
+                rack,
+            } => {
+                let record = MetadataRecord::BrokerRegistered {
+                    node_id,
+                    endpoints,
+                    rack,
+                };
+                self.commit(vec![record])
+                    .await
+                    .map(|()| ControllerReply::Registered)
+            }
+        };
+        match answer {
+            Ok(answer) => Ok(answer),
+            Err(ProposeError::NotLeader(_)) => Ok(ControllerReply::NotController),
+            Err(ProposeError::Fatal(e)) => Err(e.into()),
+        }
+    }
+
+    /// The first active controller of a new quorum gives the cluster its id,
+    /// importing a single broker's records from before the quorum if there are
+    /// any (they hold its id).
+    async fn ensure_cluster_created(&mut self) -> Result<(), ActorProcessingErr> {
+        if !self.args.images.borrow().cluster_id.is_empty() {
+            return Ok(());
+        }
+        let legacy = match &self.args.legacy_store {
+            Some(path) if path.exists() => {
+                let dir = path
+                    .parent()
+                    .and_then(|p| p.parent())
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                tokio::task::spawn_blocking(move || FileStore::new(&dir).load()).await??
+            }
+            _ => Vec::new(),
+        };
+        let imported = !legacy.is_empty();
+        let records = if imported {
+            legacy
+        } else {
+            vec![MetadataRecord::ClusterCreated {
+                cluster_id: new_cluster_id(),
+            }]
+        };
+        match self.args.quorum.propose(records).await {
+            Ok(()) => {}
+            Err(ProposeError::NotLeader(_)) => return Ok(()),
+            Err(ProposeError::Fatal(e)) => return Err(e.into()),
+        }
+        if imported && let Some(path) = &self.args.legacy_store {
+            let done = path.with_extension("log.imported");
+            std::fs::rename(path, &done)?;
+            tracing::info!(from = %path.display(), "single-broker metadata imported into the quorum");
+        }
+        Ok(())
+    }
+
+    /// Commits `records` through the quorum; the published image then holds
+    /// them, and so does this state's.
+    async fn commit(&mut self, records: Vec<MetadataRecord>) -> Result<(), ProposeError> {
         if records.is_empty() {
             return Ok(());
         }
-        let store = self.args.store.clone();
-        let to_write = records.clone();
-        tokio::task::spawn_blocking(move || store.lock().append(&to_write)).await??;
-        let image = records
-            .iter()
-            .fold((*self.image).clone(), |i, r| i.apply(r));
-        self.image = Arc::new(image);
-        self.args.images.send_replace(self.image.clone());
+        self.args.quorum.propose(records).await?;
+        self.image = self.args.images.borrow().clone();
         Ok(())
     }
 
@@ -242,7 +504,7 @@ impl ControllerState {
         &mut self,
         topics: Vec<TopicSpec>,
         validate_only: bool,
-    ) -> Result<Vec<Result<(), TopicError>>, ActorProcessingErr> {
+    ) -> Result<ControllerReply, ProposeError> {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(topics.len());
         let mut names_in_request = std::collections::HashSet::new();
@@ -267,7 +529,7 @@ impl ControllerState {
         if !validate_only {
             self.commit(records).await?;
         }
-        Ok(results)
+        Ok(ControllerReply::Topics(results))
     }
 
     /// Checks a topic to create; `pending_partitions` are those of earlier topics
@@ -296,23 +558,38 @@ impl ControllerState {
                 self.args.config.max_partitions
             )));
         }
-        let replication_factor = spec.replication_factor.unwrap_or(1);
         let live = self.image.brokers.len() as i16;
+        let replication_factor = match spec.replication_factor {
+            Some(factor) => factor,
+            // The offsets topic takes what the cluster has, up to its setting.
+            None if spec.name == OFFSETS_TOPIC => self
+                .args
+                .config
+                .cluster
+                .offsets_topic_replication_factor
+                .min(live)
+                .min(REPLICATION_FACTOR_MAX),
+            None => self.args.config.cluster.default_replication_factor,
+        };
         if replication_factor < 1 || replication_factor > live {
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "replication factor {replication_factor} is not between 1 and the {live} live broker(s)"
             )));
         }
+        if replication_factor > REPLICATION_FACTOR_MAX {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "replication factor {replication_factor}: follower replication is not available yet, at most {REPLICATION_FACTOR_MAX}"
+            )));
+        }
         TopicConfig::validate(&self.args.config, &spec.configs)
             .map_err(TopicError::InvalidConfig)?;
         let brokers: Vec<i32> = self.image.brokers.keys().copied().collect();
-        let assignment = (0..partitions as usize)
-            .map(|p| {
-                (0..replication_factor as usize)
-                    .map(|r| brokers[(p + r) % brokers.len()])
-                    .collect()
-            })
-            .collect();
+        let assignment = assign_replicas(
+            &brokers,
+            0,
+            partitions as usize,
+            replication_factor as usize,
+        );
         Ok(MetadataRecord::TopicCreated {
             topic_id: new_topic_id(),
             name: spec.name.clone(),
@@ -329,7 +606,7 @@ impl ControllerState {
         &mut self,
         topics: Vec<PartitionsSpec>,
         validate_only: bool,
-    ) -> Result<Vec<Result<(), TopicError>>, ActorProcessingErr> {
+    ) -> Result<ControllerReply, ProposeError> {
         let mut counts = std::collections::HashMap::new();
         for spec in &topics {
             *counts.entry(spec.name.clone()).or_insert(0) += 1;
@@ -357,7 +634,7 @@ impl ControllerState {
         if !validate_only {
             self.commit(records).await?;
         }
-        Ok(results)
+        Ok(ControllerReply::Topics(results))
     }
 
     /// Checks a topic to grow (Kafka's rules: the count only grows, within the
@@ -373,7 +650,7 @@ impl ControllerState {
             .image
             .topic(&spec.name)
             .ok_or_else(|| TopicError::UnknownTopic(spec.name.clone()))?;
-        if spec.name == crate::group::offsets::OFFSETS_TOPIC {
+        if spec.name == OFFSETS_TOPIC {
             return Err(TopicError::InvalidRequest(format!(
                 "the partition count of {} is fixed (offsets.topic.num.partitions)",
                 spec.name
@@ -415,13 +692,7 @@ impl ControllerState {
                 check_assignments(assignments, added, replication_factor, &brokers)?;
                 assignments.clone()
             }
-            None => (current as usize..spec.count as usize)
-                .map(|p| {
-                    (0..replication_factor)
-                        .map(|r| brokers[(p + r) % brokers.len()])
-                        .collect()
-                })
-                .collect(),
+            None => assign_replicas(&brokers, current as usize, added, replication_factor),
         };
         Ok(MetadataRecord::PartitionsCreated {
             topic_id: topic.topic_id,
@@ -433,7 +704,7 @@ impl ControllerState {
         &mut self,
         topics: Vec<(String, ConfigAlteration)>,
         validate_only: bool,
-    ) -> Result<Vec<Result<(), TopicError>>, ActorProcessingErr> {
+    ) -> Result<ControllerReply, ProposeError> {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(topics.len());
         let mut seen = std::collections::HashSet::new();
@@ -461,13 +732,13 @@ impl ControllerState {
         if !validate_only {
             self.commit(records).await?;
         }
-        Ok(results)
+        Ok(ControllerReply::Topics(results))
     }
 
     async fn on_delete_topics(
         &mut self,
         names: Vec<String>,
-    ) -> Result<Vec<Result<(), TopicError>>, ActorProcessingErr> {
+    ) -> Result<ControllerReply, ProposeError> {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(names.len());
         let mut seen = std::collections::HashSet::new();
@@ -483,7 +754,7 @@ impl ControllerState {
             }
         }
         self.commit(records).await?;
-        Ok(results)
+        Ok(ControllerReply::Topics(results))
     }
 }
 
@@ -510,6 +781,23 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
         return invalid("it contains characters other than ASCII alphanumerics, '.', '_' and '-'");
     }
     Ok(())
+}
+
+/// Replica lists for `count` partitions from index `first` on, round-robin
+/// over `brokers` from a random start (Kafka's placement without racks): the
+/// first replica, the preferred leader, moves on by one broker per partition.
+fn assign_replicas(brokers: &[i32], first: usize, count: usize, factor: usize) -> Vec<Vec<i32>> {
+    if brokers.is_empty() {
+        return Vec::new();
+    }
+    let start = rand::random_range(0..brokers.len());
+    (first..first + count)
+        .map(|p| {
+            (0..factor)
+                .map(|r| brokers[(start + p + r) % brokers.len()])
+                .collect()
+        })
+        .collect()
 }
 
 /// Kafka's checks of a manual assignment of `added` new partitions.
@@ -564,41 +852,80 @@ fn new_cluster_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::store::FileStore;
+    use std::collections::BTreeMap;
+
+    use super::super::quorum::QuorumArgs;
     use super::*;
 
     type Results = Vec<Result<(), TopicError>>;
 
+    /// A controller on a quorum of one in `dir`, with broker 0 registered.
     async fn start(
         dir: &std::path::Path,
         max_partitions: usize,
-    ) -> (ActorRef<ControllerMsg>, watch::Receiver<Arc<MetadataImage>>) {
+    ) -> (
+        ActorRef<ControllerMsg>,
+        watch::Receiver<Arc<MetadataImage>>,
+        Quorum,
+    ) {
         let config = BrokerConfig {
             max_partitions,
             ..BrokerConfig::default()
         };
         let (images, rx) = watch::channel(Arc::new(MetadataImage::default()));
+        let quorum = Quorum::start(QuorumArgs {
+            node_id: 0,
+            voters: Vec::new(),
+            dir: dir.join("__cluster_metadata"),
+            heartbeat_interval_ms: 50,
+            election_timeout_ms: 150,
+            images,
+        })
+        .await
+        .unwrap();
         let args = ControllerArgs {
             config: Arc::new(config),
-            store: Arc::new(Mutex::new(Box::new(FileStore::new(dir)))),
-            broker: BrokerInfo {
-                node_id: 0,
-                host: "127.0.0.1".into(),
-                port: 9092,
-                rack: None,
-            },
-            images,
+            quorum: quorum.clone(),
+            images: rx.clone(),
+            legacy_store: Some(dir.join("__cluster_metadata/records.log")),
         };
         let (controller, _) = Actor::spawn(None, Controller, args).await.unwrap();
-        (controller, rx)
+        let registration = ControllerRequest::RegisterBroker {
+            node_id: 0,
+            endpoints: vec![Endpoint {
+                listener: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+            }],
+            rack: None,
+        };
+        assert_eq!(
+            request(&controller, registration).await,
+            ControllerReply::Registered
+        );
+        (controller, rx, quorum)
+    }
+
+    async fn request(c: &ActorRef<ControllerMsg>, request: ControllerRequest) -> ControllerReply {
+        c.call(|reply| ControllerMsg::Request { request, reply }, None)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn topics(c: &ActorRef<ControllerMsg>, r: ControllerRequest) -> Results {
+        match request(c, r).await {
+            ControllerReply::Topics(results) => results,
+            other => panic!("{other:?}"),
+        }
     }
 
     async fn grow(
         c: &ActorRef<ControllerMsg>,
-        topics: &[(&str, i32)],
+        specs: &[(&str, i32)],
         validate_only: bool,
     ) -> Results {
-        let topics = topics
+        let specs = specs
             .iter()
             .map(|(name, count)| PartitionsSpec {
                 name: (*name).into(),
@@ -606,35 +933,23 @@ mod tests {
                 assignments: None,
             })
             .collect();
-        c.call(
-            |reply| ControllerMsg::CreatePartitions {
-                topics,
-                validate_only,
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
+        let r = ControllerRequest::CreatePartitions {
+            topics: specs,
+            validate_only,
+        };
+        topics(c, r).await
     }
 
     async fn alter(
         c: &ActorRef<ControllerMsg>,
-        topics: Vec<(String, ConfigAlteration)>,
+        changes: Vec<(String, ConfigAlteration)>,
         validate_only: bool,
     ) -> Results {
-        c.call(
-            |reply| ControllerMsg::AlterConfigs {
-                topics,
-                validate_only,
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
+        let r = ControllerRequest::AlterConfigs {
+            topics: changes,
+            validate_only,
+        };
+        topics(c, r).await
     }
 
     fn set(name: &str, value: &str) -> ConfigAlteration {
@@ -646,25 +961,18 @@ mod tests {
     #[tokio::test]
     async fn partitions_and_configs_change_durably() {
         let dir = tempfile::tempdir().unwrap();
-        let (c, images) = start(dir.path(), 6).await;
+        let (c, images, quorum) = start(dir.path(), 6).await;
         let topic = TopicSpec {
             name: "t".into(),
             num_partitions: Some(2),
             replication_factor: None,
             configs: vec![("segment.bytes".into(), Some("4096".into()))],
         };
-        let created = c
-            .call(
-                |reply| ControllerMsg::CreateTopics {
-                    topics: vec![topic],
-                    validate_only: false,
-                    reply,
-                },
-                None,
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let create = ControllerRequest::CreateTopics {
+            topics: vec![topic],
+            validate_only: false,
+        };
+        let created = topics(&c, create).await;
         assert_eq!(created, vec![Ok(())]);
         let partitions = |images: &watch::Receiver<Arc<MetadataImage>>| {
             images.borrow().topic("t").map(|t| t.partitions.len())
@@ -748,11 +1056,50 @@ mod tests {
 
         // A new controller on the same store finds both changes.
         c.stop_and_wait(None, None).await.unwrap();
-        let (c, images) = start(dir.path(), 6).await;
+        quorum.shutdown().await;
+        let (c, images, quorum) = start(dir.path(), 6).await;
         let image = images.borrow().clone();
         let t = image.topic("t").unwrap();
         assert_eq!((t.partitions.len(), &t.configs), (6, &expected));
         c.stop(None);
+        quorum.shutdown().await;
+    }
+
+    /// A single broker's data dir from before the quorum is imported on the
+    /// first start: same cluster id, same topics; the old file is set aside.
+    #[tokio::test]
+    async fn a_pre_quorum_data_dir_is_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut legacy = FileStore::new(dir.path());
+        legacy.load().unwrap();
+        legacy
+            .append(&[
+                MetadataRecord::ClusterCreated {
+                    cluster_id: "legacy-cluster-id-0000".into(),
+                },
+                MetadataRecord::TopicCreated {
+                    topic_id: [9; 16],
+                    name: "old".into(),
+                    partitions: vec![vec![0], vec![0]],
+                    configs: Vec::new(),
+                },
+            ])
+            .unwrap();
+        let (c, images, quorum) = start(dir.path(), 100).await;
+        let image = images.borrow().clone();
+        assert_eq!(image.cluster_id, "legacy-cluster-id-0000");
+        assert_eq!(image.topic("old").unwrap().partitions.len(), 2);
+        let metadata = dir.path().join("__cluster_metadata");
+        assert!(!metadata.join("records.log").exists());
+        assert!(metadata.join("records.log.imported").exists());
+        c.stop_and_wait(None, None).await.unwrap();
+        quorum.shutdown().await;
+        // Started again, the quorum has it all without the old file.
+        let (c, images, quorum) = start(dir.path(), 100).await;
+        assert_eq!(images.borrow().cluster_id, "legacy-cluster-id-0000");
+        assert!(images.borrow().topic("old").is_some());
+        c.stop(None);
+        quorum.shutdown().await;
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const OP_APPEND: i8 = 2;
 pub const OP_SUBTRACT: i8 = 3;
 
 /// A change to one topic's config overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConfigAlteration {
     /// Legacy AlterConfigs: these become the topic's whole override set; every
     /// override not named is removed, and a null value leaves its config at the

@@ -4,23 +4,30 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::records::MetadataRecord;
+use serde::{Deserialize, Serialize};
 
-/// One live broker as clients should reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use super::records::{Endpoint, MetadataRecord};
+
+/// One registered broker as clients and brokers reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerInfo {
     /// Broker id.
     pub node_id: i32,
-    /// Advertised host.
-    pub host: String,
-    /// Advertised port.
-    pub port: i32,
+    /// Advertised endpoints, one per listener.
+    pub endpoints: Vec<Endpoint>,
     /// Rack, if configured.
     pub rack: Option<String>,
 }
 
+impl BrokerInfo {
+    /// The endpoint of listener `name`.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.listener == name)
+    }
+}
+
 /// One partition's placement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionImage {
     /// Partition index.
     pub partition: i32,
@@ -35,7 +42,7 @@ pub struct PartitionImage {
 }
 
 /// One topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicImage {
     /// Topic id.
     pub topic_id: [u8; 16],
@@ -48,15 +55,16 @@ pub struct TopicImage {
 }
 
 /// Everything known about the cluster at one metadata offset.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataImage {
-    /// Offset of the next record to apply (0 for an empty log).
+    /// Records applied so far (0 for an empty log).
     pub version: u64,
     /// Cluster id.
     pub cluster_id: String,
-    /// Id of the active controller.
+    /// Id of the active controller (the quorum's leader; -1 while there is
+    /// none). Not a record: the quorum sets it as leadership moves.
     pub controller_id: i32,
-    /// Live brokers by id.
+    /// Registered brokers by id.
     pub brokers: BTreeMap<i32, BrokerInfo>,
     /// Topics by name.
     pub topics: BTreeMap<String, Arc<TopicImage>>,
@@ -114,6 +122,18 @@ impl MetadataImage {
             }
             MetadataRecord::ProducerIdsAllocated { next: id } => {
                 next.next_producer_id = next.next_producer_id.max(*id);
+            }
+            MetadataRecord::BrokerRegistered {
+                node_id,
+                endpoints,
+                rack,
+            } => {
+                let info = BrokerInfo {
+                    node_id: *node_id,
+                    endpoints: endpoints.clone(),
+                    rack: rack.clone(),
+                };
+                next.brokers.insert(*node_id, info);
             }
         }
         next

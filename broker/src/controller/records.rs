@@ -53,6 +53,27 @@ pub enum MetadataRecord {
         /// First id not yet handed out.
         next: i64,
     },
+    /// A broker (re)registered with the endpoints it serves; a later
+    /// registration of the same id replaces the earlier one.
+    BrokerRegistered {
+        /// Broker id.
+        node_id: i32,
+        /// Where clients and brokers reach it, per listener.
+        endpoints: Vec<Endpoint>,
+        /// Rack, if configured.
+        rack: Option<String>,
+    },
+}
+
+/// One listener endpoint of a broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Listener name (`PLAINTEXT`, `INTERNAL`, ...).
+    pub listener: String,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
 }
 
 /// What is written to the store: a format version and the record.

@@ -8,13 +8,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::frame;
 use super::records::{MetadataRecord, RECORD_FORMAT_VERSION, StoredRecord};
-
-/// Largest encoded record (a topic with 10k partitions fits easily).
-const RECORD_BYTES_MAX: usize = 16 * 1024 * 1024;
-
-/// Bytes of a record's frame header (length + CRC).
-const FRAME_HEADER_BYTES: usize = 8;
 
 /// A metadata storage failure; the controller cannot go on without its log.
 #[derive(Debug, Error)]
@@ -109,34 +104,19 @@ fn encode_into(record: &MetadataRecord, out: &mut Vec<u8>) -> Result<(), StoreEr
         record: record.clone(),
     };
     let payload = postcard::to_stdvec(&stored).map_err(|e| StoreError::Encode(e.to_string()))?;
-    if payload.len() > RECORD_BYTES_MAX {
-        return Err(StoreError::Encode(format!(
-            "record of {} bytes",
-            payload.len()
-        )));
-    }
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-    out.extend_from_slice(&payload);
-    Ok(())
+    frame::encode_into(&payload, out)
+        .ok_or_else(|| StoreError::Encode(format!("record of {} bytes", payload.len())))
 }
 
 /// Decodes records until the first torn or corrupt one; returns them and the
 /// length of the valid prefix.
 fn decode_all(bytes: &[u8]) -> Result<(Vec<MetadataRecord>, usize), StoreError> {
+    let (payloads, mut valid_len) = frame::decode_all(bytes);
     let mut records = Vec::new();
     let mut pos = 0;
-    while let Some(header) = bytes.get(pos..pos + FRAME_HEADER_BYTES) {
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        let start = pos + FRAME_HEADER_BYTES;
-        let Some(payload) = bytes.get(start..start.saturating_add(len)) else {
-            break;
-        };
-        if len > RECORD_BYTES_MAX || crc32c::crc32c(payload) != crc {
-            break;
-        }
+    for payload in payloads {
         let Ok(stored) = postcard::from_bytes::<StoredRecord>(payload) else {
+            valid_len = pos;
             break;
         };
         if stored.format != RECORD_FORMAT_VERSION {
@@ -146,9 +126,9 @@ fn decode_all(bytes: &[u8]) -> Result<(Vec<MetadataRecord>, usize), StoreError> 
             });
         }
         records.push(stored.record);
-        pos = start + len;
+        pos += payload.len() + 8;
     }
-    Ok((records, pos))
+    Ok((records, valid_len))
 }
 
 #[cfg(test)]

@@ -17,11 +17,15 @@ use super::directory::{GroupDirectory, StartingGroup};
 use super::offsets::{self, OFFSETS_TOPIC};
 use super::state::{GroupLimits, codes};
 use crate::controller::{TopicError, TopicSpec};
+use crate::limits::TOPIC_READY_WAIT_MS;
 use crate::partition::PartitionEntry;
 use crate::wire::BrokerCtx;
 
 /// Groups one broker coordinates at most (each is an actor).
 pub const GROUPS_MAX: usize = 100_000;
+/// How long a clustered broker waits for every voter to register before it
+/// creates the offsets topic on the brokers that did.
+const OFFSETS_TOPIC_BROKERS_WAIT_MS: u64 = 30_000;
 /// Group requests held while the offsets load at most; beyond, they are answered
 /// COORDINATOR_LOAD_IN_PROGRESS at once.
 const ROUTES_WAITING_MAX: usize = 10_000;
@@ -187,6 +191,22 @@ impl GroupManagerState {
         &self.args.ctx.groups
     }
 
+    /// Whether this broker coordinates `group_id`: it leads the group's offsets
+    /// partition (or the offsets topic does not exist yet: its creation is on
+    /// the way, and requests wait for the load).
+    fn coordinates(&self, group_id: &str) -> bool {
+        let ctx = &self.args.ctx;
+        let partition = offsets::partition_for(group_id, ctx.config.offsets_topic_num_partitions);
+        let image = ctx.image();
+        match image.topic(OFFSETS_TOPIC) {
+            Some(topic) => topic
+                .partitions
+                .get(partition as usize)
+                .is_some_and(|p| p.leader == ctx.config.node_id),
+            None => true,
+        }
+    }
+
     /// Casts `msg` to the group's coordinator. One that stopped but was not yet
     /// forgotten (idle stop racing this message) is replaced once.
     async fn route(
@@ -196,6 +216,9 @@ impl GroupManagerState {
         create: bool,
         msg: GroupMsg,
     ) -> Result<(), i16> {
+        if !self.coordinates(&group_id) {
+            return Err(codes::NOT_COORDINATOR);
+        }
         let coordinator = self.coordinator(myself, group_id.clone(), create).await?;
         let msg = match coordinator.cast(msg) {
             Ok(()) => return Ok(()),
@@ -296,9 +319,25 @@ impl GroupManagerState {
     }
 }
 
-/// Replays every online offsets partition into the directory, one pass each.
+/// Replays every online offsets partition this broker leads into the
+/// directory, one pass each.
 async fn load_offsets(ctx: &Arc<BrokerCtx>) {
-    for partition in 0..ctx.config.offsets_topic_num_partitions {
+    let image = ctx.image();
+    let led = |partition: i32| {
+        image
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .is_some_and(|p| p.leader == ctx.config.node_id)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(TOPIC_READY_WAIT_MS);
+    for partition in (0..ctx.config.offsets_topic_num_partitions).filter(|&p| led(p)) {
+        // A partition just created may still be recovering: wait (bounded)
+        // rather than start groups whose offsets are not loaded.
+        while ctx.partitions.lookup(OFFSETS_TOPIC, partition).is_none()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let Some(PartitionEntry::Online(handle)) = ctx.partitions.lookup(OFFSETS_TOPIC, partition)
         else {
             tracing::warn!(
@@ -327,8 +366,37 @@ async fn load_offsets(ctx: &Arc<BrokerCtx>) {
     }
 }
 
-/// Creates `__consumer_offsets` (compacted) unless it exists.
+/// Creates `__consumer_offsets` (compacted) unless it exists. A clustered
+/// broker first waits (bounded) for every voter to register, so the topic's
+/// partitions and replicas spread over the whole cluster, as Kafka waits for
+/// enough live brokers.
 async fn ensure_offsets_topic(ctx: &Arc<BrokerCtx>) {
+    let voters: Vec<i32> = ctx
+        .config
+        .cluster
+        .voters
+        .iter()
+        .map(|v| v.node_id)
+        .collect();
+    let mut images = ctx.images.clone();
+    let me = ctx.config.node_id;
+    if images
+        .wait_for(|image| image.brokers.contains_key(&me))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let all_registered = images.wait_for(|image| {
+        image.topic(OFFSETS_TOPIC).is_some()
+            || voters.iter().all(|id| image.brokers.contains_key(id))
+    });
+    let wait = Duration::from_millis(OFFSETS_TOPIC_BROKERS_WAIT_MS);
+    if tokio::time::timeout(wait, all_registered).await.is_err() {
+        tracing::warn!(
+            "not every voter registered in time; creating {OFFSETS_TOPIC} on those that did"
+        );
+    }
     ctx.await_reconciled().await;
     if ctx.image().topic(OFFSETS_TOPIC).is_some() {
         return;

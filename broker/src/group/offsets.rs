@@ -22,8 +22,8 @@ use crate::partition::{
     AppendOutcome, PartitionEntry, PartitionError, PartitionMsg, PartitionRegistry,
 };
 
-/// Name of the internal offsets topic.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::controller::OFFSETS_TOPIC;
+
 /// Bytes read per step when replaying an offsets partition.
 const REPLAY_READ_BYTES: usize = 4 * 1024 * 1024;
 /// Steps a replay takes at most (bounds a corrupt or endless log).

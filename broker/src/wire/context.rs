@@ -8,7 +8,8 @@ use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::controller::{
-    ConfigAlteration, ControllerMsg, MetadataImage, PartitionsSpec, TopicError, TopicSpec,
+    ConfigAlteration, ControllerMsg, ControllerReply, ControllerRequest, MetadataImage,
+    PartitionsSpec, TopicError, TopicSpec,
 };
 use crate::group::GroupDirectory;
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, PRODUCER_ID_BLOCK, TOPIC_READY_WAIT_MS};
@@ -43,6 +44,40 @@ impl BrokerCtx {
         ractor::registry::where_is(self.controller_name.clone()).map(ActorRef::from)
     }
 
+    /// Sends `request` to the controller (this broker's, which forwards it to
+    /// the active controller if that is another broker); `Unavailable` when
+    /// no answer comes in time.
+    pub async fn controller_request(&self, request: ControllerRequest) -> ControllerReply {
+        let Some(controller) = self.controller() else {
+            return ControllerReply::Unavailable("the controller is restarting".into());
+        };
+        let call = controller.call(
+            |reply| ControllerMsg::Request { request, reply },
+            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
+        );
+        match call.await {
+            Ok(ractor::rpc::CallResult::Success(answer)) => answer,
+            _ => ControllerReply::Unavailable("the controller did not answer".into()),
+        }
+    }
+
+    /// A topic request's per-topic results; every topic fails alike when no
+    /// active controller answered.
+    async fn topic_request(
+        &self,
+        count: usize,
+        request: ControllerRequest,
+    ) -> Vec<Result<(), TopicError>> {
+        match self.controller_request(request).await {
+            ControllerReply::Topics(results) if results.len() == count => results,
+            ControllerReply::Unavailable(why) => vec![Err(TopicError::Unavailable(why)); count],
+            other => {
+                let why = format!("unexpected controller answer {other:?}");
+                vec![Err(TopicError::Unavailable(why)); count]
+            }
+        }
+    }
+
     /// Asks the controller to create topics and waits (bounded) until this broker's
     /// partitions for them are online.
     pub async fn create_topics(
@@ -51,22 +86,11 @@ impl BrokerCtx {
         validate_only: bool,
     ) -> Vec<Result<(), TopicError>> {
         let count = topics.len();
-        let unavailable = || vec![Err(TopicError::Storage("controller unavailable".into())); count];
-        let Some(controller) = self.controller() else {
-            return unavailable();
+        let request = ControllerRequest::CreateTopics {
+            topics,
+            validate_only,
         };
-        let call = controller.call(
-            |reply| ControllerMsg::CreateTopics {
-                topics,
-                validate_only,
-                reply,
-            },
-            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
-        );
-        let results = match call.await {
-            Ok(ractor::rpc::CallResult::Success(results)) => results,
-            _ => return unavailable(),
-        };
+        let results = self.topic_request(count, request).await;
         self.await_reconciled().await;
         results
     }
@@ -74,18 +98,9 @@ impl BrokerCtx {
     /// Asks the controller to delete topics.
     pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<(), TopicError>> {
         let count = names.len();
-        let unavailable = || vec![Err(TopicError::Storage("controller unavailable".into())); count];
-        let Some(controller) = self.controller() else {
-            return unavailable();
-        };
-        let call = controller.call(
-            |reply| ControllerMsg::DeleteTopics { names, reply },
-            Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
-        );
-        let results = match call.await {
-            Ok(ractor::rpc::CallResult::Success(results)) => results,
-            _ => return unavailable(),
-        };
+        let results = self
+            .topic_request(count, ControllerRequest::DeleteTopics { names })
+            .await;
         self.await_reconciled().await;
         results
     }
@@ -98,13 +113,11 @@ impl BrokerCtx {
         validate_only: bool,
     ) -> Vec<Result<(), TopicError>> {
         let count = topics.len();
-        let results = self
-            .controller_call(count, |reply| ControllerMsg::CreatePartitions {
-                topics,
-                validate_only,
-                reply,
-            })
-            .await;
+        let request = ControllerRequest::CreatePartitions {
+            topics,
+            validate_only,
+        };
+        let results = self.topic_request(count, request).await;
         self.await_reconciled().await;
         results
     }
@@ -118,33 +131,13 @@ impl BrokerCtx {
         validate_only: bool,
     ) -> Vec<Result<(), TopicError>> {
         let count = topics.len();
-        let results = self
-            .controller_call(count, |reply| ControllerMsg::AlterConfigs {
-                topics,
-                validate_only,
-                reply,
-            })
-            .await;
+        let request = ControllerRequest::AlterConfigs {
+            topics,
+            validate_only,
+        };
+        let results = self.topic_request(count, request).await;
         self.await_reconciled().await;
         results
-    }
-
-    /// One controller call answering a result per topic; every topic fails
-    /// with a storage error when the controller does not answer.
-    async fn controller_call(
-        &self,
-        count: usize,
-        msg: impl FnOnce(ractor::RpcReplyPort<Vec<Result<(), TopicError>>>) -> ControllerMsg,
-    ) -> Vec<Result<(), TopicError>> {
-        let unavailable = || vec![Err(TopicError::Storage("controller unavailable".into())); count];
-        let Some(controller) = self.controller() else {
-            return unavailable();
-        };
-        let call = controller.call(msg, Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)));
-        match call.await {
-            Ok(ractor::rpc::CallResult::Success(results)) if results.len() == count => results,
-            _ => unavailable(),
-        }
     }
 
     /// A producer id never handed out before (InitProducerId). Ids come from
@@ -153,15 +146,10 @@ impl BrokerCtx {
     pub async fn next_producer_id(&self) -> Option<i64> {
         let mut block = self.producer_ids.lock().await;
         if block.is_empty() {
-            let controller = self.controller()?;
-            let call = controller.call(
-                |reply| ControllerMsg::AllocateProducerIds {
-                    count: PRODUCER_ID_BLOCK,
-                    reply,
-                },
-                Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
-            );
-            let Ok(ractor::rpc::CallResult::Success(first)) = call.await else {
+            let request = ControllerRequest::AllocateProducerIds {
+                count: PRODUCER_ID_BLOCK,
+            };
+            let ControllerReply::ProducerIds(first) = self.controller_request(request).await else {
                 return None;
             };
             *block = first..first + PRODUCER_ID_BLOCK;

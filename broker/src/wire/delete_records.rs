@@ -99,7 +99,11 @@ fn send(ctx: &BrokerCtx, topic: &str, partition: i32, offset: i64) -> Pending {
     let handle = match ctx.partitions.lookup(topic, partition) {
         Some(PartitionEntry::Online(handle)) => handle,
         Some(PartitionEntry::Offline) => return Pending::Ready(errors::storage_error()),
-        None => return Pending::Ready(errors::UNKNOWN_TOPIC_OR_PARTITION),
+        None => {
+            let image = ctx.image();
+            let code = errors::missing_partition(&image, ctx.config.node_id, topic, partition);
+            return Pending::Ready(code);
+        }
     };
     let offset = (offset != HIGH_WATERMARK).then_some(offset);
     let (tx, rx) = oneshot();

@@ -35,7 +35,9 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>
 
 /// Decodes `frame` and starts its handler. Runs inside the connection actor's
 /// `handle`: whatever a handler casts here reaches its target in request order.
-pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
+/// `listener` names the listener the request arrived on (answers that name
+/// brokers give their endpoints on it).
+pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseFuture {
     let raw = frame.clone();
     let (header, request) = match decode_request(frame) {
         Ok(decoded) => decoded,
@@ -46,14 +48,14 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, frame: Bytes) -> ResponseFuture {
     };
     match request {
         Request::ApiVersions(r) => api_versions::start(ctx, header, r),
-        Request::Metadata(r) => metadata::start(ctx, header, r),
+        Request::Metadata(r) => metadata::start(ctx, listener, header, r),
         Request::Produce(r) => produce::start(ctx, header, r),
         Request::Fetch(r) => fetch::start(ctx, header, r),
         Request::ListOffsets(r) => list_offsets::start(ctx, header, r),
         Request::CreateTopics(r) => create_topics::start(ctx, header, r),
         Request::DeleteTopics(r) => delete_topics::start(ctx, header, r),
         Request::DescribeConfigs(r) => describe_configs::start(ctx, header, r),
-        Request::FindCoordinator(r) => find_coordinator::start(ctx, header, r),
+        Request::FindCoordinator(r) => find_coordinator::start(ctx, listener, header, r),
         Request::JoinGroup(r) => join_group::start(ctx, header, r),
         Request::SyncGroup(r) => sync_group::start(ctx, header, r),
         Request::Heartbeat(r) => heartbeat::start(ctx, header, r),

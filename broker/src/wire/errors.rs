@@ -2,7 +2,7 @@
 
 use kafka_protocol::ResponseError;
 
-use crate::controller::TopicError;
+use crate::controller::{MetadataImage, TopicError};
 use crate::partition::PartitionError;
 
 /// No error.
@@ -19,6 +19,10 @@ pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 /// COORDINATOR_NOT_AVAILABLE.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// NOT_COORDINATOR: the group's offsets partition is led by another broker.
+pub const NOT_COORDINATOR: i16 = 16;
+/// NOT_LEADER_OR_FOLLOWER: the partition is not led by this broker.
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 /// INVALID_TOPIC_EXCEPTION: also DeleteRecords on an internal topic.
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 /// ILLEGAL_GENERATION.
@@ -68,6 +72,7 @@ pub fn topic_error_code(e: &TopicError) -> i16 {
         TopicError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
         TopicError::InvalidRequest(_) => INVALID_REQUEST,
         TopicError::Storage(_) => ResponseError::KafkaStorageError.code(),
+        TopicError::Unavailable(_) => ResponseError::RequestTimedOut.code(),
     }
 }
 
@@ -86,6 +91,21 @@ pub fn partition_error_code(e: &PartitionError) -> i16 {
         PartitionError::OffsetOutOfRange => ResponseError::OffsetOutOfRange.code(),
         PartitionError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
         PartitionError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
+    }
+}
+
+/// The code for a partition this broker does not host: NOT_LEADER_OR_FOLLOWER
+/// when the image places it on another broker (the client refreshes its
+/// metadata and goes there), UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+pub fn missing_partition(image: &MetadataImage, node_id: i32, topic: &str, partition: i32) -> i16 {
+    let placed_elsewhere = image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(partition as usize))
+        .is_some_and(|p| p.leader != node_id);
+    if placed_elsewhere {
+        NOT_LEADER_OR_FOLLOWER
+    } else {
+        unknown_topic_or_partition()
     }
 }
 

@@ -86,7 +86,13 @@ fn read_all(
                     continue;
                 }
                 None => {
-                    partitions.push(failed(p.partition, errors::unknown_topic_or_partition()));
+                    let code = errors::missing_partition(
+                        &ctx.image(),
+                        ctx.config.node_id,
+                        &topic.topic,
+                        p.partition,
+                    );
+                    partitions.push(failed(p.partition, code));
                     continue;
                 }
             };

@@ -53,7 +53,11 @@ fn lookup(
     let handle = match ctx.partitions.lookup(topic, partition) {
         Some(PartitionEntry::Online(handle)) => handle,
         Some(PartitionEntry::Offline) => return response.with_error_code(errors::storage_error()),
-        None => return response.with_error_code(errors::unknown_topic_or_partition()),
+        None => {
+            let image = ctx.image();
+            let code = errors::missing_partition(&image, ctx.config.node_id, topic, partition);
+            return response.with_error_code(code);
+        }
     };
     // Without transactions the last stable offset equals the high watermark, so
     // both isolation levels get the same answer.

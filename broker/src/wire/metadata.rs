@@ -20,10 +20,12 @@ use crate::partition::PartitionEntry;
 
 pub fn start(
     ctx: &Arc<BrokerCtx>,
+    listener: &str,
     header: RequestHeader,
     request: MetadataRequest,
 ) -> ResponseFuture {
     let ctx = ctx.clone();
+    let listener = listener.to_owned();
     Box::pin(async move {
         let names = request.topics.as_ref().map(|topics| {
             topics
@@ -50,7 +52,7 @@ pub fn start(
             Some(names) => names.iter().map(|n| named_topic(&ctx, &image, n)).collect(),
         };
         let body = MetadataResponse::default()
-            .with_brokers(brokers(&image))
+            .with_brokers(brokers(&image, &listener))
             .with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())))
             .with_controller_id(BrokerId(image.controller_id))
             .with_topics(topics);
@@ -66,16 +68,21 @@ fn missing_creatable(image: &MetadataImage, names: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
+/// Every registered broker with its endpoint on `listener` (as Kafka does, a
+/// broker without that listener is left out).
+fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker> {
     image
         .brokers
         .values()
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.node_id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port)
-                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        .filter_map(|b| {
+            let endpoint = b.endpoint(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.node_id))
+                    .with_host(StrBytes::from_string(endpoint.host.clone()))
+                    .with_port(i32::from(endpoint.port))
+                    .with_rack(b.rack.clone().map(StrBytes::from_string)),
+            )
         })
         .collect()
 }
@@ -98,9 +105,12 @@ fn topic_response(ctx: &BrokerCtx, topic: &TopicImage) -> MetadataResponseTopic 
         .partitions
         .iter()
         .map(|p| {
+            // This broker knows only its own partitions' state; one led
+            // elsewhere is answered as the image has it.
             let error_code = match ctx.partitions.lookup(&topic.name, p.partition) {
                 Some(PartitionEntry::Online(_)) => errors::NONE,
                 Some(PartitionEntry::Offline) => errors::storage_error(),
+                None if p.leader != ctx.config.node_id && p.leader >= 0 => errors::NONE,
                 None => errors::leader_not_available(),
             };
             MetadataResponsePartition::default()

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,7 +30,7 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     if let Ok(path) = std::env::var("WEIR_BROKER_BIN") {
         return PathBuf::from(path);
     }

@@ -1,0 +1,207 @@
+//! Three broker processes form one cluster with no setup step: they link over
+//! their CONTROLLER listeners, elect an active controller by Raft (openraft),
+//! register, and every broker serves the same metadata. Topic changes sent to
+//! any broker are forwarded to the active controller; partitions spread over
+//! the brokers and clients follow the leaders. Killing the active controller
+//! moves the quorum's leadership; a restarted broker catches up.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use weir_client::admin::{Admin, NewTopic};
+use weir_client::cluster::{ClientConfig, ClusterInfo};
+use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
+use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
+
+use support::cluster::LocalCluster;
+
+/// Longest wait for the cluster to settle after a start or a kill.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// Polls broker `bootstrap` until its metadata satisfies `ready` (bounded).
+async fn wait_for(
+    bootstrap: &str,
+    what: &str,
+    ready: impl Fn(&ClusterInfo) -> bool,
+) -> ClusterInfo {
+    let deadline = Instant::now() + SETTLE;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok(admin) = Admin::new(ClientConfig::new(bootstrap))
+            && let Ok(info) = admin.cluster_info().await
+        {
+            if ready(&info) {
+                return info;
+            }
+            last = Some(info);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{bootstrap}: {what} not reached within {SETTLE:?}; last metadata {last:?}");
+}
+
+fn ids(info: &ClusterInfo) -> BTreeSet<i32> {
+    info.brokers.iter().map(|b| b.node_id).collect()
+}
+
+async fn create(bootstrap: &str, topic: NewTopic) -> Result<(), weir_client::error::ClientError> {
+    let admin = Admin::new(ClientConfig::new(bootstrap)).unwrap();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let result = admin
+            .create_topics(std::slice::from_ref(&topic), false)
+            .await;
+        match result {
+            Ok(mut results) => return results.remove(0),
+            Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Leaders of `topic`'s partitions as broker `bootstrap` reports them.
+async fn leaders(bootstrap: &str, topic: &str) -> Vec<i32> {
+    let admin = Admin::new(ClientConfig::new(bootstrap)).unwrap();
+    let info = admin.describe_topic(topic).await.unwrap();
+    info.partitions.iter().map(|p| p.leader).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_form_a_cluster_and_survive_the_controller() {
+    let mut cluster = LocalCluster::start(3, &[]);
+    let all: BTreeSet<i32> = [1, 2, 3].into();
+
+    // Every broker reports all three brokers, one cluster id and one controller.
+    let mut infos = Vec::new();
+    for node in &cluster.nodes {
+        let info = wait_for(&node.bootstrap(), "three brokers and a controller", |i| {
+            ids(i) == all && i.controller_id > 0
+        })
+        .await;
+        infos.push(info);
+    }
+    let cluster_id = infos[0].cluster_id.clone();
+    assert!(
+        cluster_id.as_deref().is_some_and(|id| id.len() == 22),
+        "{cluster_id:?}"
+    );
+    for info in &infos {
+        assert_eq!(info.cluster_id, cluster_id, "one cluster id everywhere");
+    }
+    let controller = wait_for(&cluster.nodes[0].bootstrap(), "a stable controller", |i| {
+        i.controller_id > 0
+    })
+    .await
+    .controller_id;
+
+    // A topic created through a broker that is not the controller is
+    // forwarded to it, and every broker sees the same topic.
+    let other = cluster
+        .nodes
+        .iter()
+        .find(|n| n.node_id != controller)
+        .unwrap();
+    create(&other.bootstrap(), NewTopic::new("orders", 6))
+        .await
+        .unwrap();
+    let placed = leaders(&cluster.nodes[0].bootstrap(), "orders").await;
+    assert_eq!(placed.len(), 6);
+    let spread: BTreeSet<i32> = placed.iter().copied().collect();
+    assert_eq!(
+        spread, all,
+        "six partitions round-robin over three brokers: {placed:?}"
+    );
+    for node in &cluster.nodes {
+        assert_eq!(
+            leaders(&node.bootstrap(), "orders").await,
+            placed,
+            "broker {}",
+            node.node_id
+        );
+    }
+
+    // Replication is not there yet: more than one replica is refused, not faked.
+    let mut replicated = NewTopic::new("replicated", 1);
+    replicated.replication_factor = 3;
+    let refused = create(&cluster.nodes[0].bootstrap(), replicated)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(38),
+        "INVALID_REPLICATION_FACTOR: {refused}"
+    );
+
+    // The client follows the leaders: everything produced reads back.
+    let bootstrap = cluster.bootstrap();
+    let producer = Producer::new(ProducerConfig::new(&bootstrap))
+        .await
+        .unwrap();
+    let mut sends = Vec::new();
+    for i in 0..600 {
+        let record = ProducerRecord::new("orders", format!("v{i:04}")).key(format!("k{i}"));
+        sends.push(producer.send(record).await.unwrap());
+    }
+    producer.flush(Duration::from_secs(30)).await.unwrap();
+    for send in sends {
+        send.await.unwrap();
+    }
+    let mut consumer = Consumer::new(ConsumerConfig::new(&bootstrap)).unwrap();
+    consumer
+        .assign_topic("orders", Offset::Beginning)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + SETTLE;
+    let mut values = BTreeSet::new();
+    while values.len() < 600 && Instant::now() < deadline {
+        for r in consumer
+            .poll(10_000, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            values.insert(r.value.unwrap_or_default());
+        }
+    }
+    assert_eq!(values.len(), 600, "every record read back from its leader");
+
+    // Kill -9 the active controller: the other two elect a new one and keep
+    // taking metadata changes.
+    let index = cluster.index_of(controller);
+    cluster.kill(index);
+    let survivor = cluster
+        .nodes
+        .iter()
+        .find(|n| n.is_running())
+        .unwrap()
+        .bootstrap();
+    let moved = wait_for(&survivor, "a new controller", |i| {
+        i.controller_id > 0 && i.controller_id != controller
+    })
+    .await;
+    assert_ne!(moved.controller_id, controller);
+    create(&survivor, NewTopic::new("after-failover", 2))
+        .await
+        .unwrap();
+
+    // The killed broker comes back, registers again and catches up.
+    cluster.spawn(index);
+    let back = cluster.nodes[index].bootstrap();
+    wait_for(&back, "the topic made while it was down", |i| ids(i) == all).await;
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let admin = Admin::new(ClientConfig::new(&back)).unwrap();
+        if admin.describe_topic("after-failover").await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted broker never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(leaders(&back, "orders").await, placed);
+}

@@ -1,0 +1,156 @@
+//! Several release `weir-broker` processes forming one cluster on 127.0.0.1:
+//! each with its own client and CONTROLLER ports and data dir, all voters of
+//! the metadata quorum, killed when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{binary, free_port};
+
+/// One broker of a [`LocalCluster`].
+pub struct Node {
+    /// Broker id (1-based).
+    pub node_id: i32,
+    /// Client (PLAINTEXT) port.
+    pub port: u16,
+    /// CONTROLLER port (broker link and Raft).
+    pub controller_port: u16,
+    /// The running process, if any.
+    child: Option<Child>,
+}
+
+impl Node {
+    /// `127.0.0.1:port`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Whether the process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A cluster of broker processes.
+pub struct LocalCluster {
+    /// The brokers, by index (node id = index + 1).
+    pub nodes: Vec<Node>,
+    /// Holds every broker's data dir.
+    dir: tempfile::TempDir,
+    /// Extra `--override` settings for every broker.
+    overrides: Vec<String>,
+}
+
+impl LocalCluster {
+    /// Starts `count` brokers, every one a voter, with extra Kafka-named
+    /// `overrides` (`name=value`).
+    pub fn start(count: usize, overrides: &[&str]) -> Self {
+        let nodes = (0..count)
+            .map(|i| Node {
+                node_id: i as i32 + 1,
+                port: free_port(),
+                controller_port: free_port(),
+                child: None,
+            })
+            .collect();
+        let mut cluster = Self {
+            nodes,
+            dir: tempfile::tempdir().expect("a temp dir"),
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..count {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// Every broker's bootstrap address, comma separated.
+    pub fn bootstrap(&self) -> String {
+        let all: Vec<String> = self.nodes.iter().map(Node::bootstrap).collect();
+        all.join(",")
+    }
+
+    /// The data dir of broker `index`.
+    pub fn data_dir(&self, index: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("broker-{}", self.nodes[index].node_id))
+    }
+
+    fn voters(&self) -> String {
+        let voters: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}@127.0.0.1:{}", n.node_id, n.controller_port))
+            .collect();
+        voters.join(",")
+    }
+
+    /// Starts broker `index` (again, on the same ports and data).
+    pub fn spawn(&mut self, index: usize) {
+        let voters = self.voters();
+        let data_dir = self.data_dir(index);
+        let node = &self.nodes[index];
+        let listeners = format!(
+            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            node.port, node.controller_port
+        );
+        let mut command = Command::new(binary());
+        command
+            .arg("--node-id")
+            .arg(node.node_id.to_string())
+            .arg("--listen")
+            .arg(listeners)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--override")
+            .arg(format!("controller.quorum.voters={voters}"));
+        for o in &self.overrides {
+            command.arg("--override").arg(o);
+        }
+        let child = command
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting weir-broker");
+        self.nodes[index].child = Some(child);
+        let port = self.nodes[index].port;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("weir-broker {index} did not listen on {port} within 30 s");
+    }
+
+    /// SIGKILL broker `index`.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The index of broker `node_id`.
+    pub fn index_of(&self, node_id: i32) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.node_id == node_id)
+            .expect("a broker of this cluster")
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
