@@ -28,8 +28,9 @@ use crate::cluster::{
     ClusterLink, ClusterLinkArgs, ControllerGateway, ControllerGatewayArgs, ControllerService,
 };
 use crate::config::BrokerConfig;
+use crate::context::BrokerCtx;
 use crate::controller::actor::GatewayService;
-use crate::controller::quorum::{Quorum, QuorumArgs};
+use crate::controller::quorum::{Quorum, QuorumArgs, SNAPSHOT_EVERY_ENTRIES};
 use crate::controller::records::Endpoint;
 use crate::controller::{
     Controller, ControllerArgs, ControllerMsg, ControllerReply, ControllerRequest, MetadataImage,
@@ -39,7 +40,6 @@ use crate::limits::{ACTOR_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS};
 use crate::listener::{Listener, ListenerArgs, ListenerMsg};
 use crate::log::{FileSystem, Flusher, RealFs};
 use crate::partition::{PartitionManager, PartitionManagerArgs, PartitionRegistry};
-use crate::wire::BrokerCtx;
 
 /// A running broker.
 pub struct Broker {
@@ -60,6 +60,8 @@ pub struct Broker {
     ctx: Arc<BrokerCtx>,
     /// This broker's member of the metadata quorum.
     quorum: Quorum,
+    /// Renews this broker's lease with the active controller.
+    heartbeats: tokio::task::JoinHandle<()>,
 }
 
 impl Broker {
@@ -96,6 +98,7 @@ impl Broker {
             dir: metadata_dir.clone(),
             heartbeat_interval_ms: config.cluster.quorum_heartbeat_interval_ms,
             election_timeout_ms: config.cluster.quorum_election_timeout_ms,
+            snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
             images: images_tx,
         })
         .await
@@ -145,6 +148,7 @@ impl Broker {
         // Partitions, groups and clients come after the registration: they
         // need this broker in the image (a cluster waits here for its quorum).
         register(&ctx, endpoints).await;
+        let heartbeats = tokio::spawn(heartbeat(ctx.clone()));
         let partitions_name = format!("{prefix}partition-manager");
         let manager_args = PartitionManagerArgs {
             config: config.clone(),
@@ -216,6 +220,7 @@ impl Broker {
             flusher,
             ctx,
             quorum,
+            heartbeats,
         })
     }
 
@@ -257,6 +262,7 @@ impl Broker {
                 tracing::warn!(name, "child did not stop in time");
             }
         }
+        self.heartbeats.abort();
         let _ = self.supervisor.stop_and_wait(None, grace).await;
         self.quorum.shutdown().await;
         self.flusher.shutdown();
@@ -400,6 +406,34 @@ async fn register(ctx: &Arc<BrokerCtx>, endpoints: Vec<Endpoint>) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tracing::info!(node_id, "broker registered");
+}
+
+/// Renews this broker's lease every `broker.heartbeat.interval.ms`, one
+/// heartbeat at a time (each bounded), for as long as the broker runs.
+async fn heartbeat(ctx: Arc<BrokerCtx>) {
+    let interval = Duration::from_millis(ctx.config.cluster.broker_heartbeat_interval_ms.max(1));
+    let node_id = ctx.config.node_id;
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        let answer = ctx
+            .controller_request(ControllerRequest::BrokerHeartbeat { node_id })
+            .await;
+        match answer {
+            ControllerReply::Registered if failing => {
+                failing = false;
+                tracing::info!("heartbeats reach the active controller again");
+            }
+            ControllerReply::Registered => {}
+            other if !failing => {
+                failing = true;
+                tracing::warn!(answer = ?other, "heartbeat not taken");
+            }
+            _ => {}
+        }
+    }
 }
 
 fn bind_listeners(

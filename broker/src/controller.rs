@@ -10,6 +10,7 @@
 
 pub mod actor;
 pub mod alter;
+pub mod decisions;
 pub mod frame;
 pub mod image;
 pub mod quorum;

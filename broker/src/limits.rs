@@ -93,3 +93,6 @@ const _: () = assert!(CONTROLLER_FORWARD_WAIT_MS < ACTOR_CALL_TIMEOUT_MS);
 /// Largest replication factor a topic may have: 1 until followers replicate
 /// (a second replica that receives nothing would only look safe).
 pub const REPLICATION_FACTOR_MAX: i16 = 1;
+
+/// How long a broker tries to bring a heartbeat to the active controller.
+pub const HEARTBEAT_FORWARD_WAIT_MS: u64 = 2_000;

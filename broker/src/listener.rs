@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::conn::{Connection, ConnectionArgs};
-use crate::wire::BrokerCtx;
+use crate::context::BrokerCtx;
 
 /// Longest pause between accept retries after errors (e.g. out of file descriptors).
 const ACCEPT_BACKOFF_MS_MAX: u64 = 1_000;

@@ -16,7 +16,7 @@ pub use registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPart
 
 use thiserror::Error;
 
-/// Why an append or read failed; mapped to Kafka codes in `wire::errors`.
+/// Why an append or read failed; mapped to Kafka codes in `errors`.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum PartitionError {
     /// Bad CRC, bad lengths, or a record set that is not whole batches.

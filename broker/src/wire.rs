@@ -9,17 +9,18 @@
 
 pub mod alter_configs;
 pub mod api_versions;
-pub mod context;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod dispatch;
 pub mod encode;
-pub mod errors;
+/// The Kafka error-code table (kept below every layer that answers with codes).
+pub use crate::errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -36,7 +37,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
-pub use context::BrokerCtx;
+pub use crate::context::BrokerCtx;
 
 use std::time::Duration;
 

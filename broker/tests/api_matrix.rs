@@ -184,6 +184,16 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             group.error_code
         }
         ApiKey::ListGroups => ListGroupsResponse::decode(&mut b, v).unwrap().error_code,
+        ApiKey::DescribeCluster => {
+            let resp = DescribeClusterResponse::decode(&mut b, v).unwrap();
+            assert_eq!(resp.brokers.len(), 1, "DescribeCluster v{v} brokers");
+            assert_eq!(
+                resp.controller_id, resp.brokers[0].broker_id,
+                "a quorum of one"
+            );
+            assert_eq!(resp.cluster_id.len(), 22, "DescribeCluster v{v} cluster id");
+            resp.error_code
+        }
         // The samples name a group that never existed: GROUP_ID_NOT_FOUND.
         ApiKey::DeleteGroups => {
             match DeleteGroupsResponse::decode(&mut b, v).unwrap().results[0].error_code {

@@ -168,8 +168,10 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
     }
     assert_eq!(values.len(), 600, "every record read back from its leader");
 
-    // Kill -9 the active controller: the other two elect a new one and keep
-    // taking metadata changes.
+    // Kill -9 the active controller: the other two elect a new one, which
+    // fences the dead broker once its lease expires: it leaves Metadata and
+    // the partitions it led have no leader (one replica: nobody else may
+    // lead them), under a new leader epoch.
     let index = cluster.index_of(controller);
     cluster.kill(index);
     let survivor = cluster
@@ -178,23 +180,49 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
         .find(|n| n.is_running())
         .unwrap()
         .bootstrap();
-    let moved = wait_for(&survivor, "a new controller", |i| {
-        i.controller_id > 0 && i.controller_id != controller
+    let alive: BTreeSet<i32> = all.iter().copied().filter(|&id| id != controller).collect();
+    let moved = wait_for(&survivor, "a new controller, the dead broker fenced", |i| {
+        i.controller_id > 0 && i.controller_id != controller && ids(i) == alive
     })
     .await;
     assert_ne!(moved.controller_id, controller);
-    create(&survivor, NewTopic::new("after-failover", 2))
+    let orphaned = describe(&survivor, "orders").await;
+    for (p, leader) in orphaned.iter().zip(&placed) {
+        if *leader == controller {
+            assert_eq!(
+                (p.leader, p.leader_epoch),
+                (-1, 1),
+                "partition {}",
+                p.partition
+            );
+        } else {
+            assert_eq!(
+                (p.leader, p.leader_epoch),
+                (*leader, 0),
+                "partition {}",
+                p.partition
+            );
+        }
+    }
+    create(&survivor, NewTopic::new("after-failover", 4))
         .await
         .unwrap();
+    let new_leaders: BTreeSet<i32> = leaders(&survivor, "after-failover")
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(new_leaders, alive, "new partitions go to live brokers only");
 
-    // The killed broker comes back, registers again and catches up.
+    // The killed broker comes back, registers again, is unfenced, leads its
+    // partitions again (epoch 2) and catches up with what it missed.
     cluster.spawn(index);
     let back = cluster.nodes[index].bootstrap();
-    wait_for(&back, "the topic made while it was down", |i| ids(i) == all).await;
+    wait_for(&back, "all three brokers again", |i| ids(i) == all).await;
     let deadline = Instant::now() + SETTLE;
     loop {
         let admin = Admin::new(ClientConfig::new(&back)).unwrap();
-        if admin.describe_topic("after-failover").await.is_ok() {
+        let caught_up = admin.describe_topic("after-failover").await.is_ok();
+        if caught_up && leaders(&back, "orders").await == placed {
             break;
         }
         assert!(
@@ -203,5 +231,24 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(leaders(&back, "orders").await, placed);
+    for (p, leader) in describe(&back, "orders").await.iter().zip(&placed) {
+        let epoch = if *leader == controller { 2 } else { 0 };
+        assert_eq!(
+            (p.leader, p.leader_epoch),
+            (*leader, epoch),
+            "partition {}",
+            p.partition
+        );
+    }
+}
+
+/// `topic`'s partitions as broker `bootstrap` reports them.
+async fn describe(bootstrap: &str, topic: &str) -> Vec<weir_client::cluster::PartitionInfo> {
+    let admin = Admin::new(ClientConfig::new(bootstrap)).unwrap();
+    admin
+        .describe_topic(topic)
+        .await
+        .unwrap()
+        .partitions
+        .clone()
 }

@@ -19,8 +19,9 @@ use tokio::task::JoinHandle;
 
 use super::reader::read_frames;
 use super::writer::{Pending, write_responses};
+use crate::context::BrokerCtx;
 use crate::limits::SHUTDOWN_GRACE_MS;
-use crate::wire::{BrokerCtx, dispatch};
+use crate::wire::dispatch;
 
 /// Messages of a [`Connection`].
 #[derive(RactorMessage)]

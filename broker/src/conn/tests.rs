@@ -20,12 +20,12 @@ use weir_client::protocol::records::testing::build_batch;
 
 use super::{Connection, ConnectionArgs};
 use crate::config::BrokerConfig;
+use crate::context::BrokerCtx;
 use crate::controller::{MetadataImage, MetadataRecord};
 use crate::log::{Log, LogConfig, SimFs};
 use crate::partition::{
     AppendOutcome, PartitionEntry, PartitionHandle, PartitionMsg, PartitionRegistry, TopicPartition,
 };
-use crate::wire::BrokerCtx;
 
 fn produce_frame(correlation_id: i32, value: &[u8]) -> Bytes {
     let records = build_batch(&[(None, Some(value))], 1);

@@ -4,6 +4,7 @@
 //! publishes the new image on every broker. Elsewhere it forwards requests to
 //! the active controller over the broker link and relays the answer.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 
 use super::OFFSETS_TOPIC;
 use super::alter::{self, ConfigAlteration};
+use super::decisions;
 use super::image::MetadataImage;
 use super::quorum::{ProposeError, Quorum};
 use super::records::{Endpoint, MetadataRecord};
@@ -23,7 +25,10 @@ use super::store::{FileStore, MetadataStore};
 use super::topic_config::TopicConfig;
 use crate::cluster::{ControllerGatewayMsg, ControllerService, controller_gateway};
 use crate::config::BrokerConfig;
-use crate::limits::{CONTROLLER_FORWARD_WAIT_MS, PARTITIONS_PER_TOPIC_MAX, REPLICATION_FACTOR_MAX};
+use crate::limits::{
+    CONTROLLER_FORWARD_WAIT_MS, HEARTBEAT_FORWARD_WAIT_MS, PARTITIONS_PER_TOPIC_MAX,
+    REPLICATION_FACTOR_MAX,
+};
 use futures_util::future::BoxFuture;
 use weir_client::protocol::limits::TOPIC_NAME_BYTES_MAX;
 
@@ -119,6 +124,19 @@ pub enum ControllerRequest {
         endpoints: Vec<Endpoint>,
         rack: Option<String>,
     },
+    /// A broker renews its lease (unfenced again if its lease had expired).
+    BrokerHeartbeat { node_id: i32 },
+}
+
+impl ControllerRequest {
+    /// How long a broker that is not the active controller tries to bring
+    /// this request to one: a heartbeat is worth nothing late.
+    fn forward_wait_ms(&self) -> u64 {
+        match self {
+            Self::BrokerHeartbeat { .. } => HEARTBEAT_FORWARD_WAIT_MS,
+            _ => CONTROLLER_FORWARD_WAIT_MS,
+        }
+    }
 }
 
 /// The active controller's answer.
@@ -153,6 +171,8 @@ pub enum ControllerMsg {
     },
     /// The quorum's leader changed.
     LeaderChanged(Option<i32>),
+    /// Time to fence the brokers whose lease expired (on the active controller).
+    CheckLeases,
 }
 
 /// What the controller starts with.
@@ -180,6 +200,9 @@ pub struct ControllerState {
     image: Arc<MetadataImage>,
     /// Forwards leadership changes into the mailbox.
     watcher: tokio::task::JoinHandle<()>,
+    /// When each broker last heartbeat, as this controller saw it (reset when
+    /// it becomes the active controller: every broker gets a full lease).
+    leases: HashMap<i32, Instant>,
 }
 
 impl Actor for Controller {
@@ -192,12 +215,15 @@ impl Actor for Controller {
         myself: ActorRef<Self::Msg>,
         args: ControllerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let check = Duration::from_millis(args.config.cluster.broker_heartbeat_interval_ms.max(1));
+        myself.send_interval(check, || ControllerMsg::CheckLeases);
         let watcher = tokio::spawn(forward_leader_changes(args.quorum.leader_changes(), myself));
         let image = args.images.borrow().clone();
         Ok(ControllerState {
             args,
             image,
             watcher,
+            leases: HashMap::new(),
         })
     }
 
@@ -237,6 +263,7 @@ impl Actor for Controller {
                 let _ = reply.send(answer);
             }
             ControllerMsg::LeaderChanged(leader) => {
+                state.leases.clear();
                 if leader == Some(state.args.config.node_id) {
                     tracing::info!("this broker is the active controller");
                     // Only once everything committed before is applied here
@@ -248,6 +275,7 @@ impl Actor for Controller {
                     }
                 }
             }
+            ControllerMsg::CheckLeases => state.check_leases().await?,
         }
         Ok(())
     }
@@ -289,7 +317,7 @@ async fn forward(
     node_id: i32,
     myself: ActorRef<ControllerMsg>,
 ) -> ControllerReply {
-    let deadline = Instant::now() + Duration::from_millis(CONTROLLER_FORWARD_WAIT_MS);
+    let deadline = Instant::now() + Duration::from_millis(request.forward_wait_ms());
     let mut last_error = "no active controller".to_string();
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -400,6 +428,9 @@ impl ControllerState {
         &mut self,
         request: ControllerRequest,
     ) -> Result<ControllerReply, ActorProcessingErr> {
+        if let ControllerRequest::BrokerHeartbeat { node_id } = request {
+            return self.on_heartbeat(node_id).await;
+        }
         match self.args.quorum.confirm_leadership().await {
             Ok(()) => {}
             Err(ProposeError::NotLeader(_)) => return Ok(ControllerReply::NotController),
@@ -428,17 +459,23 @@ impl ControllerState {
                     .await
                     .map(|()| ControllerReply::ProducerIds(first))
             }
+            ControllerRequest::BrokerHeartbeat { .. } => Ok(ControllerReply::Registered),
             ControllerRequest::RegisterBroker {
                 node_id,
                 endpoints,
                 rack,
             } => {
-                let record = MetadataRecord::BrokerRegistered {
+                self.leases.insert(node_id, Instant::now());
+                // A registration makes the broker live: it takes back the
+                // partitions left leaderless while it was away.
+                let unclean = self.args.config.cluster.unclean_leader_election;
+                let mut records = decisions::unfence(&self.image, node_id, unclean);
+                records[0] = MetadataRecord::BrokerRegistered {
                     node_id,
                     endpoints,
                     rack,
                 };
-                self.commit(vec![record])
+                self.commit(records)
                     .await
                     .map(|()| ControllerReply::Registered)
             }
@@ -448,6 +485,86 @@ impl ControllerState {
             Err(ProposeError::NotLeader(_)) => Ok(ControllerReply::NotController),
             Err(ProposeError::Fatal(e)) => Err(e.into()),
         }
+    }
+
+    /// Renews `node_id`'s lease, unfencing it if it was fenced. Only the
+    /// unfencing needs the quorum: a lease lives in the active controller's
+    /// memory, so heartbeats cost no Raft traffic.
+    async fn on_heartbeat(&mut self, node_id: i32) -> Result<ControllerReply, ActorProcessingErr> {
+        if !self.args.quorum.is_leader() {
+            return Ok(ControllerReply::NotController);
+        }
+        self.leases.insert(node_id, Instant::now());
+        let fenced = self
+            .args
+            .images
+            .borrow()
+            .brokers
+            .get(&node_id)
+            .map(|b| b.fenced);
+        match fenced {
+            None => Ok(ControllerReply::Unavailable(format!(
+                "broker {node_id} is not registered"
+            ))),
+            Some(false) => Ok(ControllerReply::Registered),
+            Some(true) => {
+                match self.args.quorum.confirm_leadership().await {
+                    Ok(()) => {}
+                    Err(ProposeError::NotLeader(_)) => return Ok(ControllerReply::NotController),
+                    Err(ProposeError::Fatal(e)) => return Err(e.into()),
+                }
+                let image = self.args.images.borrow().clone();
+                let unclean = self.args.config.cluster.unclean_leader_election;
+                let records = decisions::unfence(&image, node_id, unclean);
+                match self.commit(records).await {
+                    Ok(()) => {
+                        tracing::info!(broker = node_id, "broker unfenced");
+                        Ok(ControllerReply::Registered)
+                    }
+                    Err(ProposeError::NotLeader(_)) => Ok(ControllerReply::NotController),
+                    Err(ProposeError::Fatal(e)) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// On the active controller: fences every live broker whose lease
+    /// expired, moving its leaderships (never itself: it is running).
+    async fn check_leases(&mut self) -> Result<(), ActorProcessingErr> {
+        if !self.args.quorum.is_leader() {
+            self.leases.clear();
+            return Ok(());
+        }
+        let now = Instant::now();
+        let session = Duration::from_millis(self.args.config.cluster.broker_session_timeout_ms);
+        let me = self.args.config.node_id;
+        let live = self.args.images.borrow().live_brokers();
+        let expired: Vec<i32> = live
+            .into_iter()
+            .filter(|&id| id != me)
+            .filter(|id| now.duration_since(*self.leases.entry(*id).or_insert(now)) > session)
+            .collect();
+        for node_id in expired {
+            match self.args.quorum.confirm_leadership().await {
+                Ok(()) => {}
+                Err(ProposeError::NotLeader(_)) => return Ok(()),
+                Err(ProposeError::Fatal(e)) => return Err(e.into()),
+            }
+            let image = self.args.images.borrow().clone();
+            let unclean = self.args.config.cluster.unclean_leader_election;
+            let records = decisions::fence(&image, node_id, unclean);
+            let moved = records.len() - 1;
+            match self.commit(records).await {
+                Ok(()) => tracing::warn!(
+                    broker = node_id,
+                    partitions = moved,
+                    "broker lease expired; fenced"
+                ),
+                Err(ProposeError::NotLeader(_)) => return Ok(()),
+                Err(ProposeError::Fatal(e)) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// The first active controller of a new quorum gives the cluster its id,
@@ -558,7 +675,7 @@ impl ControllerState {
                 self.args.config.max_partitions
             )));
         }
-        let live = self.image.brokers.len() as i16;
+        let live = self.image.live_brokers().len() as i16;
         let replication_factor = match spec.replication_factor {
             Some(factor) => factor,
             // The offsets topic takes what the cluster has, up to its setting.
@@ -583,7 +700,7 @@ impl ControllerState {
         }
         TopicConfig::validate(&self.args.config, &spec.configs)
             .map_err(TopicError::InvalidConfig)?;
-        let brokers: Vec<i32> = self.image.brokers.keys().copied().collect();
+        let brokers = self.image.live_brokers();
         let assignment = assign_replicas(
             &brokers,
             0,
@@ -686,13 +803,16 @@ impl ControllerState {
             .partitions
             .first()
             .map_or(1, |p| p.replicas.len().max(1));
-        let brokers: Vec<i32> = self.image.brokers.keys().copied().collect();
         let partitions = match &spec.assignments {
             Some(assignments) => {
-                check_assignments(assignments, added, replication_factor, &brokers)?;
+                let registered: Vec<i32> = self.image.brokers.keys().copied().collect();
+                check_assignments(assignments, added, replication_factor, &registered)?;
                 assignments.clone()
             }
-            None => assign_replicas(&brokers, current as usize, added, replication_factor),
+            None => {
+                let live = self.image.live_brokers();
+                assign_replicas(&live, current as usize, added, replication_factor)
+            }
         };
         Ok(MetadataRecord::PartitionsCreated {
             topic_id: topic.topic_id,
@@ -879,6 +999,7 @@ mod tests {
             dir: dir.join("__cluster_metadata"),
             heartbeat_interval_ms: 50,
             election_timeout_ms: 150,
+            snapshot_every_entries: 1_000,
             images,
         })
         .await

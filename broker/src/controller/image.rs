@@ -17,6 +17,9 @@ pub struct BrokerInfo {
     pub endpoints: Vec<Endpoint>,
     /// Rack, if configured.
     pub rack: Option<String>,
+    /// Whether its lease expired (fenced brokers lead nothing and are left out
+    /// of Metadata and placements).
+    pub fenced: bool,
 }
 
 impl BrokerInfo {
@@ -132,8 +135,34 @@ impl MetadataImage {
                     node_id: *node_id,
                     endpoints: endpoints.clone(),
                     rack: rack.clone(),
+                    fenced: false,
                 };
                 next.brokers.insert(*node_id, info);
+            }
+            MetadataRecord::BrokerFenced { node_id } => {
+                if let Some(b) = next.brokers.get_mut(node_id) {
+                    b.fenced = true;
+                }
+            }
+            MetadataRecord::BrokerUnfenced { node_id } => {
+                if let Some(b) = next.brokers.get_mut(node_id) {
+                    b.fenced = false;
+                }
+            }
+            MetadataRecord::PartitionChanged {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+            } => {
+                next.update_topic(topic_id, |topic| {
+                    if let Some(p) = topic.partitions.get_mut(*partition as usize) {
+                        p.leader = *leader;
+                        p.leader_epoch = *leader_epoch;
+                        p.isr = isr.clone();
+                    }
+                });
             }
         }
         next
@@ -151,6 +180,21 @@ impl MetadataImage {
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(name)
+    }
+
+    /// A partition by topic name and index.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+
+    /// Ids of the registered brokers that are not fenced.
+    pub fn live_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| b.node_id)
+            .collect()
     }
 }
 

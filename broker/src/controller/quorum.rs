@@ -30,7 +30,7 @@ use super::image::MetadataImage;
 use super::records::MetadataRecord;
 
 /// Committed entries between two snapshots of the image.
-const SNAPSHOT_EVERY_ENTRIES: u64 = 1_000;
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 1_000;
 /// Entries kept behind a snapshot, so a briefly lagging voter catches up from
 /// the log instead of a snapshot.
 const ENTRIES_KEPT_BEHIND_SNAPSHOT: u64 = 200;
@@ -74,6 +74,8 @@ pub struct QuorumArgs {
     pub heartbeat_interval_ms: u64,
     /// Election timeout lower bound (the upper bound is twice it).
     pub election_timeout_ms: u64,
+    /// Committed entries between two snapshots (then the log behind is purged).
+    pub snapshot_every_entries: u64,
     /// Where applied images are published.
     pub images: watch::Sender<Arc<MetadataImage>>,
 }
@@ -108,8 +110,9 @@ impl Quorum {
             heartbeat_interval: args.heartbeat_interval_ms,
             election_timeout_min: args.election_timeout_ms,
             election_timeout_max: args.election_timeout_ms * 2,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
-            max_in_snapshot_log_to_keep: ENTRIES_KEPT_BEHIND_SNAPSHOT,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(args.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: ENTRIES_KEPT_BEHIND_SNAPSHOT
+                .min(args.snapshot_every_entries / 2),
             ..Default::default()
         };
         let config = Arc::new(
@@ -269,7 +272,7 @@ mod tests {
 
     /// A quorum of one leads at once, commits, and after a restart still
     /// holds what it committed (from its log, or its snapshot).
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quorum_of_one_commits_and_recovers() {
         let dir = tempfile::tempdir().unwrap();
         let start = |images| QuorumArgs {
@@ -278,6 +281,7 @@ mod tests {
             dir: dir.path().to_owned(),
             heartbeat_interval_ms: 50,
             election_timeout_ms: 150,
+            snapshot_every_entries: 100,
             images,
         };
         let (images, rx) = watch::channel(Arc::new(MetadataImage::default()));
@@ -289,21 +293,31 @@ mod tests {
             .unwrap();
         assert!(quorum.is_leader());
         quorum.confirm_leadership().await.unwrap();
-        for i in 0..5 {
+        // Enough entries for a few snapshots: the log behind them is purged.
+        for i in 0..450 {
             let record = MetadataRecord::ProducerIdsAllocated { next: (i + 1) * 10 };
             quorum.propose(vec![record]).await.unwrap();
         }
-        assert_eq!(rx.borrow().next_producer_id, 50);
+        assert_eq!(rx.borrow().next_producer_id, 4500);
+        let mut metrics = quorum.raft.metrics();
+        let snapshotted = metrics.wait_for(|m| m.snapshot.is_some_and(|s| s.index >= 300));
+        // The guard wait_for returns holds the metrics lock: drop it at once.
+        let waited = tokio::time::timeout(Duration::from_secs(10), snapshotted)
+            .await
+            .map(|r| r.is_ok());
+        assert_eq!(waited, Ok(true), "no snapshot past index 300");
         assert_eq!(rx.borrow().controller_id, 7);
         assert_eq!(quorum.voters(), BTreeSet::from([7]));
         quorum.shutdown().await;
 
+        let kept = LogStore::open(dir.path()).unwrap().entry_count();
+        assert!(kept < 200, "{kept} entries kept behind the snapshots");
         let (images, rx) = watch::channel(Arc::new(MetadataImage::default()));
         let quorum = Quorum::start(start(images)).await.unwrap();
         let mut applied = rx.clone();
         tokio::time::timeout(
             Duration::from_secs(10),
-            applied.wait_for(|i| i.next_producer_id == 50),
+            applied.wait_for(|i| i.next_producer_id == 4500),
         )
         .await
         .unwrap()

@@ -63,6 +63,31 @@ pub enum MetadataRecord {
         /// Rack, if configured.
         rack: Option<String>,
     },
+    /// A broker's lease expired: it is left out of Metadata and placements,
+    /// and leads nothing until it heartbeats again.
+    BrokerFenced {
+        /// Broker id.
+        node_id: i32,
+    },
+    /// A fenced broker heartbeat again.
+    BrokerUnfenced {
+        /// Broker id.
+        node_id: i32,
+    },
+    /// A partition's leader or ISR changed; the leader epoch is bumped with
+    /// every leader change.
+    PartitionChanged {
+        /// The topic's id.
+        topic_id: [u8; 16],
+        /// Partition index.
+        partition: i32,
+        /// The new leader (-1: none).
+        leader: i32,
+        /// The new leader epoch.
+        leader_epoch: i32,
+        /// The new in-sync replicas.
+        isr: Vec<i32>,
+    },
 }
 
 /// One listener endpoint of a broker.

@@ -16,10 +16,10 @@ use super::coordinator::{GroupCoordinator, GroupCoordinatorArgs, GroupMsg, now_m
 use super::directory::{GroupDirectory, StartingGroup};
 use super::offsets::{self, OFFSETS_TOPIC};
 use super::state::{GroupLimits, codes};
+use crate::context::BrokerCtx;
 use crate::controller::{TopicError, TopicSpec};
 use crate::limits::TOPIC_READY_WAIT_MS;
 use crate::partition::PartitionEntry;
-use crate::wire::BrokerCtx;
 
 /// Groups one broker coordinates at most (each is an actor).
 pub const GROUPS_MAX: usize = 100_000;

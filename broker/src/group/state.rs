@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Kafka error codes (kept with every other code in the wire layer's one mapping place).
-pub use crate::wire::errors as codes;
+pub use crate::errors as codes;
 
 /// Group-wide limits, from broker config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

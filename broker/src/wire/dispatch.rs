@@ -7,7 +7,6 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use weir_client::protocol::{DecodeError, Request, decode_request};
 
-use super::context::BrokerCtx;
 use super::encode::{begin_frame, finish_frame};
 use super::{
     api_versions, create_topics, delete_groups, delete_topics, describe_configs, describe_groups,
@@ -15,6 +14,7 @@ use super::{
     list_groups, list_offsets, metadata, offset_commit, offset_delete, offset_fetch, produce,
     sync_group,
 };
+use crate::context::BrokerCtx;
 
 /// What the connection does with a finished request.
 #[derive(Debug)]
@@ -70,6 +70,7 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseF
         Request::DeleteRecords(r) => super::delete_records::start(ctx, header, r),
         Request::AlterConfigs(r) => super::alter_configs::start(ctx, header, r),
         Request::CreatePartitions(r) => super::create_partitions::start(ctx, header, r),
+        Request::DescribeCluster(r) => super::describe_cluster::start(ctx, listener, header, r),
         Request::IncrementalAlterConfigs(r) => {
             super::incremental_alter_configs::start(ctx, header, r)
         }

@@ -75,10 +75,18 @@ fn read_all(
 ) -> (Vec<TopicReads>, Vec<watch::Receiver<i64>>) {
     let mut budget = request.max_bytes.max(0) as usize;
     let mut watches = Vec::new();
+    let image = ctx.image();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
+            if image
+                .partition(&topic.topic, p.partition)
+                .is_some_and(|i| i.leader != ctx.config.node_id)
+            {
+                partitions.push(failed(p.partition, errors::NOT_LEADER_OR_FOLLOWER));
+                continue;
+            }
             let handle = match ctx.partitions.lookup(&topic.topic, p.partition) {
                 Some(PartitionEntry::Online(handle)) => handle,
                 Some(PartitionEntry::Offline) => {
@@ -87,7 +95,7 @@ fn read_all(
                 }
                 None => {
                     let code = errors::missing_partition(
-                        &ctx.image(),
+                        &image,
                         ctx.config.node_id,
                         &topic.topic,
                         p.partition,

@@ -68,12 +68,13 @@ fn missing_creatable(image: &MetadataImage, names: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Every registered broker with its endpoint on `listener` (as Kafka does, a
-/// broker without that listener is left out).
+/// Every live (unfenced) broker with its endpoint on `listener` (as Kafka
+/// does, a broker without that listener is left out).
 fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker> {
     image
         .brokers
         .values()
+        .filter(|b| !b.fenced)
         .filter_map(|b| {
             let endpoint = b.endpoint(listener)?;
             Some(
@@ -106,12 +107,18 @@ fn topic_response(ctx: &BrokerCtx, topic: &TopicImage) -> MetadataResponseTopic 
         .iter()
         .map(|p| {
             // This broker knows only its own partitions' state; one led
-            // elsewhere is answered as the image has it.
-            let error_code = match ctx.partitions.lookup(&topic.name, p.partition) {
-                Some(PartitionEntry::Online(_)) => errors::NONE,
-                Some(PartitionEntry::Offline) => errors::storage_error(),
-                None if p.leader != ctx.config.node_id && p.leader >= 0 => errors::NONE,
-                None => errors::leader_not_available(),
+            // elsewhere is answered as the image has it, one with no leader
+            // (its replicas fenced) as LEADER_NOT_AVAILABLE.
+            let error_code = if p.leader < 0 {
+                errors::leader_not_available()
+            } else if p.leader != ctx.config.node_id {
+                errors::NONE
+            } else {
+                match ctx.partitions.lookup(&topic.name, p.partition) {
+                    Some(PartitionEntry::Online(_)) => errors::NONE,
+                    Some(PartitionEntry::Offline) => errors::storage_error(),
+                    None => errors::leader_not_available(),
+                }
             };
             MetadataResponsePartition::default()
                 .with_error_code(error_code)

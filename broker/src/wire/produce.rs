@@ -144,6 +144,19 @@ fn cast_append(
     records: bytes::Bytes,
     acks: i16,
 ) -> Pending {
+    // Only the leader the image names takes writes: a broker fenced while
+    // paused must not append to a partition it no longer leads.
+    let led_elsewhere = ctx
+        .image()
+        .partition(topic, index)
+        .is_some_and(|p| p.leader != ctx.config.node_id);
+    if led_elsewhere {
+        return Pending::Ready(PartitionResult::error(
+            index,
+            ResponseError::NotLeaderOrFollower.code(),
+            None,
+        ));
+    }
     let handle = match ctx.partitions.lookup(topic, index) {
         Some(PartitionEntry::Online(handle)) => handle,
         Some(PartitionEntry::Offline) => {

@@ -32,6 +32,7 @@ pub enum ApiKey {
     DeleteGroups = 42,
     IncrementalAlterConfigs = 44,
     OffsetDelete = 47,
+    DescribeCluster = 60,
 }
 
 impl ApiKey {
@@ -60,6 +61,7 @@ impl ApiKey {
             Self::DescribeGroups => "DescribeGroups",
             Self::ListGroups => "ListGroups",
             Self::DeleteGroups => "DeleteGroups",
+            Self::DescribeCluster => "DescribeCluster",
             Self::OffsetDelete => "OffsetDelete",
             Self::ApiVersions => "ApiVersions",
             Self::CreateTopics => "CreateTopics",
@@ -135,6 +137,7 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::AlterConfigs, 0, 2, 2),
     spec(ApiKey::CreatePartitions, 0, 3, 2),
     spec(ApiKey::IncrementalAlterConfigs, 0, 1, 1),
+    spec(ApiKey::DescribeCluster, 0, 1, 0),
 ];
 
 /// The spec of a served API by wire key.

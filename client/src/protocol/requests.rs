@@ -10,6 +10,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
@@ -37,6 +38,7 @@ pub use create_topics::CreateTopicsRequest;
 pub use delete_groups::DeleteGroupsRequest;
 pub use delete_records::DeleteRecordsRequest;
 pub use delete_topics::DeleteTopicsRequest;
+pub use describe_cluster::DescribeClusterRequest;
 pub use describe_configs::DescribeConfigsRequest;
 pub use describe_groups::DescribeGroupsRequest;
 pub use fetch::FetchRequest;
@@ -87,6 +89,7 @@ pub enum Request {
     AlterConfigs(AlterConfigsRequest),
     CreatePartitions(CreatePartitionsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    DescribeCluster(DescribeClusterRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -149,6 +152,9 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::AlterConfigs => Request::AlterConfigs(AlterConfigsRequest::decode(reader, v)?),
         ApiKey::CreatePartitions => {
             Request::CreatePartitions(CreatePartitionsRequest::decode(reader, v)?)
+        }
+        ApiKey::DescribeCluster => {
+            Request::DescribeCluster(DescribeClusterRequest::decode(reader, v)?)
         }
         ApiKey::IncrementalAlterConfigs => {
             Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::decode(reader, v)?)

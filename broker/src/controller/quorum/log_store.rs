@@ -116,6 +116,11 @@ impl LogStore {
         inner.entries.is_empty() && inner.last_purged.is_none() && inner.meta.vote.is_none()
     }
 
+    /// Entries held (behind the last purge).
+    pub fn entry_count(&self) -> usize {
+        self.inner.lock().entries.len()
+    }
+
     /// Runs `f` on the shared state on the blocking pool (it does file I/O).
     async fn blocking<T: Send + 'static>(
         &self,

@@ -62,6 +62,9 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         | ApiKey::ListGroups
         | ApiKey::DeleteGroups
         | ApiKey::OffsetDelete => SampleBody::Encoded(group_body(key, v)),
+        ApiKey::DescribeCluster => {
+            SampleBody::Encoded(encoded(&DescribeClusterRequest::default(), v))
+        }
         ApiKey::InitProducerId => SampleBody::Encoded(encoded(
             // Null transactional id (kafka-protocol's default is empty, which
             // Kafka answers INVALID_REQUEST): an idempotent producer.

@@ -1,4 +1,6 @@
-//! What every request handler can reach.
+//! What every request handler and the actors behind them can reach: the
+//! broker context (config, metadata image, partitions, groups, the
+//! controller), kept below the layers that use it.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,6 +19,8 @@ pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 /// COORDINATOR_NOT_AVAILABLE.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// MISMATCHED_ENDPOINT_TYPE: DescribeCluster asked a broker for controllers.
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 /// NOT_COORDINATOR: the group's offsets partition is led by another broker.
 pub const NOT_COORDINATOR: i16 = 16;
 /// NOT_LEADER_OR_FOLLOWER: the partition is not led by this broker.

@@ -1,0 +1,234 @@
+//! The active controller's decisions about brokers and leaders, as pure
+//! functions of the image: which records fence a broker whose lease expired,
+//! which unfence one that heartbeat again, and who leads a partition.
+//!
+//! Kafka's rules: a new leader comes from the ISR and is live; an out-of-sync
+//! replica leads only with unclean election on; the last member of an ISR is
+//! never removed from it (so it can lead again when it comes back); every
+//! leader change bumps the leader epoch.
+
+use std::collections::BTreeSet;
+
+use super::image::{MetadataImage, PartitionImage};
+use super::records::MetadataRecord;
+
+/// The leader `p` should have when `live` brokers are up: its current leader
+/// if that one is live, else the first live replica (in replica order, so the
+/// preferred leader wins) of the ISR, else with `unclean` the first live
+/// replica at all, else none (-1).
+pub fn choose_leader(p: &PartitionImage, live: &BTreeSet<i32>, unclean: bool) -> i32 {
+    if p.leader >= 0 && live.contains(&p.leader) {
+        return p.leader;
+    }
+    let in_isr = p
+        .replicas
+        .iter()
+        .find(|r| live.contains(r) && p.isr.contains(r));
+    let any = || p.replicas.iter().find(|r| live.contains(r));
+    match (in_isr, unclean) {
+        (Some(r), _) => *r,
+        (None, true) => any().copied().unwrap_or(-1),
+        (None, false) => -1,
+    }
+}
+
+/// Records that fence `node_id`: it is marked fenced, it leaves the ISR of
+/// every partition where another member remains, and the partitions it led
+/// get a new leader (or none) with a bumped epoch.
+pub fn fence(image: &MetadataImage, node_id: i32, unclean: bool) -> Vec<MetadataRecord> {
+    let mut live: BTreeSet<i32> = image.live_brokers().into_iter().collect();
+    live.remove(&node_id);
+    let mut records = vec![MetadataRecord::BrokerFenced { node_id }];
+    for topic in image.topics.values() {
+        for p in topic
+            .partitions
+            .iter()
+            .filter(|p| p.replicas.contains(&node_id))
+        {
+            let mut next = p.clone();
+            if next.isr.len() > 1 {
+                next.isr.retain(|r| *r != node_id);
+            }
+            next.leader = choose_leader(&next, &live, unclean);
+            if unclean && next.leader >= 0 && !next.isr.contains(&next.leader) {
+                next.isr = vec![next.leader];
+            }
+            records.extend(change(topic.topic_id, p, next));
+        }
+    }
+    records
+}
+
+/// Records that unfence `node_id`: it is marked live, and every partition
+/// left without a leader that it may lead (it is in the ISR, or unclean
+/// election is on) gets it as leader with a bumped epoch. The first record is
+/// always `BrokerUnfenced` (a registration puts its own record there).
+pub fn unfence(image: &MetadataImage, node_id: i32, unclean: bool) -> Vec<MetadataRecord> {
+    let mut live: BTreeSet<i32> = image.live_brokers().into_iter().collect();
+    live.insert(node_id);
+    let mut records = vec![MetadataRecord::BrokerUnfenced { node_id }];
+    for topic in image.topics.values() {
+        for p in topic
+            .partitions
+            .iter()
+            .filter(|p| p.leader < 0 && p.replicas.contains(&node_id))
+        {
+            let mut next = p.clone();
+            next.leader = choose_leader(&next, &live, unclean);
+            if next.leader >= 0 && !next.isr.contains(&next.leader) {
+                next.isr = vec![next.leader];
+            }
+            records.extend(change(topic.topic_id, p, next));
+        }
+    }
+    records
+}
+
+/// The record turning `before` into `after`, if they differ; the leader
+/// epoch goes up when the leader changes.
+fn change(
+    topic_id: [u8; 16],
+    before: &PartitionImage,
+    after: PartitionImage,
+) -> Option<MetadataRecord> {
+    if before.leader == after.leader && before.isr == after.isr {
+        return None;
+    }
+    let leader_epoch = if before.leader == after.leader {
+        before.leader_epoch
+    } else {
+        before.leader_epoch + 1
+    };
+    Some(MetadataRecord::PartitionChanged {
+        topic_id,
+        partition: before.partition,
+        leader: after.leader,
+        leader_epoch,
+        isr: after.isr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::records::Endpoint;
+
+    fn image(brokers: &[i32], partitions: Vec<Vec<i32>>) -> MetadataImage {
+        let mut records: Vec<MetadataRecord> = brokers
+            .iter()
+            .map(|&node_id| MetadataRecord::BrokerRegistered {
+                node_id,
+                endpoints: vec![Endpoint {
+                    listener: "PLAINTEXT".into(),
+                    host: "h".into(),
+                    port: 1,
+                }],
+                rack: None,
+            })
+            .collect();
+        records.push(MetadataRecord::TopicCreated {
+            topic_id: [1; 16],
+            name: "t".into(),
+            partitions,
+            configs: Vec::new(),
+        });
+        records
+            .iter()
+            .fold(MetadataImage::default(), |i, r| i.apply(r))
+    }
+
+    fn apply(image: &MetadataImage, records: &[MetadataRecord]) -> MetadataImage {
+        records.iter().fold(image.clone(), |i, r| i.apply(r))
+    }
+
+    fn partition(image: &MetadataImage, p: i32) -> PartitionImage {
+        image.partition("t", p).unwrap().clone()
+    }
+
+    #[test]
+    fn leaders_come_from_the_live_isr_in_replica_order() {
+        let p = PartitionImage {
+            partition: 0,
+            leader: 1,
+            leader_epoch: 4,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 3],
+        };
+        let live = |ids: &[i32]| ids.iter().copied().collect::<BTreeSet<i32>>();
+        assert_eq!(
+            choose_leader(&p, &live(&[1, 2, 3]), false),
+            1,
+            "a live leader stays"
+        );
+        assert_eq!(
+            choose_leader(&p, &live(&[2, 3]), false),
+            3,
+            "2 is not in sync"
+        );
+        assert_eq!(
+            choose_leader(&p, &live(&[2]), false),
+            -1,
+            "unclean election is off"
+        );
+        assert_eq!(
+            choose_leader(&p, &live(&[2]), true),
+            2,
+            "unclean election is on"
+        );
+        assert_eq!(choose_leader(&p, &live(&[]), true), -1);
+    }
+
+    #[test]
+    fn fencing_moves_leadership_within_the_isr_and_bumps_epochs() {
+        let before = image(&[1, 2, 3], vec![vec![1, 2, 3], vec![2, 3, 1], vec![1]]);
+        let after = apply(&before, &fence(&before, 1, false));
+        assert!(after.brokers[&1].fenced);
+        assert_eq!(after.live_brokers(), vec![2, 3]);
+        let p0 = partition(&after, 0);
+        assert_eq!(
+            (p0.leader, p0.leader_epoch, p0.isr.clone()),
+            (2, 1, vec![2, 3])
+        );
+        let p1 = partition(&after, 1);
+        assert_eq!(
+            (p1.leader, p1.leader_epoch, p1.isr.clone()),
+            (2, 0, vec![2, 3]),
+            "only the ISR shrank"
+        );
+        let p2 = partition(&after, 2);
+        assert_eq!(
+            (p2.leader, p2.leader_epoch, p2.isr.clone()),
+            (-1, 1, vec![1]),
+            "the last ISR member stays"
+        );
+
+        // Back again: it leads what nobody else could, with a new epoch.
+        let back = apply(&after, &unfence(&after, 1, false));
+        assert!(!back.brokers[&1].fenced);
+        let p2 = partition(&back, 2);
+        assert_eq!((p2.leader, p2.leader_epoch), (1, 2));
+        assert_eq!(
+            partition(&back, 0).leader,
+            2,
+            "a live leader is not moved back"
+        );
+    }
+
+    #[test]
+    fn an_out_of_sync_replica_leads_only_with_unclean_election() {
+        let mut before = image(&[1, 2], vec![vec![1, 2]]);
+        let shrink = MetadataRecord::PartitionChanged {
+            topic_id: [1; 16],
+            partition: 0,
+            leader: 1,
+            leader_epoch: 0,
+            isr: vec![1],
+        };
+        before = before.apply(&shrink);
+        let clean = apply(&before, &fence(&before, 1, false));
+        assert_eq!(partition(&clean, 0).leader, -1);
+        let unclean = apply(&before, &fence(&before, 1, true));
+        let p = partition(&unclean, 0);
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+}
