@@ -19,6 +19,8 @@
 //! group's old files, rename the swap over the first segment, sync again. A crash
 //! before the commit point leaves a `.cleaned` file that opening the log removes;
 //! after it, opening the log finishes the swap ([`finish_interrupted_swaps`]).
+//! A follower's truncation during a job makes it stale: it stops, and nothing it
+//! wrote is swapped in (it read segments that were cut).
 
 use std::collections::HashMap;
 use std::io;
@@ -32,7 +34,7 @@ use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::fs::FileSystem;
 use super::recovery::{Scan, apply_scan, index_batch};
 use super::segment::{Segment, file_stem};
-use super::store::{Log, LogConfig, LogError};
+use super::store::{Log, LogConfig, LogError, Truncations};
 use crate::limits::{
     COMPACTION_DECOMPRESSED_BYTES_MAX, COMPACTION_KEY_BYTES_MAX, COMPACTION_KEYS_MAX,
 };
@@ -59,6 +61,9 @@ pub struct CompactionJob {
     cleanable: usize,
     /// Wall-clock ms, for tombstone expiry.
     now_ms: i64,
+    /// The log's truncation count, and its value at snapshot time.
+    truncations: Truncations,
+    truncations_seen: u64,
 }
 
 /// Consecutive segments rewritten, cleaned, into one `.cleaned` file.
@@ -74,6 +79,8 @@ pub struct CleanedGroup {
 /// What a job produced.
 pub struct CompactionDone {
     groups: Vec<CleanedGroup>,
+    /// The log's truncation count when the job was made.
+    truncations_seen: u64,
     /// Records dropped.
     pub records_removed: u64,
 }
@@ -117,12 +124,21 @@ impl Log {
             segments,
             cleanable,
             now_ms,
+            truncations: self.truncations.clone(),
+            truncations_seen: *self.truncations.lock(),
         })
     }
 
     /// Swaps cleaned groups in; a group whose segments changed meanwhile
     /// (retention deleted one) is discarded.
     pub fn finish_compaction(&mut self, done: CompactionDone) -> Result<CompactionStats, LogError> {
+        if done.truncations_seen != *self.truncations.lock() {
+            // The job read segments a truncation cut since.
+            for group in done.groups {
+                remove_if_exists(&*self.fs, &group.path).map_err(self.io(&group.path))?;
+            }
+            return Ok(CompactionStats::default());
+        }
         let mut stats = CompactionStats {
             records_removed: done.records_removed,
             ..CompactionStats::default()
@@ -195,10 +211,32 @@ impl CompactionJob {
         self.segments[self.cleanable - 1].next_offset()
     }
 
+    /// Whether the log was truncated since the snapshot.
+    fn truncated(&self) -> bool {
+        *self.truncations.lock() != self.truncations_seen
+    }
+
     /// Indexes the latest offset of every key, plans each cleanable segment,
     /// groups consecutive ones that fit one segment together, and writes every
     /// group that changes something to an fsynced `.cleaned` file. Blocking I/O.
+    /// A truncation meanwhile stops it early (reads of a cut segment may fail):
+    /// the result is discarded when it is finished.
     pub fn run(self) -> Result<CompactionDone, LogError> {
+        let truncations_seen = self.truncations_seen;
+        match self.run_until_truncated() {
+            Err(e) if *self.truncations.lock() != truncations_seen => {
+                tracing::debug!(error = %e, "compaction stopped: the log was truncated");
+                Ok(CompactionDone {
+                    groups: Vec::new(),
+                    records_removed: 0,
+                    truncations_seen,
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn run_until_truncated(&self) -> Result<CompactionDone, LogError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| LogError::Io { path, source }
@@ -206,6 +244,7 @@ impl CompactionJob {
         let mut done = CompactionDone {
             groups: Vec::new(),
             records_removed: 0,
+            truncations_seen: self.truncations_seen,
         };
         let Some(latest) = self.latest_offsets().map_err(io(&self.dir))? else {
             tracing::warn!(dir = %self.dir.display(), "too many keys to compact; skipped");
@@ -231,10 +270,15 @@ impl CompactionJob {
             if range.len() == 1 && removed == 0 {
                 continue;
             }
+            // A sealed segment ends where the next begins (fixed at snapshot).
+            let end = self.segments[range.end].base_offset;
             let originals = cleanable[range].to_vec();
-            let group = self
-                .write_group(originals, &latest)
-                .map_err(io(&self.dir))?;
+            let Some(group) = self
+                .write_group(originals, end, &latest)
+                .map_err(io(&self.dir))?
+            else {
+                break;
+            };
             done.records_removed += removed;
             done.groups.push(group);
         }
@@ -264,12 +308,15 @@ impl CompactionJob {
         groups
     }
 
-    /// Writes `originals`, cleaned, into one fsynced `.cleaned` file.
+    /// Writes `originals` (ending at offset `end`), cleaned, into one fsynced
+    /// `.cleaned` file; `None` (file removed) when a truncation cut the log
+    /// meanwhile.
     fn write_group(
         &self,
         originals: Vec<Arc<Segment>>,
+        end: i64,
         latest: &HashMap<Bytes, i64>,
-    ) -> io::Result<CleanedGroup> {
+    ) -> io::Result<Option<CleanedGroup>> {
         let first = &originals[0];
         let path = first
             .path
@@ -297,17 +344,21 @@ impl CompactionJob {
         }
         scan.valid_bytes = position;
         file.sync()?;
-        let last = originals.last().expect("groups are not empty");
+        // A truncation counts up before it changes a file, so an unchanged count
+        // after the reads means they saw the segments as snapshotted.
+        if self.truncated() {
+            remove_if_exists(&*self.fs, &path)?;
+            return Ok(None);
+        }
         assert_eq!(
-            scan.next_offset,
-            last.next_offset(),
+            scan.next_offset, end,
             "a cleaned group covers the same offsets"
         );
-        Ok(CleanedGroup {
+        Ok(Some(CleanedGroup {
             originals,
             path,
             scan,
-        })
+        }))
     }
 
     /// Latest offset per key over the whole snapshot; `None` past the bounds.

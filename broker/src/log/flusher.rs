@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 
 use super::checkpoint;
 use super::fs::{FileHandle, FileSystem};
-use super::store::FailFlag;
+use super::store::{FailFlag, Truncations};
 
 /// Flush requests queued at most (one in flight per partition, so this bounds
 /// partitions per broker comfortably).
@@ -65,14 +65,26 @@ pub struct FlushTarget {
     pub up_to: i64,
     /// The log directory, when a segment file was created since the last flush.
     pub sync_dir: Option<PathBuf>,
-    /// A recovery checkpoint to write (durably) after the sync, when due.
-    pub checkpoint: Option<PathBuf>,
+    /// A recovery checkpoint to write (durably) after the sync, when due (boxed:
+    /// a request is moved through the queue, and rarely carries one).
+    pub checkpoint: Option<Box<CheckpointWrite>>,
     /// The file-system seam of that log.
     pub fs: Arc<dyn FileSystem>,
     /// The log's failure flag: set here when a sync fails, and a target of a
     /// failed log is never synced again (a retried fsync may "succeed" after the
     /// kernel dropped the dirty pages).
     pub(super) failed: FailFlag,
+}
+
+/// The recovery checkpoint a flush writes once its files are synced.
+pub struct CheckpointWrite {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// The log's truncation count: when it moved since `truncations_seen`, the
+    /// log was cut below the flush's `up_to` and the checkpoint is not written.
+    pub(super) truncations: Truncations,
+    /// The truncation count when the flush was handed out.
+    pub(super) truncations_seen: u64,
 }
 
 /// Called on the flusher thread with the covered offset, or the sync error.
@@ -216,11 +228,17 @@ fn sync_target(
             .get_or_insert_with(|| error.to_string());
         return Err(error);
     }
-    if let Some(path) = &target.checkpoint
-        && let Err(e) = checkpoint::write(&*target.fs, path, target.up_to, true)
-    {
-        // The data is durable; only the recovery shortcut is stale.
-        tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
+    if let Some(checkpoint) = &target.checkpoint {
+        let path = &checkpoint.path;
+        // Held while writing: a truncation waits, then lowers what was written.
+        let truncations = checkpoint.truncations.lock();
+        let stale = *truncations != checkpoint.truncations_seen;
+        if stale {
+            tracing::debug!(path = %path.display(), "recovery checkpoint skipped: the log was truncated");
+        } else if let Err(e) = checkpoint::write(&*target.fs, path, target.up_to, true) {
+            // The data is durable; only the recovery shortcut is stale.
+            tracing::warn!(path = %path.display(), error = %e, "recovery checkpoint write failed");
+        }
     }
     Ok(target.up_to)
 }

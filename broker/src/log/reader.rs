@@ -1,6 +1,6 @@
 //! The shared, read-only view of a log ([`LogReader`]): fetches read whole batches
 //! with positional reads, bounded by what the writer has published, without ever
-//! queueing behind the writer.
+//! queueing behind the writer; OffsetForLeaderEpoch reads the leader-epoch cache.
 
 use std::io;
 use std::sync::Arc;
@@ -61,6 +61,22 @@ impl LogReader {
     /// Offset after the last readable batch.
     pub fn log_end_offset(&self) -> i64 {
         self.shared.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The newest leader epoch in the epoch cache, or -1 when it is empty.
+    pub fn latest_epoch(&self) -> i32 {
+        self.shared.epochs.read().latest_epoch()
+    }
+
+    /// OffsetForLeaderEpoch (Kafka's endOffsetFor): (the largest epoch at or
+    /// below `requested`, the offset where the epoch after it starts); the latest
+    /// epoch ends at the log end. (-1, -1) for a negative or unknown epoch; an
+    /// epoch below every cached one is answered with itself and the earliest
+    /// entry's start.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let epochs = self.shared.epochs.read();
+        // Loaded under the lock: a truncation moves both together.
+        epochs.end_offset_for(requested, self.log_end_offset())
     }
 
     /// Bytes of all segments.

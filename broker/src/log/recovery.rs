@@ -4,9 +4,11 @@
 //!
 //! Trust is per segment: a segment wholly below the recovery point keeps its bytes
 //! and index files (rebuilt when missing or torn); every other segment is read batch
-//! by batch and its indexes rebuilt. The leader-epoch checkpoint (epoch → start
-//! offset, for follower truncation) arrives with the cluster work.
+//! by batch and its indexes rebuilt. The leader-epoch cache is then cut to the
+//! recovered log, or rebuilt from the batch headers when its checkpoint is
+//! missing, unreadable or older than the segments (`epochs.rs`).
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +18,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::epochs;
 use super::fs::FileSystem;
 use super::index::SegmentIndex;
 use super::segment::Segment;
@@ -141,10 +144,14 @@ fn finish_open(
         .clamp(first_base, end);
     let recovery_path = dir.join(RECOVERY_POINT_FILE);
     checkpoint::write(&*fs, &recovery_path, end, true).map_err(io_error(&recovery_path))?;
+    let epochs = epochs::recover(&*fs, dir, &segments, log_start, end)?;
+    // The active segment's next index entry comes as if it had never closed.
+    let bytes_since_index = segments.last().map_or(0, |s| s.bytes_since_index());
     let shared = Arc::new(Shared {
         segments: RwLock::new(segments),
         log_start_offset: AtomicI64::new(log_start),
         log_end_offset: AtomicI64::new(end),
+        epochs: RwLock::new(epochs),
     });
     Ok(Log {
         dir: dir.to_owned(),
@@ -154,9 +161,12 @@ fn finish_open(
         flushed_offset: end,
         unflushed_sealed: Vec::new(),
         dir_dirty: false,
-        bytes_since_index: 0,
+        bytes_since_index,
         last_checkpoint: Instant::now(),
         failed: Arc::new(Mutex::new(None)),
+        truncations: Arc::new(Mutex::new(0)),
+        pending_flushes: VecDeque::new(),
+        lowest_cut: i64::MAX,
     })
 }
 

@@ -71,6 +71,18 @@ impl Segment {
         self.next_offset.load(Ordering::Acquire)
     }
 
+    /// Bytes from the start of the last indexed batch to the end: what the
+    /// writer counts towards the next index entry (0 when empty).
+    pub fn bytes_since_index(&self) -> u64 {
+        let last = self
+            .index
+            .read()
+            .offsets
+            .last()
+            .map_or(0, |o| u64::from(o.1));
+        self.size().saturating_sub(last)
+    }
+
     /// Reads the batch header at `position`, if a whole header lies below `limit`.
     pub fn header_at(&self, position: u64, limit: u64) -> io::Result<Option<BatchHeader>> {
         if position + BATCH_HEADER_BYTES as u64 > limit {

@@ -1,7 +1,10 @@
-//! The writer side of one partition's log ([`Log`]): validate and append batches,
-//! roll segments, hand fsync work to the flusher, apply retention and DeleteRecords.
-//! The state readers share lives in [`Shared`]; the read side is in `reader.rs`.
+//! The writer side of one partition's log ([`Log`]): validate and append batches
+//! (a leader's, given offsets here, and a follower's, kept as the leader wrote
+//! them), roll segments, hand fsync work to the flusher, apply retention and
+//! DeleteRecords. The state readers share lives in [`Shared`]; the read side is in
+//! `reader.rs`, follower truncation in `truncate.rs`.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +17,8 @@ use thiserror::Error;
 
 use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
 use super::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
-use super::flusher::FlushTarget;
+use super::epochs::{self, EpochCache};
+use super::flusher::{CheckpointWrite, FlushTarget};
 use super::fs::{FileHandle, FileSystem};
 use super::reader::LogReader;
 use super::recovery;
@@ -41,6 +45,9 @@ const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_POSITION_MAX);
 /// Kafka's `delete.retention.ms` default: tombstones survive compaction a day.
 pub const DELETE_RETENTION_MS_DEFAULT: i64 = 24 * 3_600_000;
 const _: () = assert!(MAX_MESSAGE_BYTES_DEFAULT as usize > BATCH_HEADER_BYTES);
+/// Flushes handed out and not yet marked that the log remembers (the partition
+/// actor keeps one in flight); past this the oldest is forgotten.
+const PENDING_FLUSHES_MAX: usize = 64;
 
 /// Limits and policies of one log; may change at runtime ([`Log::set_config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +89,10 @@ impl Default for LogConfig {
 }
 
 /// Why a log operation failed. `Corrupt` and `MessageTooLarge` are the client's
-/// fault (Kafka's CORRUPT_MESSAGE and MESSAGE_TOO_LARGE) and leave the log as it
-/// was; `Io` and `Failed` mean the log can no longer be trusted until reopened.
+/// fault (Kafka's CORRUPT_MESSAGE and MESSAGE_TOO_LARGE) and, like
+/// `NonContiguous` (a follower's batch that does not continue the log), leave the
+/// log as it was; `Io` and `Failed` mean the log can no longer be trusted until
+/// reopened.
 #[derive(Debug, Error)]
 pub enum LogError {
     /// The batch is not a valid v2 batch (nothing written).
@@ -103,6 +112,14 @@ pub enum LogError {
         size: usize,
         /// The configured maximum.
         max: usize,
+    },
+    /// A follower's batch does not start at the log end (nothing written).
+    #[error("batch at offset {found} does not continue the log at {expected}")]
+    NonContiguous {
+        /// The log end offset, where the batch had to start.
+        expected: i64,
+        /// The batch's base offset.
+        found: i64,
     },
     /// An offset outside [log start, log end].
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
@@ -145,6 +162,23 @@ pub struct AppendInfo {
 /// stops appends at once, before the owner hears about it.
 pub(super) type FailFlag = Arc<Mutex<Option<String>>>;
 
+/// How many truncations the log has had; shared with flush targets and compaction
+/// jobs, which note it when made. One made before a truncation is stale: a flush
+/// must not write its recovery checkpoint (it would point past the cut), a
+/// compaction must not swap in what it read. Truncation counts up while holding
+/// the lock, before it changes anything, and the flusher holds it while writing.
+pub(super) type Truncations = Arc<Mutex<u64>>;
+
+/// A flush handed out by [`Log::flush_handle`] and not yet marked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PendingFlush {
+    /// The offset it covers, as handed out.
+    pub(super) up_to: i64,
+    /// The lowest log end a truncation set since it was handed out (`i64::MAX`:
+    /// none); it vouches for nothing at or above it, which was written later.
+    pub(super) cap: i64,
+}
+
 /// State shared by the writer and every reader.
 pub(super) struct Shared {
     /// Segments in offset order; the last is active.
@@ -153,6 +187,10 @@ pub(super) struct Shared {
     pub log_start_offset: AtomicI64,
     /// Offset after the last readable batch.
     pub log_end_offset: AtomicI64,
+    /// The leader-epoch cache. Changes that shorten the log store the log end
+    /// while holding its write lock, and readers load the log end while holding
+    /// its read lock, so an epoch's end offset never mixes two states.
+    pub epochs: RwLock<EpochCache>,
 }
 
 /// The writable log of one partition; owned by its partition actor.
@@ -179,6 +217,14 @@ pub struct Log {
     pub(super) last_checkpoint: Instant,
     /// Why the log refuses appends, once a write or fsync failed.
     pub(super) failed: FailFlag,
+    /// Truncations so far (see [`Truncations`]).
+    pub(super) truncations: Truncations,
+    /// Flushes handed out and not yet marked, oldest first (the flusher answers
+    /// in order).
+    pub(super) pending_flushes: VecDeque<PendingFlush>,
+    /// The lowest log end any truncation set (`i64::MAX`: none): a flush result
+    /// the log does not remember handing out vouches for nothing above it.
+    pub(super) lowest_cut: i64,
 }
 
 impl Log {
@@ -213,6 +259,25 @@ impl Log {
         self.failed.lock().clone()
     }
 
+    /// The newest leader epoch in the epoch cache, or -1.
+    pub fn latest_epoch(&self) -> i32 {
+        self.shared.epochs.read().latest_epoch()
+    }
+
+    pub(super) fn refuse_if_failed(&self) -> Result<(), LogError> {
+        match self.failure() {
+            Some(reason) => Err(LogError::Failed(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `e` as the reason the log refuses appends from now on, and
+    /// returns it.
+    pub(super) fn fail(&self, e: LogError) -> LogError {
+        self.failed.lock().get_or_insert_with(|| e.to_string());
+        e
+    }
+
     pub(super) fn io(&self, path: &Path) -> impl FnOnce(io::Error) -> LogError {
         let path = path.to_owned();
         move |source| LogError::Io { path, source }
@@ -230,42 +295,99 @@ impl Log {
     /// Validates one v2 batch, gives it offsets from the log end, and writes it to
     /// the active segment. Only the 61-byte header is copied and rewritten (base
     /// offset, leader epoch, and with `append_time` the timestamp type, max
-    /// timestamp and CRC).
+    /// timestamp and CRC). A `leader_epoch` newer than the epoch cache's latest
+    /// starts there.
     pub fn append(
         &mut self,
         batch: Bytes,
         append_time: Option<i64>,
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
-        if let Some(reason) = self.failure() {
-            return Err(LogError::Failed(reason));
-        }
-        let checked = validate(&batch, self.config.max_message_bytes as usize)?;
+        self.refuse_if_failed()?;
+        validate(&batch, self.config.max_message_bytes as usize)?;
         let base_offset = self.shared.log_end_offset.load(Ordering::Acquire);
-        let last_offset = base_offset + i64::from(checked.last_offset_delta);
         let mut header = *batch
             .first_chunk::<BATCH_HEADER_BYTES>()
             .expect("validated batches hold a header");
         batch::assign(&mut header, base_offset, leader_epoch);
         let body = &batch[BATCH_HEADER_BYTES..];
-        let mut max_timestamp = checked.max_timestamp;
         if let Some(now) = append_time {
             batch::stamp_log_append_time(&mut header, body, now);
-            max_timestamp = now;
         }
-        let written = self
-            .maybe_roll(batch.len() as u64, base_offset, last_offset)
-            .and_then(|()| self.write_to_active(&header, body, last_offset, max_timestamp));
-        if let Err(e) = written {
-            *self.failed.lock() = Some(e.to_string());
-            return Err(e);
-        }
+        let written = self.write_batch(&header, body)?;
         Ok(AppendInfo {
             base_offset,
-            last_offset,
-            max_timestamp,
+            last_offset: written.last_offset,
+            max_timestamp: written.max_timestamp,
             log_append_time: append_time,
         })
+    }
+
+    /// A follower's append: one v2 batch exactly as the leader wrote it (offsets,
+    /// leader epoch, timestamps and CRC kept; nothing rewritten). It is validated
+    /// like [`Log::append`] and must start at the log end (else
+    /// [`LogError::NonContiguous`], nothing written); its leader epoch, when newer
+    /// than the cache's latest, starts at its base offset.
+    pub fn append_replica(&mut self, batch: Bytes) -> Result<AppendInfo, LogError> {
+        self.refuse_if_failed()?;
+        let checked = validate(&batch, self.config.max_message_bytes as usize)?;
+        let expected = self.shared.log_end_offset.load(Ordering::Acquire);
+        if checked.base_offset != expected {
+            return Err(LogError::NonContiguous {
+                expected,
+                found: checked.base_offset,
+            });
+        }
+        let header = batch
+            .first_chunk::<BATCH_HEADER_BYTES>()
+            .expect("validated batches hold a header");
+        self.write_batch(header, &batch[BATCH_HEADER_BYTES..])?;
+        Ok(AppendInfo {
+            base_offset: checked.base_offset,
+            last_offset: checked.last_offset,
+            max_timestamp: checked.max_timestamp,
+            log_append_time: None,
+        })
+    }
+
+    /// Writes one validated batch whose header holds its final offsets, epoch and
+    /// timestamps at the log end: records a new leader epoch, rolls when due,
+    /// writes, indexes and publishes. Any failure leaves the log refusing appends
+    /// until it is reopened. Returns the written header.
+    fn write_batch(
+        &mut self,
+        header: &[u8; BATCH_HEADER_BYTES],
+        body: &[u8],
+    ) -> Result<BatchHeader, LogError> {
+        let parsed = BatchHeader::parse(header);
+        let end = self.shared.log_end_offset.load(Ordering::Acquire);
+        assert_eq!(parsed.base_offset, end, "a batch is written at the log end");
+        let batch_bytes = (header.len() + body.len()) as u64;
+        self.record_epoch(parsed.leader_epoch, parsed.base_offset)
+            .and_then(|()| self.maybe_roll(batch_bytes, parsed.base_offset, parsed.last_offset))
+            .and_then(|()| {
+                self.write_to_active(header, body, parsed.last_offset, parsed.max_timestamp)
+            })
+            .map_err(|e| self.fail(e))?;
+        Ok(parsed)
+    }
+
+    /// Records `epoch`, when newer than the cache's latest, as starting at
+    /// `base_offset` (the batch about to be written). The checkpoint is written,
+    /// durably, before the batch: a recovered log never holds a batch of an epoch
+    /// its cache lacks (a checkpoint entry past the recovered end is dropped).
+    /// Rare (once per leader epoch), so the fsync on the caller's thread is
+    /// accepted, as Kafka does.
+    fn record_epoch(&mut self, epoch: i32, base_offset: i64) -> Result<(), LogError> {
+        if epoch < 0 || epoch <= self.shared.epochs.read().latest_epoch() {
+            return Ok(());
+        }
+        let mut epochs = self.shared.epochs.read().clone();
+        if epochs.assign(epoch, base_offset) {
+            epochs::write(&*self.fs, &self.dir, &epochs, true)?;
+            *self.shared.epochs.write() = epochs;
+        }
+        Ok(())
     }
 
     fn write_to_active(
@@ -393,8 +515,24 @@ impl Log {
             >= u128::from(self.config.recovery_checkpoint_interval_ms);
         let checkpoint = due.then(|| {
             self.last_checkpoint = Instant::now();
-            self.dir.join(RECOVERY_POINT_FILE)
+            Box::new(CheckpointWrite {
+                path: self.dir.join(RECOVERY_POINT_FILE),
+                truncations: self.truncations.clone(),
+                truncations_seen: *self.truncations.lock(),
+            })
         });
+        self.pending_flushes.push_back(PendingFlush {
+            up_to,
+            cap: i64::MAX,
+        });
+        if self.pending_flushes.len() > PENDING_FLUSHES_MAX
+            && let Some(forgotten) = self.pending_flushes.pop_front()
+        {
+            // Its answer will match a later flush's: vouch for no more than it could.
+            for pending in &mut self.pending_flushes {
+                pending.cap = pending.cap.min(forgotten.cap);
+            }
+        }
         Some(FlushTarget {
             files,
             up_to,
@@ -406,17 +544,33 @@ impl Log {
     }
 
     /// Records that the flusher synced everything below `up_to` (the `Ok` value
-    /// of a flush of a target from [`Log::flush_handle`]).
+    /// of a flush of a target from [`Log::flush_handle`]). A flush handed out
+    /// before a truncation counts only below the cut: what was appended after it
+    /// is not what that flush synced.
     pub fn mark_flushed(&mut self, up_to: i64) -> Result<(), LogError> {
+        let covered = self.covered_by_flush(up_to);
         let end = self.shared.log_end_offset.load(Ordering::Acquire);
-        assert!(up_to <= end, "flushed {up_to} beyond the log end {end}");
-        if let Some(reason) = self.failure() {
-            return Err(LogError::Failed(reason));
-        }
-        self.flushed_offset = self.flushed_offset.max(up_to);
+        assert!(covered <= end, "flushed {covered} beyond the log end {end}");
+        self.refuse_if_failed()?;
+        self.flushed_offset = self.flushed_offset.max(covered);
         let flushed = self.flushed_offset;
         self.unflushed_sealed.retain(|(end, _)| *end >= flushed);
         Ok(())
+    }
+
+    /// What a flush that answered `up_to` vouches for. The flusher answers in the
+    /// order flushes were handed out, so the oldest pending one with that offset
+    /// is it (earlier ones were never submitted, or failed).
+    fn covered_by_flush(&mut self, up_to: i64) -> i64 {
+        match self.pending_flushes.iter().position(|p| p.up_to == up_to) {
+            Some(at) => {
+                let cap = self.pending_flushes[at].cap;
+                self.pending_flushes.drain(..=at);
+                up_to.min(cap)
+            }
+            // Not handed out by this log (or forgotten): trust it below every cut.
+            None => up_to.min(self.lowest_cut),
+        }
     }
 
     /// Deletes whole segments beyond retention (never the active one, never one
@@ -447,20 +601,9 @@ impl Log {
 
     /// Calls `f` with the header of every batch in the log, oldest first (reads
     /// 61 bytes per batch, not the records): how producer state is rebuilt.
-    pub fn scan_headers(&self, mut f: impl FnMut(&BatchHeader)) -> Result<(), LogError> {
+    pub fn scan_headers(&self, f: impl FnMut(&BatchHeader)) -> Result<(), LogError> {
         let segments = self.shared.segments.read().clone();
-        for segment in segments {
-            let limit = segment.size();
-            let mut position = 0;
-            while let Some(header) = segment
-                .header_at(position, limit)
-                .map_err(self.io(&segment.path))?
-            {
-                f(&header);
-                position += header.total_len;
-            }
-        }
-        Ok(())
+        epochs::for_each_header(&segments, f)
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (at most the log
@@ -485,7 +628,7 @@ impl Log {
             .log_start_offset
             .fetch_max(new_start, Ordering::AcqRel);
         self.delete_oldest(below)?;
-        self.write_log_start()?;
+        self.log_start_moved()?;
         Ok(self.shared.log_start_offset.load(Ordering::Acquire))
     }
 
@@ -503,7 +646,7 @@ impl Log {
         };
         // The start offset is written before the files go: a restart in between
         // finds it beside the old segments and hides them still.
-        self.write_log_start()?;
+        self.log_start_moved()?;
         for segment in removed {
             // Readers holding the segment keep reading the unlinked file.
             for path in [
@@ -526,6 +669,23 @@ impl Log {
         let path = self.dir.join(LOG_START_OFFSET_FILE);
         let start = self.shared.log_start_offset.load(Ordering::Acquire);
         checkpoint::write(&*self.fs, &path, start, false).map_err(self.io(&path))
+    }
+
+    /// Persists a log start that moved up: its checkpoint, and the epoch cache
+    /// with the entries below it collapsed into one starting there (Kafka's
+    /// truncateFromStart; none is left when the start reached the end). Neither
+    /// is fsynced here: opening the log fits the cache again to whichever log
+    /// start survived.
+    fn log_start_moved(&self) -> Result<(), LogError> {
+        self.write_log_start()?;
+        let start = self.shared.log_start_offset.load(Ordering::Acquire);
+        let end = self.shared.log_end_offset.load(Ordering::Acquire);
+        let mut epochs = self.shared.epochs.read().clone();
+        if epochs.fit(start, end) {
+            epochs::write(&*self.fs, &self.dir, &epochs, false)?;
+            *self.shared.epochs.write() = epochs;
+        }
+        Ok(())
     }
 }
 

@@ -18,6 +18,8 @@ use super::batch::{self, BATCH_HEADER_BYTES};
 use super::index::SegmentIndex;
 use super::*;
 
+mod replica;
+
 fn dir() -> PathBuf {
     PathBuf::from("/sim/topic-0")
 }
@@ -728,9 +730,10 @@ fn sync_failure_after_n_operations_is_reported() {
         }
         outcomes.push(flush_now(&flusher, &mut log).unwrap().is_ok());
     }
-    // Each flush syncs the segment, then the recovery checkpoint file and its
-    // directory; the budget of three runs out in the second flush, and the log
-    // refuses appends from then on.
+    // The first append records epoch 0: the epoch checkpoint file and its
+    // directory are synced. The first flush syncs the segment, then its recovery
+    // checkpoint fails (only warned about: the data is durable); the second
+    // flush's segment sync fails, and the log refuses appends from then on.
     assert_eq!(outcomes, [true, false]);
     assert_eq!(log.flushed_offset(), 1);
     assert!(log.failure().is_some());

@@ -342,3 +342,47 @@ fn compressed_batches_keep_only_their_latest_records_in_their_codec() {
         );
     }
 }
+
+/// A follower truncates its log while a compaction of it runs: what the job
+/// read is gone, so nothing it wrote is swapped in, even once the cut segment is
+/// sealed again by new batches.
+#[test]
+fn a_compaction_made_before_a_truncation_is_discarded() {
+    let fs = Arc::new(SimFs::new());
+    let dir = PathBuf::from("/sim/c-0");
+    let (mut log, _) = filled_log(fs.clone());
+    let job = log.compaction_job(3_000).unwrap();
+    // Inside the last segment the job cleans (one record per batch).
+    let cut = job.cleanable_end() - 5;
+    let done = job.run().unwrap();
+    assert!(!done.groups.is_empty());
+    let cleaned: Vec<PathBuf> = done.groups.iter().map(|g| g.path.clone()).collect();
+    assert_eq!(log.truncate_to(cut).unwrap(), cut);
+    for i in 0..200 {
+        let (key, value) = (format!("n{}", i % 7), format!("new{i}"));
+        log.append(batch(&[(&key, Some(&value))], 9_000), None, 1)
+            .unwrap();
+    }
+    let segments = log.shared.segments.read().clone();
+    let at = segments.iter().rposition(|s| s.base_offset < cut).unwrap();
+    assert!(at + 1 < segments.len(), "the cut segment is sealed again");
+    let before = read_everything(&log.reader());
+    let stats = log.finish_compaction(done).unwrap();
+    assert_eq!(stats, super::CompactionStats::default());
+    assert_eq!(read_everything(&log.reader()), before);
+    assert!(before.0.iter().all(|r| (r.0 < cut) != r.1.starts_with('n')));
+    for path in cleaned {
+        assert!(
+            !crate::log::FileSystem::exists(&*fs, &path),
+            "{path:?} removed"
+        );
+    }
+    // A job made after the truncation compacts as usual.
+    let end = log.reader().log_end_offset();
+    log.mark_flushed(end).unwrap();
+    assert!(compact(&mut log, 3_000).records_removed > 0);
+    drop(log);
+    let reopened = Log::open(&dir, config(), fs).unwrap();
+    let after = read_everything(&reopened.reader()).0;
+    assert!(after.iter().all(|r| (r.0 < cut) != r.1.starts_with('n')));
+}
