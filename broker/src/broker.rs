@@ -7,6 +7,7 @@
 //! ├── ControllerGateway     (clustered) Raft RPCs and forwarded requests from peers
 //! ├── ClusterLink           (clustered) ractor_cluster node, links to every voter
 //! ├── PartitionManager ── Supervisor ── Partition × partitions
+//! │                    └─ ReplicaFetcher × leader brokers followed
 //! ├── GroupManager ── GroupCoordinator × groups (started on demand)
 //! └── Listener × listeners ── Connection × clients (temporary)
 //! ```
@@ -36,10 +37,12 @@ use crate::controller::{
     Controller, ControllerArgs, ControllerMsg, ControllerReply, ControllerRequest, MetadataImage,
 };
 use crate::group::{GroupManager, GroupManagerArgs};
-use crate::limits::{ACTOR_CALL_TIMEOUT_MS, SHUTDOWN_GRACE_MS};
+use crate::limits::{ACTOR_CALL_TIMEOUT_MS, CONTROLLED_SHUTDOWN_WAIT_MS, SHUTDOWN_GRACE_MS};
 use crate::listener::{Listener, ListenerArgs, ListenerMsg};
 use crate::log::{FileSystem, Flusher, RealFs};
-use crate::partition::{PartitionManager, PartitionManagerArgs, PartitionRegistry};
+use crate::partition::{
+    IsrChange, IsrChanges, PartitionManager, PartitionManagerArgs, PartitionRegistry,
+};
 
 /// A running broker.
 pub struct Broker {
@@ -157,6 +160,7 @@ impl Broker {
             flusher: flusher.handle(),
             fs,
             name_prefix: prefix.clone(),
+            isr_changes: isr_changes(&ctx),
         };
         specs.push(ChildSpec::new(
             partitions_name.clone(),
@@ -240,9 +244,15 @@ impl Broker {
         &self.ctx
     }
 
-    /// Graceful shutdown: stop accepting, let connections finish in-flight
-    /// requests, stop partitions (which flush), stop the rest, join the flusher.
+    /// Graceful shutdown: in a cluster, first hand this broker's leaderships
+    /// to other in-sync replicas (controlled shutdown); then stop accepting,
+    /// let connections finish in-flight requests, stop partitions (which
+    /// flush), stop the rest, join the flusher.
     pub async fn shutdown(self) {
+        if self.ctx.config.cluster.is_clustered() {
+            self.heartbeats.abort();
+            controlled_shutdown(&self.ctx).await;
+        }
         let grace = Some(Duration::from_millis(SHUTDOWN_GRACE_MS));
         for name in &self.listener_names {
             if let Some(cell) = ractor::registry::where_is(name.clone()) {
@@ -406,6 +416,67 @@ async fn register(ctx: &Arc<BrokerCtx>, endpoints: Vec<Endpoint>) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tracing::info!(node_id, "broker registered");
+}
+
+/// Asks the active controller to move this broker's leaderships away and
+/// waits (bounded) until the image shows it leads nothing another in-sync
+/// replica could lead, so clients move before this broker goes.
+async fn controlled_shutdown(ctx: &Arc<BrokerCtx>) {
+    let started = std::time::Instant::now();
+    let node_id = ctx.config.node_id;
+    let request = ControllerRequest::ControlledShutdown { node_id };
+    let answer = tokio::time::timeout(
+        Duration::from_millis(CONTROLLED_SHUTDOWN_WAIT_MS),
+        ctx.controller_request(request),
+    )
+    .await;
+    if !matches!(answer, Ok(ControllerReply::Altered)) {
+        tracing::warn!(answer = ?answer.ok(), "controlled shutdown not taken; stopping anyway");
+        return;
+    }
+    let leads_movable = |image: &MetadataImage| {
+        image.topics.values().any(|t| {
+            t.partitions
+                .iter()
+                .any(|p| p.leader == node_id && p.isr.iter().any(|r| *r != node_id))
+        })
+    };
+    let mut images = ctx.images.clone();
+    // The Ref `wait_for` returns is dropped at once: holding it would block
+    // the image's publisher.
+    let moved = async move { images.wait_for(|image| !leads_movable(image)).await.is_ok() };
+    let moved = tokio::time::timeout(Duration::from_millis(CONTROLLED_SHUTDOWN_WAIT_MS), moved)
+        .await
+        .unwrap_or(false);
+    tracing::info!(
+        moved,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "controlled shutdown"
+    );
+}
+
+/// ISR changes of this broker's leaders go to the controller (forwarded to
+/// the active one).
+fn isr_changes(ctx: &Arc<BrokerCtx>) -> IsrChanges {
+    let ctx = ctx.clone();
+    Arc::new(move |change: IsrChange| {
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let request = ControllerRequest::AlterPartition {
+                topic: change.tp.topic.to_string(),
+                partition: change.tp.partition,
+                leader: change.leader,
+                leader_epoch: change.leader_epoch,
+                expected_isr: change.expected_isr,
+                new_isr: change.new_isr,
+            };
+            match ctx.controller_request(request).await {
+                ControllerReply::Altered => Ok(()),
+                ControllerReply::Refused(why) => Err(why),
+                other => Err(format!("{other:?}")),
+            }
+        })
+    })
 }
 
 /// Renews this broker's lease every `broker.heartbeat.interval.ms`, one

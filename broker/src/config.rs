@@ -522,6 +522,19 @@ impl BrokerConfig {
             .filter(|l| !self.cluster.is_controller_listener(&l.name))
     }
 
+    /// The listener followers fetch from: `inter.broker.listener.name`, else
+    /// the first client listener (Kafka's default is the PLAINTEXT one).
+    pub fn inter_broker_listener(&self) -> String {
+        match &self.cluster.inter_broker_listener_name {
+            Some(name) => name.clone(),
+            None => self
+                .client_listeners()
+                .next()
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| "PLAINTEXT".into()),
+        }
+    }
+
     /// The listener where brokers link and the quorum runs.
     pub fn controller_listener(&self) -> Option<&ListenerConfig> {
         self.listeners

@@ -93,6 +93,13 @@ pub fn partition_error_code(e: &PartitionError) -> i16 {
         PartitionError::OffsetOutOfRange => ResponseError::OffsetOutOfRange.code(),
         PartitionError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
         PartitionError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
+        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+        PartitionError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas.code(),
+        PartitionError::NotEnoughReplicasAfterAppend { .. } => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
+        PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
     }
 }
 

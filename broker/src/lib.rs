@@ -12,4 +12,5 @@ pub mod limits;
 pub mod listener;
 pub mod log;
 pub mod partition;
+pub mod replica;
 pub mod wire;

@@ -90,9 +90,9 @@ pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 pub const CONTROLLER_FORWARD_WAIT_MS: u64 = 15_000;
 const _: () = assert!(CONTROLLER_FORWARD_WAIT_MS < ACTOR_CALL_TIMEOUT_MS);
 
-/// Largest replication factor a topic may have: 1 until followers replicate
-/// (a second replica that receives nothing would only look safe).
-pub const REPLICATION_FACTOR_MAX: i16 = 1;
-
 /// How long a broker tries to bring a heartbeat to the active controller.
 pub const HEARTBEAT_FORWARD_WAIT_MS: u64 = 2_000;
+
+/// Longest wait at shutdown for the controller to move this broker's
+/// leaderships away (Kafka's controlled shutdown), then for the image to show it.
+pub const CONTROLLED_SHUTDOWN_WAIT_MS: u64 = 10_000;

@@ -6,13 +6,15 @@ pub mod actor;
 pub mod manager;
 pub mod producers;
 pub mod registry;
+pub mod replication;
 
 #[cfg(test)]
 mod tests;
 
-pub use actor::{AppendOutcome, Partition, PartitionArgs, PartitionMsg};
+pub use actor::{AppendOutcome, Partition, PartitionArgs, PartitionMsg, ReplicaReset};
 pub use manager::{PartitionManager, PartitionManagerArgs};
 pub use registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
+pub use replication::{IsrChange, IsrChanges};
 
 use thiserror::Error;
 
@@ -49,4 +51,20 @@ pub enum PartitionError {
     /// A batch from an older epoch of a producer id (a fenced instance).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// This replica does not lead the partition (or not under that epoch).
+    #[error("not the leader of this partition")]
+    NotLeader,
+    /// An acks=all append refused: fewer in-sync replicas than `min.insync.replicas`.
+    #[error("{isr} in-sync replicas, below min.insync.replicas {min}")]
+    NotEnoughReplicas { isr: usize, min: i32 },
+    /// An acks=all append written, but the ISR shrank below
+    /// `min.insync.replicas` before it was replicated.
+    #[error("appended, but the in-sync replicas fell below min.insync.replicas {min}")]
+    NotEnoughReplicasAfterAppend { min: i32 },
+    /// A replica request under an older leader epoch than this replica's.
+    #[error("leader epoch {request} is older than the current {current}")]
+    FencedLeaderEpoch { request: i32, current: i32 },
+    /// A replica request under a newer leader epoch than this replica knows.
+    #[error("leader epoch {request} is newer than the current {current}")]
+    UnknownLeaderEpoch { request: i32, current: i32 },
 }

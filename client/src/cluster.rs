@@ -53,7 +53,7 @@ impl ClientConfig {
 }
 
 /// One partition's placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
     /// Partition index.
     pub partition: i32,
@@ -63,6 +63,10 @@ pub struct PartitionInfo {
     pub leader_epoch: i32,
     /// Error for this partition (0 if none).
     pub error_code: i16,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica broker ids.
+    pub isr: Vec<i32>,
 }
 
 /// One topic's metadata.
@@ -267,6 +271,8 @@ impl Cluster {
                     leader: p.leader_id,
                     leader_epoch: p.leader_epoch,
                     error_code: p.error_code,
+                    replicas: p.replica_nodes.clone(),
+                    isr: p.isr_nodes.clone(),
                 })
                 .collect();
             partitions.sort_by_key(|p| p.partition);

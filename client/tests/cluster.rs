@@ -124,10 +124,17 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
         );
     }
 
-    // Replication is not there yet: more than one replica is refused, not faked.
-    let mut replicated = NewTopic::new("replicated", 1);
+    // A replicated topic: three replicas per partition, leaders spread, and
+    // more replicas than brokers refused.
+    let mut replicated = NewTopic::new("replicated", 3);
     replicated.replication_factor = 3;
-    let refused = create(&cluster.nodes[0].bootstrap(), replicated)
+    replicated.configs = vec![("min.insync.replicas".into(), "2".into())];
+    create(&cluster.nodes[0].bootstrap(), replicated)
+        .await
+        .unwrap();
+    let mut too_many = NewTopic::new("too-many", 1);
+    too_many.replication_factor = 4;
+    let refused = create(&cluster.nodes[0].bootstrap(), too_many)
         .await
         .unwrap_err();
     assert_eq!(
@@ -168,6 +175,11 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
     }
     assert_eq!(values.len(), 600, "every record read back from its leader");
 
+    // acks=all on the replicated topic: answered once the ISR has it; the
+    // followers fetch it, and every ISR stays whole.
+    let replicated_values = produce(&bootstrap, "replicated", 0..300).await;
+    wait_for_isrs(&cluster.nodes[0].bootstrap(), "replicated", 3).await;
+
     // Kill -9 the active controller: the other two elect a new one, which
     // fences the dead broker once its lease expires: it leaves Metadata and
     // the partitions it led have no leader (one replica: nobody else may
@@ -204,6 +216,22 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
             );
         }
     }
+    // The replicated partitions it led moved to in-sync followers with the
+    // next epoch, and nothing acknowledged is lost; acks=all still works
+    // with two of three replicas (min.insync.replicas = 2).
+    for p in describe(&survivor, "replicated").await {
+        assert!(
+            p.leader >= 0 && p.leader != controller,
+            "partition {}: {p:?}",
+            p.partition
+        );
+        assert!(!p.isr.contains(&controller), "{p:?}");
+    }
+    assert_eq!(
+        read_all(&survivor, "replicated", 300).await,
+        replicated_values
+    );
+    let more = produce(&survivor, "replicated", 300..400).await;
     create(&survivor, NewTopic::new("after-failover", 4))
         .await
         .unwrap();
@@ -240,6 +268,73 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
             p.partition
         );
     }
+
+    // It fetches what it missed and rejoins every ISR; all 400 records are
+    // there, once each.
+    wait_for_isrs(&back, "replicated", 3).await;
+    let everything: BTreeSet<String> = replicated_values.union(&more).cloned().collect();
+    assert_eq!(read_all(&back, "replicated", 400).await, everything);
+}
+
+/// Waits (bounded) until every partition of `topic` has `size` in-sync replicas.
+async fn wait_for_isrs(bootstrap: &str, topic: &str, size: usize) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let partitions = describe(bootstrap, topic).await;
+        if partitions.iter().all(|p| p.isr.len() == size) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: ISRs not all of {size} within {SETTLE:?}: {partitions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Produces `values` to `topic` (acks=all, idempotent) and waits for every ack.
+async fn produce(bootstrap: &str, topic: &str, values: std::ops::Range<u32>) -> BTreeSet<String> {
+    let producer = Producer::new(ProducerConfig::new(bootstrap)).await.unwrap();
+    let mut sends = Vec::new();
+    let mut sent = BTreeSet::new();
+    for i in values {
+        let value = format!("r{i:04}");
+        sent.insert(value.clone());
+        sends.push(
+            producer
+                .send(ProducerRecord::new(topic, value).key(format!("k{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    producer.flush(Duration::from_secs(30)).await.unwrap();
+    for send in sends {
+        send.await.unwrap();
+    }
+    sent
+}
+
+/// Reads `topic` from the beginning until `count` distinct values came
+/// (bounded), checking no value comes twice.
+async fn read_all(bootstrap: &str, topic: &str, count: usize) -> BTreeSet<String> {
+    let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap)).unwrap();
+    consumer
+        .assign_topic(topic, Offset::Beginning)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + SETTLE;
+    let mut values = BTreeSet::new();
+    while values.len() < count && Instant::now() < deadline {
+        for r in consumer
+            .poll(10_000, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
+            assert!(values.insert(value.clone()), "{value} read twice");
+        }
+    }
+    values
 }
 
 /// `topic`'s partitions as broker `bootstrap` reports them.

@@ -142,6 +142,7 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         PartitionEntry::Online(PartitionHandle {
             actor: probe.actor().clone(),
             reader: log.reader(),
+            log_end: high_watermark.clone(),
             high_watermark,
         }),
     );

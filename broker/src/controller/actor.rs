@@ -27,7 +27,6 @@ use crate::cluster::{ControllerGatewayMsg, ControllerService, controller_gateway
 use crate::config::BrokerConfig;
 use crate::limits::{
     CONTROLLER_FORWARD_WAIT_MS, HEARTBEAT_FORWARD_WAIT_MS, PARTITIONS_PER_TOPIC_MAX,
-    REPLICATION_FACTOR_MAX,
 };
 use futures_util::future::BoxFuture;
 use weir_client::protocol::limits::TOPIC_NAME_BYTES_MAX;
@@ -126,6 +125,19 @@ pub enum ControllerRequest {
     },
     /// A broker renews its lease (unfenced again if its lease had expired).
     BrokerHeartbeat { node_id: i32 },
+    /// A broker about to stop asks for its leaderships to move to other
+    /// in-sync replicas first (Kafka's ControlledShutdown): it is fenced, so
+    /// nothing elects it, until it registers or heartbeats again.
+    ControlledShutdown { node_id: i32 },
+    /// A partition leader changes its ISR (Kafka's AlterPartition).
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        expected_isr: Vec<i32>,
+        new_isr: Vec<i32>,
+    },
 }
 
 impl ControllerRequest {
@@ -148,6 +160,10 @@ pub enum ControllerReply {
     ProducerIds(i64),
     /// The registration is committed.
     Registered,
+    /// The change is committed (or was already in the image).
+    Altered,
+    /// The change was refused, and why.
+    Refused(String),
     /// The broker asked is not (or no longer) the active controller.
     NotController,
     /// No active controller could commit it in time.
@@ -460,6 +476,46 @@ impl ControllerState {
                     .map(|()| ControllerReply::ProducerIds(first))
             }
             ControllerRequest::BrokerHeartbeat { .. } => Ok(ControllerReply::Registered),
+            ControllerRequest::ControlledShutdown { node_id } => {
+                self.leases.remove(&node_id);
+                let unclean = self.args.config.cluster.unclean_leader_election;
+                let records = decisions::fence(&self.image, node_id, unclean);
+                let moved = records.len() - 1;
+                let committed = self.commit(records).await;
+                if committed.is_ok() {
+                    tracing::info!(
+                        broker = node_id,
+                        partitions = moved,
+                        "controlled shutdown: leaderships moved"
+                    );
+                }
+                committed.map(|()| ControllerReply::Altered)
+            }
+            ControllerRequest::AlterPartition {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                expected_isr,
+                new_isr,
+            } => {
+                let decision = decisions::alter_isr(
+                    &self.image,
+                    &topic,
+                    partition,
+                    leader,
+                    leader_epoch,
+                    &expected_isr,
+                    &new_isr,
+                );
+                match decision {
+                    Ok(record) => self
+                        .commit(record.into_iter().collect())
+                        .await
+                        .map(|()| ControllerReply::Altered),
+                    Err(why) => Ok(ControllerReply::Refused(why)),
+                }
+            }
             ControllerRequest::RegisterBroker {
                 node_id,
                 endpoints,
@@ -684,18 +740,12 @@ impl ControllerState {
                 .config
                 .cluster
                 .offsets_topic_replication_factor
-                .min(live)
-                .min(REPLICATION_FACTOR_MAX),
+                .min(live),
             None => self.args.config.cluster.default_replication_factor,
         };
         if replication_factor < 1 || replication_factor > live {
             return Err(TopicError::InvalidReplicationFactor(format!(
                 "replication factor {replication_factor} is not between 1 and the {live} live broker(s)"
-            )));
-        }
-        if replication_factor > REPLICATION_FACTOR_MAX {
-            return Err(TopicError::InvalidReplicationFactor(format!(
-                "replication factor {replication_factor}: follower replication is not available yet, at most {REPLICATION_FACTOR_MAX}"
             )));
         }
         TopicConfig::validate(&self.args.config, &spec.configs)

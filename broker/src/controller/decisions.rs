@@ -84,6 +84,65 @@ pub fn unfence(image: &MetadataImage, node_id: i32, unclean: bool) -> Vec<Metada
     records
 }
 
+/// A leader's ISR change (Kafka's AlterPartition), checked against the
+/// image: the proposer must still lead under `leader_epoch` (which fences a
+/// zombie leader), the ISR must still be `expected` (changes apply in order),
+/// and the new ISR holds the leader and only live replicas. `Ok(None)` when
+/// the image already has it.
+pub fn alter_isr(
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    leader: i32,
+    leader_epoch: i32,
+    expected: &[i32],
+    new_isr: &[i32],
+) -> Result<Option<MetadataRecord>, String> {
+    let t = image
+        .topic(topic)
+        .ok_or_else(|| format!("unknown topic {topic}"))?;
+    let p = t
+        .partitions
+        .get(usize::try_from(partition).unwrap_or(usize::MAX))
+        .ok_or_else(|| format!("unknown partition {topic}-{partition}"))?;
+    if p.leader != leader || p.leader_epoch != leader_epoch {
+        return Err(format!(
+            "{topic}-{partition} is led by {} in epoch {}, not {leader} in epoch {leader_epoch}",
+            p.leader, p.leader_epoch
+        ));
+    }
+    let same = |a: &[i32], b: &[i32]| a.len() == b.len() && a.iter().all(|r| b.contains(r));
+    if same(&p.isr, new_isr) {
+        return Ok(None);
+    }
+    if !same(&p.isr, expected) {
+        return Err(format!(
+            "{topic}-{partition}'s ISR is {:?}, not {expected:?}",
+            p.isr
+        ));
+    }
+    let live: BTreeSet<i32> = image.live_brokers().into_iter().collect();
+    if !new_isr.contains(&leader) {
+        return Err("the ISR must hold its leader".into());
+    }
+    if let Some(bad) = new_isr
+        .iter()
+        .find(|r| !p.replicas.contains(r) || (!p.isr.contains(r) && !live.contains(r)))
+    {
+        return Err(format!(
+            "broker {bad} cannot join the ISR of {topic}-{partition}"
+        ));
+    }
+    let mut next = p.clone();
+    next.isr = p
+        .replicas
+        .iter()
+        .copied()
+        .filter(|r| new_isr.contains(r))
+        .collect();
+    Ok(change(t.topic_id, p, next))
+}
+
 /// The record turning `before` into `after`, if they differ; the leader
 /// epoch goes up when the leader changes.
 fn change(
@@ -230,5 +289,29 @@ mod tests {
         let unclean = apply(&before, &fence(&before, 1, true));
         let p = partition(&unclean, 0);
         assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+
+    #[test]
+    fn an_isr_change_needs_the_current_leader_epoch_and_isr() {
+        let img = image(&[1, 2, 3], vec![vec![1, 2, 3]]);
+        let p = &img.topic("t").unwrap().partitions[0];
+        let (leader, epoch) = (p.leader, p.leader_epoch);
+        let shrink = alter_isr(&img, "t", 0, leader, epoch, &[1, 2, 3], &[1, 2]).unwrap();
+        assert!(
+            matches!(&shrink, Some(MetadataRecord::PartitionChanged { isr, leader_epoch, .. }) if *isr == vec![1, 2] && *leader_epoch == epoch),
+            "{shrink:?}"
+        );
+        // A zombie leader (older epoch) and a stale ISR are refused.
+        assert!(alter_isr(&img, "t", 0, leader, epoch - 1, &[1, 2, 3], &[1, 2]).is_err());
+        assert!(alter_isr(&img, "t", 0, 2, epoch, &[1, 2, 3], &[2, 3]).is_err());
+        assert!(alter_isr(&img, "t", 0, leader, epoch, &[1, 2], &[1]).is_err());
+        // The leader stays in; strangers never get in; a no-op is fine.
+        assert!(alter_isr(&img, "t", 0, leader, epoch, &[1, 2, 3], &[2, 3]).is_err());
+        assert!(alter_isr(&img, "t", 0, leader, epoch, &[1, 2, 3], &[1, 2, 3, 4]).is_err());
+        assert_eq!(
+            alter_isr(&img, "t", 0, leader, epoch, &[1, 2], &[3, 2, 1]),
+            Ok(None)
+        );
+        assert!(alter_isr(&img, "nope", 0, leader, epoch, &[1], &[1]).is_err());
     }
 }

@@ -30,7 +30,7 @@ impl BrokerInfo {
 }
 
 /// One partition's placement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionImage {
     /// Partition index.
     pub partition: i32,

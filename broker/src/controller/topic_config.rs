@@ -92,7 +92,7 @@ impl TopicConfig {
             segment_ms: broker.log_roll_ms,
             delete_retention_ms: crate::log::DELETE_RETENTION_MS_DEFAULT,
             max_message_bytes: broker.message_max_bytes,
-            min_insync_replicas: 1,
+            min_insync_replicas: broker.cluster.min_insync_replicas,
             timestamp_type: TimestampType::CreateTime,
         };
         for (name, value) in overrides {

@@ -5,6 +5,11 @@
 //! once the flusher has fsynced it, everything else at once (and flushed within
 //! 50 ms); `always` makes every ack wait; `never` leaves flushing to the OS. fsync
 //! runs on the flusher thread, never on this actor's task.
+//!
+//! The actor is also its partition's replica: as leader it takes appends, tracks
+//! its followers' fetch offsets to advance the high watermark and proposes ISR
+//! changes; as follower it appends what its broker's fetcher brings from the
+//! leader, with the leader's offsets and epochs (`replication.rs`).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -12,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 use tokio::sync::watch;
@@ -20,8 +26,9 @@ use weir_client::protocol::records::{BatchError, RecordBatchView, batches};
 use super::PartitionError;
 use super::producers::{ProducerBatch, ProducerStates, SequenceCheck};
 use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
-use crate::controller::TopicConfig;
+use super::replication::{IsrChanges, Role};
 use crate::controller::topic_config::TimestampType;
+use crate::controller::{PartitionImage, TopicConfig};
 use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX, PRODUCER_ID_EXPIRATION_MS};
 use crate::log::{
     CompactionDone, FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log, LogConfig, LogError,
@@ -66,6 +73,44 @@ pub enum PartitionMsg {
         offset: Option<i64>,
         reply: RpcReplyPort<Result<i64, PartitionError>>,
     },
+    /// The partition's leader, epoch, replicas or ISR changed in the image
+    /// (the new assignment is in the args' shared cell).
+    AssignmentChanged,
+    /// Leader: a follower fetched from `fetch_offset` (everything below it is
+    /// on that replica).
+    FollowerFetched { replica: i32, fetch_offset: i64 },
+    /// Leader: time to look for ISR members to drop or replicas to add.
+    IsrTick,
+    /// Leader: the controller answered an ISR change proposal.
+    IsrChangeDone(Result<(), String>),
+    /// Follower: append batches fetched from the leader of `leader_epoch`, as
+    /// the leader wrote them; answers the new log end offset.
+    AppendReplica {
+        leader_epoch: i32,
+        records: Bytes,
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+        reply: RpcReplyPort<Result<i64, PartitionError>>,
+    },
+    /// Follower: the leader says this log diverges from its own, or lies
+    /// outside it; answers the log end offset to fetch from next.
+    ResetReplica {
+        leader_epoch: i32,
+        reset: ReplicaReset,
+        reply: RpcReplyPort<Result<i64, PartitionError>>,
+    },
+}
+
+/// How a follower's log must move before it fetches again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaReset {
+    /// The leader's log ends `epoch` at `end_offset` (Fetch's diverging epoch):
+    /// truncate to where both logs agree.
+    Diverged { epoch: i32, end_offset: i64 },
+    /// The fetch offset is below the leader's log start: start over there.
+    StartAt(i64),
+    /// The fetch offset is past the leader's log: truncate to its high watermark.
+    TruncateTo(i64),
 }
 
 impl std::fmt::Debug for PartitionMsg {
@@ -84,6 +129,33 @@ impl std::fmt::Debug for PartitionMsg {
             Self::DeleteRecords { offset, .. } => {
                 write!(f, "DeleteRecords {{ offset: {offset:?} }}")
             }
+            Self::AssignmentChanged => f.write_str("AssignmentChanged"),
+            Self::FollowerFetched {
+                replica,
+                fetch_offset,
+            } => write!(
+                f,
+                "FollowerFetched {{ replica: {replica}, fetch_offset: {fetch_offset} }}"
+            ),
+            Self::IsrTick => f.write_str("IsrTick"),
+            Self::IsrChangeDone(r) => write!(f, "IsrChangeDone({r:?})"),
+            Self::AppendReplica {
+                leader_epoch,
+                records,
+                ..
+            } => write!(
+                f,
+                "AppendReplica {{ leader_epoch: {leader_epoch}, records_len: {} }}",
+                records.len()
+            ),
+            Self::ResetReplica {
+                leader_epoch,
+                reset,
+                ..
+            } => write!(
+                f,
+                "ResetReplica {{ leader_epoch: {leader_epoch}, reset: {reset:?} }}"
+            ),
         }
     }
 }
@@ -107,31 +179,50 @@ pub struct PartitionArgs {
     pub registry: Arc<PartitionRegistry>,
     /// How often retention runs.
     pub retention_check_interval_ms: u64,
+    /// This broker's id.
+    pub node_id: i32,
+    /// The partition's latest assignment (leader, epoch, replicas, ISR), kept
+    /// current by the partition manager, so a restarted actor starts from it.
+    pub assignment: Arc<Mutex<PartitionImage>>,
+    /// A follower out of sync this long leaves the ISR (`replica.lag.time.max.ms`).
+    pub replica_lag_time_max_ms: u64,
+    /// Where ISR changes are proposed (the controller).
+    pub isr_changes: IsrChanges,
 }
 
 /// The partition actor.
 pub struct Partition;
 
-/// An acknowledgement waiting for an fsync.
-struct PendingAck {
+/// An acknowledgement waiting for an fsync, or for the high watermark.
+pub(super) struct PendingAck {
     /// The fsync must cover offsets up to and including this one.
-    last_offset: i64,
+    pub(super) last_offset: i64,
+    /// It waits for an fsync covering `last_offset`.
+    pub(super) needs_flush: bool,
+    /// It waits for the high watermark to pass `last_offset` (acks=all).
+    pub(super) needs_replicas: bool,
     /// The answer, sent once covered.
-    outcome: AppendOutcome,
+    pub(super) outcome: AppendOutcome,
     /// Where to send it.
-    reply: AppendReply,
+    pub(super) reply: AppendReply,
 }
 
 /// A partition's state.
 pub struct PartitionState {
     /// Start arguments.
-    args: PartitionArgs,
+    pub(super) args: PartitionArgs,
     /// The log this actor alone writes.
-    log: Log,
-    /// Publishes the high watermark (wakes parked fetches).
-    high_watermark: watch::Sender<i64>,
-    /// Acks waiting for an fsync, in offset order.
-    pending_acks: VecDeque<PendingAck>,
+    pub(super) log: Log,
+    /// Publishes the high watermark (wakes parked consumer fetches).
+    pub(super) high_watermark: watch::Sender<i64>,
+    /// Publishes the log end offset (wakes parked follower fetches).
+    pub(super) log_end: watch::Sender<i64>,
+    /// The assignment this actor acts on (leader, epoch, replicas, ISR).
+    pub(super) assignment: PartitionImage,
+    /// Leader, follower, or neither.
+    pub(super) role: Role,
+    /// Acks waiting for an fsync or the high watermark, in offset order.
+    pub(super) pending_acks: VecDeque<PendingAck>,
     /// An fsync request is with the flusher.
     flush_in_flight: bool,
     /// More appends arrived after the in-flight flush was taken.
@@ -144,7 +235,7 @@ pub struct PartitionState {
     /// when (ms).
     last_compaction: (i64, i64),
     /// Idempotent producers' sequences (rebuilt from the log at start).
-    producers: ProducerStates,
+    pub(super) producers: ProducerStates,
 }
 
 impl Actor for Partition {
@@ -166,21 +257,39 @@ impl Actor for Partition {
         })
         .await??;
         let reader = log.reader();
-        let (high_watermark, hw_rx) = watch::channel(reader.log_end_offset());
+        let assignment = args.assignment.lock().clone();
+        // A replica alone in its partition has everything replicated; one
+        // with peers learns its high watermark from them (followers' fetches,
+        // or the leader's answers).
+        let alone = assignment.replicas == [args.node_id];
+        let initial_hw = if alone {
+            reader.log_end_offset()
+        } else {
+            reader.log_start_offset()
+        };
+        let (high_watermark, hw_rx) = watch::channel(initial_hw);
+        let (log_end, log_end_rx) = watch::channel(reader.log_end_offset());
         let handle = PartitionHandle {
             actor: myself.clone(),
             reader,
             high_watermark: hw_rx,
+            log_end: log_end_rx,
         };
         args.registry
             .set(args.tp.clone(), PartitionEntry::Online(handle));
         let interval = Duration::from_millis(args.retention_check_interval_ms.max(1));
         myself.send_interval(interval, || PartitionMsg::RetentionTick);
+        let isr_interval =
+            Duration::from_millis((args.replica_lag_time_max_ms / 2).clamp(1, 1_000));
+        myself.send_interval(isr_interval, || PartitionMsg::IsrTick);
         tracing::debug!(partition = %args.tp, log_end_offset = log.reader().log_end_offset(), "partition online");
-        Ok(PartitionState {
+        let mut state = PartitionState {
             args,
             log,
             high_watermark,
+            log_end,
+            assignment: PartitionImage::default(),
+            role: Role::None,
             pending_acks: VecDeque::new(),
             flush_in_flight: false,
             flush_again: false,
@@ -188,7 +297,9 @@ impl Actor for Partition {
             compacting: false,
             last_compaction: (-1, 0),
             producers,
-        })
+        };
+        state.on_assignment(&myself, assignment);
+        Ok(state)
     }
 
     async fn handle(
@@ -221,6 +332,40 @@ impl Actor for Partition {
             PartitionMsg::DeleteRecords { offset, reply } => {
                 state.on_delete_records(offset, reply)?;
             }
+            PartitionMsg::AssignmentChanged => {
+                let assignment = state.args.assignment.lock().clone();
+                state.on_assignment(&myself, assignment);
+            }
+            PartitionMsg::FollowerFetched {
+                replica,
+                fetch_offset,
+            } => state.on_follower_fetched(&myself, replica, fetch_offset),
+            PartitionMsg::IsrTick => state.on_isr_tick(&myself),
+            PartitionMsg::IsrChangeDone(result) => state.on_isr_change_done(&myself, result),
+            PartitionMsg::AppendReplica {
+                leader_epoch,
+                records,
+                leader_high_watermark,
+                leader_log_start_offset,
+                reply,
+            } => {
+                let result = state.on_append_replica(
+                    &myself,
+                    leader_epoch,
+                    records,
+                    leader_high_watermark,
+                    leader_log_start_offset,
+                );
+                state.answer_replica(result, reply)?;
+            }
+            PartitionMsg::ResetReplica {
+                leader_epoch,
+                reset,
+                reply,
+            } => {
+                let result = state.on_reset_replica(leader_epoch, reset);
+                state.answer_replica(result, reply)?;
+            }
         }
         Ok(())
     }
@@ -249,6 +394,10 @@ impl PartitionState {
             let _ = reply.send(Err(PartitionError::Timeout));
             return Ok(());
         }
+        if let Err(e) = self.check_can_append(acks) {
+            let _ = reply.send(Err(e));
+            return Ok(());
+        }
         let views = match validate(&records, self.args.config.max_message_bytes as usize) {
             Ok(views) => views,
             Err(e) => {
@@ -273,8 +422,12 @@ impl PartitionState {
             (self.args.config.timestamp_type == TimestampType::LogAppendTime).then(now_ms);
         let mut first = None;
         let mut last_offset = -1;
+        let leader_epoch = self.assignment.leader_epoch;
         for (range, _) in views {
-            match self.log.append(records.slice(range), append_time, 0) {
+            match self
+                .log
+                .append(records.slice(range), append_time, leader_epoch)
+            {
                 Ok(info) => {
                     first.get_or_insert(info.base_offset);
                     last_offset = info.last_offset;
@@ -287,7 +440,8 @@ impl PartitionState {
             }
         }
         let reader = self.log.reader();
-        self.high_watermark.send_replace(reader.log_end_offset());
+        self.log_end.send_replace(reader.log_end_offset());
+        self.maybe_advance_high_watermark();
         let outcome = AppendOutcome {
             base_offset: first.unwrap_or(-1),
             log_append_time_ms: append_time.unwrap_or(-1),
@@ -340,7 +494,7 @@ impl PartitionState {
             log_append_time_ms: -1,
             log_start_offset: self.log.reader().log_start_offset(),
         };
-        if last_offset < self.log.flushed_offset() {
+        if last_offset < self.log.flushed_offset() && last_offset < *self.high_watermark.borrow() {
             let _ = reply.send(Ok(outcome));
         } else {
             self.acknowledge(myself, acks, last_offset, outcome, reply);
@@ -366,6 +520,8 @@ impl PartitionState {
         }
     }
 
+    /// Answers an append now, or queues the answer until the fsync and (for
+    /// acks=all) the high watermark cover it.
     fn acknowledge(
         &mut self,
         myself: &ActorRef<PartitionMsg>,
@@ -374,21 +530,34 @@ impl PartitionState {
         outcome: AppendOutcome,
         reply: AppendReply,
     ) {
-        let waits = match self.args.fsync {
+        let needs_flush = match self.args.fsync {
             FsyncPolicy::Always => true,
             FsyncPolicy::Default => acks == -1,
             FsyncPolicy::Never | FsyncPolicy::IntervalMs(_) => false,
         };
-        if waits {
+        let needs_replicas = acks == -1;
+        if needs_flush || needs_replicas {
             self.pending_acks.push_back(PendingAck {
                 last_offset,
+                needs_flush,
+                needs_replicas,
                 outcome,
                 reply,
             });
-            self.request_flush(myself);
+            if needs_flush {
+                self.request_flush(myself);
+            } else {
+                self.arm_flush_tick(myself);
+            }
+            self.release_acks();
             return;
         }
         let _ = reply.send(Ok(outcome));
+        self.arm_flush_tick(myself);
+    }
+
+    /// Schedules the flush the policy promises for unflushed appends.
+    pub(super) fn arm_flush_tick(&mut self, myself: &ActorRef<PartitionMsg>) {
         match self.args.fsync {
             FsyncPolicy::Default => self.arm_tick(myself, FLUSH_INTERVAL_MS_DEFAULT),
             FsyncPolicy::IntervalMs(ms) => self.arm_tick(myself, ms),
@@ -405,7 +574,7 @@ impl PartitionState {
 
     /// Hands an fsync to the flusher unless one is already running (then one more
     /// follows it: group commit covers everything appended meanwhile).
-    fn request_flush(&mut self, myself: &ActorRef<PartitionMsg>) {
+    pub(super) fn request_flush(&mut self, myself: &ActorRef<PartitionMsg>) {
         if self.flush_in_flight {
             self.flush_again = true;
             return;
@@ -446,16 +615,12 @@ impl PartitionState {
             }
         };
         self.log.mark_flushed(up_to)?;
-        while self
+        self.release_acks();
+        let waiting_flush = self
             .pending_acks
-            .front()
-            .is_some_and(|p| p.last_offset < up_to)
-        {
-            if let Some(p) = self.pending_acks.pop_front() {
-                let _ = p.reply.send(Ok(p.outcome));
-            }
-        }
-        if self.flush_again || !self.pending_acks.is_empty() {
+            .iter()
+            .any(|p| p.needs_flush && p.last_offset >= self.log.flushed_offset());
+        if self.flush_again || waiting_flush {
             self.request_flush(myself);
         }
         Ok(())
@@ -513,7 +678,7 @@ impl PartitionState {
         offset: Option<i64>,
         reply: RpcReplyPort<Result<i64, PartitionError>>,
     ) -> Result<(), ActorProcessingErr> {
-        let high_watermark = self.log.reader().log_end_offset();
+        let high_watermark = *self.high_watermark.borrow();
         let offset = offset.unwrap_or(high_watermark);
         if !(0..=high_watermark).contains(&offset) {
             let _ = reply.send(Err(PartitionError::OffsetOutOfRange));
@@ -616,8 +781,8 @@ fn validate(
     Ok(ranges)
 }
 
-/// Producer state from the batch headers of a freshly opened log.
-fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
+/// Producer state from the batch headers of a freshly opened (or truncated) log.
+pub(super) fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
     let mut producers = ProducerStates::default();
     log.scan_headers(|h| {
         let batch = ProducerBatch {
@@ -646,7 +811,7 @@ fn log_config(config: &TopicConfig) -> LogConfig {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

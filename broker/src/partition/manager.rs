@@ -3,12 +3,17 @@
 //! `weir-actors` supervisor (permanent, restarted with backoff); one that keeps
 //! failing is given up on and its partition marked offline (KAFKA_STORAGE_ERROR)
 //! without disturbing anything above it.
+//!
+//! It also keeps each partition's assignment (leader, epoch, replicas, ISR)
+//! current, telling the actor when it changes, and one replica fetcher per
+//! leader broker this broker follows partitions of.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster_derive::RactorMessage;
 use tokio::sync::watch;
@@ -16,10 +21,12 @@ use weir_actors::supervisor::{ChildSpec, Restart, Supervisor, SupervisorArgs, Su
 
 use super::actor::{Partition, PartitionArgs, PartitionMsg};
 use super::registry::{PartitionEntry, PartitionRegistry, TopicPartition};
+use super::replication::IsrChanges;
 use crate::config::BrokerConfig;
-use crate::controller::{MetadataImage, TopicConfig};
+use crate::controller::{MetadataImage, PartitionImage, TopicConfig};
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 use crate::log::{FileSystem, FlusherHandle};
+use crate::replica::{FetcherArgs, FetcherMsg, ReplicaFetcher};
 
 /// Messages of the [`PartitionManager`].
 #[derive(RactorMessage)]
@@ -45,6 +52,8 @@ pub struct PartitionManagerArgs {
     pub fs: Arc<dyn FileSystem>,
     /// Prefix for registered actor names (several brokers may share a process).
     pub name_prefix: String,
+    /// Where leaders propose ISR changes.
+    pub isr_changes: IsrChanges,
 }
 
 /// The manager actor.
@@ -56,6 +65,8 @@ struct Hosted {
     child_name: String,
     /// The config it was started or last updated with.
     config: TopicConfig,
+    /// Its assignment, shared with its actor.
+    assignment: Arc<Mutex<PartitionImage>>,
 }
 
 /// The manager's state.
@@ -70,6 +81,10 @@ pub struct PartitionManagerState {
     by_child: HashMap<String, TopicPartition>,
     /// Forwards image changes into the mailbox.
     watcher: tokio::task::JoinHandle<()>,
+    /// One fetcher per leader broker followed.
+    fetchers: HashMap<i32, ActorRef<FetcherMsg>>,
+    /// Followed partitions: (leader, leader epoch) each is followed under.
+    following: BTreeMap<TopicPartition, (i32, i32)>,
 }
 
 impl Actor for PartitionManager {
@@ -100,17 +115,22 @@ impl Actor for PartitionManager {
             hosted: HashMap::new(),
             by_child: HashMap::new(),
             watcher,
+            fetchers: HashMap::new(),
+            following: BTreeMap::new(),
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PartitionManagerMsg::ImageChanged(image) => state.reconcile(&image).await?,
+            PartitionManagerMsg::ImageChanged(image) => {
+                state.reconcile(&image).await?;
+                state.reconcile_fetchers(&myself, &image).await?;
+            }
             PartitionManagerMsg::GaveUp(child) => {
                 if let Some(tp) = state.by_child.get(&child) {
                     tracing::error!(partition = %tp, "partition keeps failing; marked offline");
@@ -123,12 +143,37 @@ impl Actor for PartitionManager {
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         evt: SupervisionEvent,
-        _state: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // Only the partition supervisor is linked here; if it dies, so do we, and
-        // our own supervisor restarts us (and it) from the image.
+        // A fetcher that died is started again by the next reconciliation,
+        // which runs at once.
+        let dead = match &evt {
+            SupervisionEvent::ActorFailed(cell, _)
+            | SupervisionEvent::ActorTerminated(cell, ..) => Some(cell.get_id()),
+            _ => None,
+        };
+        if let Some(id) = dead
+            && let Some(leader) = state
+                .fetchers
+                .iter()
+                .find(|(_, f)| f.get_id() == id)
+                .map(|(l, _)| *l)
+        {
+            state.fetchers.remove(&leader);
+            state.following.retain(|_, (l, _)| *l != leader);
+            tracing::warn!(leader, "replica fetcher stopped; restarting it");
+            let image = state.args.images.borrow().clone();
+            let _ = myself.cast(PartitionManagerMsg::ImageChanged(image));
+            return Ok(());
+        }
+        // A fetcher stopped because it had nothing left to follow is done.
+        if dead.is_some_and(|id| id != state.supervisor.get_id()) {
+            return Ok(());
+        }
+        // If the partition supervisor dies, so do we, and our own supervisor
+        // restarts us (and it) from the image.
         match evt {
             SupervisionEvent::ActorFailed(_, e) => {
                 Err(format!("partition supervisor failed: {e}").into())
@@ -144,6 +189,9 @@ impl Actor for PartitionManager {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.watcher.abort();
+        for fetcher in state.fetchers.values() {
+            fetcher.stop(None);
+        }
         // Partitions flush in their own post_stop.
         let grace = Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS));
         state.supervisor.stop_and_wait(None, grace).await.ok();
@@ -183,7 +231,7 @@ impl PartitionManagerState {
             {
                 desired.insert(
                     TopicPartition::new(&topic.name, p.partition),
-                    config.clone(),
+                    (config.clone(), p.clone()),
                 );
             }
         }
@@ -196,16 +244,29 @@ impl PartitionManagerState {
         for tp in gone {
             self.remove(&tp).await?;
         }
-        for (tp, config) in desired {
-            match self.hosted.get_mut(&tp) {
-                Some(hosted) if hosted.config != config => {
-                    hosted.config = config.clone();
-                    if let Some(PartitionEntry::Online(handle)) = self.args.registry.get(&tp) {
-                        let _ = handle.actor.cast(PartitionMsg::ConfigChanged(config));
-                    }
+        for (tp, (config, assignment)) in desired {
+            let Some(hosted) = self.hosted.get_mut(&tp) else {
+                self.add(tp, config, assignment).await?;
+                continue;
+            };
+            let handle = match self.args.registry.get(&tp) {
+                Some(PartitionEntry::Online(handle)) => Some(handle),
+                _ => None,
+            };
+            if hosted.config != config {
+                hosted.config = config.clone();
+                if let Some(handle) = &handle {
+                    let _ = handle.actor.cast(PartitionMsg::ConfigChanged(config));
                 }
-                Some(_) => {}
-                None => self.add(tp, config).await?,
+            }
+            let changed = {
+                let mut current = hosted.assignment.lock();
+                let changed = *current != assignment;
+                *current = assignment;
+                changed
+            };
+            if changed && let Some(handle) = &handle {
+                let _ = handle.actor.cast(PartitionMsg::AssignmentChanged);
             }
         }
         self.args.registry.mark_reconciled(image.version);
@@ -216,12 +277,83 @@ impl PartitionManagerState {
         self.args.config.data_dir.join(tp.to_string())
     }
 
+    /// Follows every partition the image gives this broker as a follower
+    /// with the fetcher of its leader, starting and stopping fetchers.
+    async fn reconcile_fetchers(
+        &mut self,
+        myself: &ActorRef<PartitionManagerMsg>,
+        image: &MetadataImage,
+    ) -> Result<(), ActorProcessingErr> {
+        let node = self.args.config.node_id;
+        let mut desired = BTreeMap::new();
+        for topic in image.topics.values() {
+            for p in &topic.partitions {
+                if p.leader >= 0 && p.leader != node && p.replicas.contains(&node) {
+                    let tp = TopicPartition::new(&topic.name, p.partition);
+                    desired.insert(tp, (p.leader, p.leader_epoch));
+                }
+            }
+        }
+        let dropped: Vec<(TopicPartition, i32)> = self
+            .following
+            .iter()
+            .filter(|(tp, (leader, _))| desired.get(*tp).is_none_or(|(l, _)| l != leader))
+            .map(|(tp, (leader, _))| (tp.clone(), *leader))
+            .collect();
+        for (tp, leader) in dropped {
+            self.following.remove(&tp);
+            if let Some(fetcher) = self.fetchers.get(&leader) {
+                let _ = fetcher.cast(FetcherMsg::Unfollow(tp));
+            }
+        }
+        for (tp, (leader, epoch)) in desired {
+            if self.following.get(&tp) == Some(&(leader, epoch)) {
+                continue;
+            }
+            let fetcher = match self.fetchers.get(&leader) {
+                Some(f) => f.clone(),
+                None => {
+                    let args = FetcherArgs {
+                        node_id: node,
+                        leader,
+                        listener: self.args.config.inter_broker_listener(),
+                        images: self.args.images.clone(),
+                        registry: self.args.registry.clone(),
+                    };
+                    let (fetcher, _) =
+                        Actor::spawn_linked(None, ReplicaFetcher, args, myself.get_cell()).await?;
+                    self.fetchers.insert(leader, fetcher.clone());
+                    fetcher
+                }
+            };
+            let _ = fetcher.cast(FetcherMsg::Follow {
+                tp: tp.clone(),
+                leader_epoch: epoch,
+            });
+            self.following.insert(tp, (leader, epoch));
+        }
+        let idle: Vec<i32> = self
+            .fetchers
+            .keys()
+            .filter(|l| !self.following.values().any(|(leader, _)| leader == *l))
+            .copied()
+            .collect();
+        for leader in idle {
+            if let Some(fetcher) = self.fetchers.remove(&leader) {
+                fetcher.stop(None);
+            }
+        }
+        Ok(())
+    }
+
     async fn add(
         &mut self,
         tp: TopicPartition,
         config: TopicConfig,
+        assignment: PartitionImage,
     ) -> Result<(), ActorProcessingErr> {
         let child_name = format!("{}partition/{tp}", self.args.name_prefix);
+        let assignment = Arc::new(Mutex::new(assignment));
         let partition_args = PartitionArgs {
             tp: tp.clone(),
             dir: self.partition_dir(&tp),
@@ -231,6 +363,10 @@ impl PartitionManagerState {
             fs: self.args.fs.clone(),
             registry: self.args.registry.clone(),
             retention_check_interval_ms: self.args.config.log_retention_check_interval_ms,
+            node_id: self.args.config.node_id,
+            assignment: assignment.clone(),
+            replica_lag_time_max_ms: self.args.config.cluster.replica_lag_time_max_ms,
+            isr_changes: self.args.isr_changes.clone(),
         };
         let spec = ChildSpec::new(
             child_name.clone(),
@@ -257,7 +393,14 @@ impl PartitionManagerState {
             tracing::warn!(partition = %tp, "partition did not start at once");
         }
         self.by_child.insert(child_name.clone(), tp.clone());
-        self.hosted.insert(tp, Hosted { child_name, config });
+        self.hosted.insert(
+            tp,
+            Hosted {
+                child_name,
+                config,
+                assignment,
+            },
+        );
         Ok(())
     }
 

@@ -44,8 +44,10 @@ pub struct PartitionHandle {
     pub actor: ActorRef<PartitionMsg>,
     /// Read-only view of the log.
     pub reader: LogReader,
-    /// The high watermark; changes wake parked fetches.
+    /// The high watermark; changes wake parked consumer fetches.
     pub high_watermark: watch::Receiver<i64>,
+    /// The log end offset; changes wake parked follower fetches.
+    pub log_end: watch::Receiver<i64>,
 }
 
 /// A partition's state in the registry.

@@ -15,11 +15,11 @@ use crate::config::BrokerConfig;
 use crate::controller::{MetadataImage, MetadataRecord, TopicConfig};
 use crate::log::{Flusher, FsyncPolicy, SimFs};
 
-fn batch(value: &[u8]) -> bytes::Bytes {
+pub(super) fn batch(value: &[u8]) -> bytes::Bytes {
     build_batch(&[(None, Some(value))], 1_000)
 }
 
-fn partition_args(
+pub(super) fn partition_args(
     fs: Arc<SimFs>,
     registry: Arc<PartitionRegistry>,
     flusher: &Flusher,
@@ -33,10 +33,25 @@ fn partition_args(
         fs,
         registry,
         retention_check_interval_ms: 60_000,
+        node_id: 1,
+        assignment: Arc::new(parking_lot::Mutex::new(sole_leader())),
+        replica_lag_time_max_ms: 10_000,
+        isr_changes: Arc::new(|_| Box::pin(async { Err("no controller here".to_string()) })),
     }
 }
 
-async fn append(
+/// A partition whose only replica (broker 1) leads it.
+fn sole_leader() -> crate::controller::PartitionImage {
+    crate::controller::PartitionImage {
+        partition: 0,
+        leader: 1,
+        leader_epoch: 0,
+        replicas: vec![1],
+        isr: vec![1],
+    }
+}
+
+pub(super) async fn append(
     actor: &ActorRef<PartitionMsg>,
     value: &[u8],
     acks: i16,
@@ -163,6 +178,7 @@ async fn failing_storage_takes_the_partition_offline_not_the_broker() {
         flusher: flusher.handle(),
         fs: fs.clone(),
         name_prefix: "ptest.".into(),
+        isr_changes: Arc::new(|_| Box::pin(async { Err("no controller here".to_string()) })),
     };
     let (manager, _) = Actor::spawn(None, PartitionManager, args).await.unwrap();
     let online = wait_for(&registry, |e| matches!(e, Some(PartitionEntry::Online(_)))).await;

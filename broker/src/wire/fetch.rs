@@ -1,5 +1,10 @@
 //! Fetch: reads straight from the partitions' shared log views (never through a
 //! partition mailbox) and parks on their high-watermark watches for long polls.
+//!
+//! A follower's fetch (`replica_id` = its broker id) reads up to the log end
+//! instead, parks on the log-end watch, tells the partition actor how far the
+//! follower has got (its fetch offset), and is answered with a diverging
+//! epoch when the follower's last fetched epoch ends earlier here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::select_all;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
@@ -20,7 +27,7 @@ use super::encode::reply;
 use super::{BrokerCtx, errors};
 use crate::limits::FETCH_WAIT_MS_MAX;
 use crate::log::ReadError;
-use crate::partition::PartitionEntry;
+use crate::partition::{PartitionEntry, PartitionMsg};
 
 /// One partition's read, before encoding.
 struct PartitionRead {
@@ -34,6 +41,9 @@ struct PartitionRead {
     log_start_offset: i64,
     /// Whole batches read (empty, never null).
     records: Bytes,
+    /// For a follower whose log diverges: the largest epoch both know of and
+    /// where it ends here.
+    diverging: Option<(i32, i64)>,
 }
 
 /// How soon a parked fetch looks again when a partition it waits on restarts.
@@ -54,10 +64,11 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: FetchRequest)
                 .flat_map(|(_, ps)| ps)
                 .map(|p| p.records.len())
                 .sum();
+            // An error or a diverging epoch is answered at once.
             let has_error = reads
                 .iter()
                 .flat_map(|(_, ps)| ps)
-                .any(|p| p.error_code != errors::NONE);
+                .any(|p| p.error_code != errors::NONE || p.diverging.is_some());
             let satisfied = bytes >= request.min_bytes.max(1) as usize || has_error;
             if satisfied || Instant::now() >= deadline || watches.is_empty() {
                 return reply(&header, &response(reads));
@@ -76,15 +87,29 @@ fn read_all(
     let mut budget = request.max_bytes.max(0) as usize;
     let mut watches = Vec::new();
     let image = ctx.image();
+    let follower = (request.replica_id >= 0).then_some(request.replica_id);
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            if image
-                .partition(&topic.topic, p.partition)
-                .is_some_and(|i| i.leader != ctx.config.node_id)
+            let assignment = image.partition(&topic.topic, p.partition);
+            if assignment.is_some_and(|i| i.leader != ctx.config.node_id)
+                || follower.is_some_and(|r| assignment.is_none_or(|i| !i.replicas.contains(&r)))
             {
                 partitions.push(failed(p.partition, errors::NOT_LEADER_OR_FOLLOWER));
+                continue;
+            }
+            // KIP-320: a client or follower on another leader epoch is told so.
+            if let Some(current) = assignment.map(|i| i.leader_epoch)
+                && p.current_leader_epoch >= 0
+                && p.current_leader_epoch != current
+            {
+                let code = if p.current_leader_epoch < current {
+                    ResponseError::FencedLeaderEpoch.code()
+                } else {
+                    ResponseError::UnknownLeaderEpoch.code()
+                };
+                partitions.push(failed(p.partition, code));
                 continue;
             }
             let handle = match ctx.partitions.lookup(&topic.topic, p.partition) {
@@ -108,12 +133,42 @@ fn read_all(
             // whole even when larger than the limits.
             let min_one = budget == request.max_bytes.max(0) as usize;
             let max_bytes = budget.min(p.partition_max_bytes.max(0) as usize);
-            // Marking the value seen here means any append after this read wakes us.
-            let mut watch = handle.high_watermark.clone();
-            let high_watermark = *watch.borrow_and_update();
+            // Marking the value seen here means any append after this read
+            // wakes us: consumers wait for the high watermark, followers for
+            // the log end.
+            let high_watermark = *handle.high_watermark.borrow();
+            let (watch, limit) = match follower {
+                Some(replica) => {
+                    let _ = handle.actor.cast(PartitionMsg::FollowerFetched {
+                        replica,
+                        fetch_offset: p.fetch_offset,
+                    });
+                    let mut watch = handle.log_end.clone();
+                    let end = *watch.borrow_and_update();
+                    (watch, end)
+                }
+                None => {
+                    let mut watch = handle.high_watermark.clone();
+                    let hw = *watch.borrow_and_update();
+                    (watch, hw)
+                }
+            };
+            if follower.is_some()
+                && let Some(diverging) = diverging_epoch(&handle.reader, p)
+            {
+                partitions.push(PartitionRead {
+                    partition: p.partition,
+                    error_code: errors::NONE,
+                    high_watermark,
+                    log_start_offset: handle.reader.log_start_offset(),
+                    records: Bytes::new(),
+                    diverging: Some(diverging),
+                });
+                continue;
+            }
             let read = handle
                 .reader
-                .read(p.fetch_offset, max_bytes, high_watermark, min_one);
+                .read(p.fetch_offset, max_bytes, limit, min_one);
             let log_start_offset = handle.reader.log_start_offset();
             let result = match read {
                 Ok(read) => {
@@ -124,6 +179,7 @@ fn read_all(
                         high_watermark,
                         log_start_offset,
                         records: read.records,
+                        diverging: None,
                     }
                 }
                 Err(ReadError::OffsetOutOfRange { .. }) => PartitionRead {
@@ -151,7 +207,23 @@ fn failed(partition: i32, error_code: i16) -> PartitionRead {
         high_watermark: -1,
         log_start_offset: -1,
         records: Bytes::new(),
+        diverging: None,
     }
+}
+
+/// Kafka's check of a follower's fetch: when the epoch of its last fetched
+/// batch ends here before its fetch offset (or is unknown here), the logs
+/// diverge, and the answer is the largest epoch this log has up to it and
+/// where that epoch ends.
+fn diverging_epoch(
+    reader: &crate::log::LogReader,
+    p: &weir_client::protocol::requests::fetch::FetchPartition,
+) -> Option<(i32, i64)> {
+    if p.last_fetched_epoch < 0 {
+        return None;
+    }
+    let (epoch, end_offset) = reader.end_offset_for_epoch(p.last_fetched_epoch);
+    (end_offset < p.fetch_offset || epoch < p.last_fetched_epoch).then_some((epoch, end_offset))
 }
 
 /// Parks until any watched high watermark moves or the deadline passes.
@@ -170,7 +242,11 @@ fn response(reads: Vec<TopicReads>) -> FetchResponse {
             let partitions = partitions
                 .into_iter()
                 .map(|p| {
+                    let diverging = p.diverging.map_or_else(EpochEndOffset::default, |(e, o)| {
+                        EpochEndOffset::default().with_epoch(e).with_end_offset(o)
+                    });
                     PartitionData::default()
+                        .with_diverging_epoch(diverging)
                         .with_partition_index(p.partition)
                         .with_error_code(p.error_code)
                         .with_high_watermark(p.high_watermark)

@@ -1,6 +1,6 @@
 //! Several release `weir-broker` processes forming one cluster on 127.0.0.1:
-//! each with its own client and CONTROLLER ports and data dir, all voters of
-//! the metadata quorum, killed when dropped.
+//! each with its own client, INTERNAL (replica fetches) and CONTROLLER ports
+//! and data dir, all voters of the metadata quorum, killed when dropped.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +14,8 @@ pub struct Node {
     pub node_id: i32,
     /// Client (PLAINTEXT) port.
     pub port: u16,
+    /// INTERNAL port (followers' fetches).
+    pub internal_port: u16,
     /// CONTROLLER port (broker link and Raft).
     pub controller_port: u16,
     /// The running process, if any.
@@ -50,6 +52,7 @@ impl LocalCluster {
             .map(|i| Node {
                 node_id: i as i32 + 1,
                 port: free_port(),
+                internal_port: free_port(),
                 controller_port: free_port(),
                 child: None,
             })
@@ -93,8 +96,8 @@ impl LocalCluster {
         let data_dir = self.data_dir(index);
         let node = &self.nodes[index];
         let listeners = format!(
-            "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
-            node.port, node.controller_port
+            "PLAINTEXT://127.0.0.1:{},INTERNAL://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            node.port, node.internal_port, node.controller_port
         );
         let mut command = Command::new(binary());
         command
@@ -105,7 +108,9 @@ impl LocalCluster {
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--override")
-            .arg(format!("controller.quorum.voters={voters}"));
+            .arg(format!("controller.quorum.voters={voters}"))
+            .arg("--override")
+            .arg("inter.broker.listener.name=INTERNAL");
         for o in &self.overrides {
             command.arg("--override").arg(o);
         }

@@ -88,6 +88,7 @@ async fn spawn_coordinator(
         PartitionEntry::Online(PartitionHandle {
             actor: probe.actor().clone(),
             reader: log.reader(),
+            log_end: high_watermark.clone(),
             high_watermark,
         }),
     );

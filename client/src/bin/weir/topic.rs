@@ -99,8 +99,17 @@ pub async fn run(bootstrap: &str, cmd: TopicCommand) -> anyhow::Result<()> {
             println!("topic {}  partitions {}", t.name, t.partitions.len());
             for p in &t.partitions {
                 println!(
-                    "  partition {}  leader {}  epoch {}",
-                    p.partition, p.leader, p.leader_epoch
+                    "  partition {}  leader {}  epoch {}  replicas {:?}  isr {:?}{}",
+                    p.partition,
+                    p.leader,
+                    p.leader_epoch,
+                    p.replicas,
+                    p.isr,
+                    if p.isr.len() < p.replicas.len() {
+                        "  (under-replicated)"
+                    } else {
+                        ""
+                    }
                 );
             }
             let configs = admin
@@ -198,6 +207,31 @@ pub async fn cluster_status(bootstrap: &str) -> anyhow::Result<()> {
             b.addr,
             b.rack.map(|r| format!("  rack {r}")).unwrap_or_default()
         );
+    }
+    let mut under = Vec::new();
+    let mut offline = Vec::new();
+    let topics = admin.list_topics().await?;
+    for t in &topics {
+        for p in &t.partitions {
+            let name = format!("{}-{}", t.name, p.partition);
+            if p.leader < 0 {
+                offline.push(name);
+            } else if p.isr.len() < p.replicas.len() {
+                under.push(format!("{name} (isr {:?} of {:?})", p.isr, p.replicas));
+            }
+        }
+    }
+    let partitions: usize = topics.iter().map(|t| t.partitions.len()).sum();
+    println!(
+        "partitions {partitions}  under-replicated {}  offline {}",
+        under.len(),
+        offline.len()
+    );
+    for p in under {
+        println!("  under-replicated {p}");
+    }
+    for p in offline {
+        println!("  offline {p}");
     }
     Ok(())
 }
