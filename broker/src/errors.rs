@@ -1,6 +1,7 @@
 //! The one place where Weir's errors become Kafka error codes.
 
 use kafka_protocol::ResponseError;
+use weir_client::protocol::requests::offset_for_leader_epoch::NO_LEADER_EPOCH;
 
 use crate::controller::{MetadataImage, TopicError};
 use crate::partition::PartitionError;
@@ -39,6 +40,12 @@ pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const INVALID_SESSION_TIMEOUT: i16 = 26;
 /// REBALANCE_IN_PROGRESS.
 pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// FENCED_LEADER_EPOCH: the asker's current leader epoch is older than the
+/// partition's.
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+/// UNKNOWN_LEADER_EPOCH: the asker's current leader epoch is newer than the
+/// partition's in this broker's metadata (retriable: ours is behind).
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// NON_EMPTY_GROUP: DeleteGroups on a group with members.
 pub const NON_EMPTY_GROUP: i16 = 68;
 /// GROUP_ID_NOT_FOUND.
@@ -115,6 +122,22 @@ pub fn missing_partition(image: &MetadataImage, node_id: i32, topic: &str, parti
         NOT_LEADER_OR_FOLLOWER
     } else {
         unknown_topic_or_partition()
+    }
+}
+
+/// Kafka's fencing of a request's `current_leader_epoch` against the
+/// partition's `leader_epoch`: none when the request names none (-1) or the
+/// same one; FENCED_LEADER_EPOCH when the asker is behind, UNKNOWN_LEADER_EPOCH
+/// when this broker is.
+pub fn leader_epoch_fencing(current_leader_epoch: i32, leader_epoch: i32) -> Option<i16> {
+    use std::cmp::Ordering;
+    if current_leader_epoch == NO_LEADER_EPOCH {
+        return None;
+    }
+    match current_leader_epoch.cmp(&leader_epoch) {
+        Ordering::Less => Some(FENCED_LEADER_EPOCH),
+        Ordering::Greater => Some(UNKNOWN_LEADER_EPOCH),
+        Ordering::Equal => None,
     }
 }
 

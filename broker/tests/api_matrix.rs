@@ -240,6 +240,23 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             assert_eq!(resp.responses[0].resource_name.as_str(), SAMPLE_TOPIC);
             resp.responses[0].error_code
         }
+        // The samples ask for the end of epoch 0, the only and latest one: the log
+        // end offset, past the records the Produce samples wrote.
+        ApiKey::OffsetForLeaderEpoch => {
+            let p = if v < 2 {
+                legacy_epoch_end_offset(&mut b, v)
+            } else {
+                let resp = OffsetForLeaderEpochResponse::decode(&mut b, v).unwrap();
+                assert_eq!(resp.topics[0].topic.0.as_str(), SAMPLE_TOPIC);
+                resp.topics[0].partitions[0].clone()
+            };
+            assert_eq!(p.partition, 0);
+            if v >= 1 {
+                assert_eq!(p.leader_epoch, 0, "OffsetForLeaderEpoch v{v} epoch");
+            }
+            assert!(p.end_offset > 0, "OffsetForLeaderEpoch v{v}: {p:?}");
+            p.error_code
+        }
         // The samples delete below offset 0: nothing, the low watermark stays 0.
         ApiKey::DeleteRecords => {
             let resp = DeleteRecordsResponse::decode(&mut b, v).unwrap();
@@ -295,6 +312,33 @@ fn legacy_produce_error(body: &mut Bytes, v: i16) -> i16 {
     };
     assert_eq!(body.remaining(), tail, "Produce v{v} response length");
     error_code
+}
+
+/// The one partition of an OffsetForLeaderEpoch v0–1 response (kafka-protocol
+/// cannot decode them; v0 has no leader epoch).
+fn legacy_epoch_end_offset(
+    body: &mut Bytes,
+    v: i16,
+) -> offset_for_leader_epoch_response::EpochEndOffset {
+    assert_eq!(body.get_i32(), 1, "one topic");
+    let len = body.get_i16() as usize;
+    assert_eq!(&body[..len], SAMPLE_TOPIC.as_bytes());
+    body.advance(len);
+    assert_eq!(body.get_i32(), 1, "one partition");
+    let error_code = body.get_i16();
+    let partition = body.get_i32();
+    let leader_epoch = if v >= 1 { body.get_i32() } else { -1 };
+    let end_offset = body.get_i64();
+    assert_eq!(
+        body.remaining(),
+        0,
+        "OffsetForLeaderEpoch v{v} response length"
+    );
+    offset_for_leader_epoch_response::EpochEndOffset::default()
+        .with_error_code(error_code)
+        .with_partition(partition)
+        .with_leader_epoch(leader_epoch)
+        .with_end_offset(end_offset)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use weir_client::protocol::limits::FRAME_BYTES_MAX_DEFAULT;
 use weir_client::protocol::records::{RecordBatchView, batches};
 use weir_client::protocol::requests::{
     api_versions, create_topics, delete_topics, describe_configs, fetch, list_offsets, metadata,
-    produce,
+    offset_for_leader_epoch, produce,
 };
 use weir_client::protocol::testing::{
     Sample, SampleBody, Shape, sample, sample_request, served_versions,
@@ -67,6 +67,9 @@ fn expected(sample: &Sample) -> Request {
         SampleBody::CreateTopics(r) => Request::CreateTopics(expected_create_topics(r)),
         SampleBody::DeleteTopics(r) => Request::DeleteTopics(expected_delete_topics(r, v)),
         SampleBody::DescribeConfigs(r) => Request::DescribeConfigs(expected_describe_configs(r, v)),
+        SampleBody::OffsetForLeaderEpoch(r) => {
+            Request::OffsetForLeaderEpoch(expected_offset_for_leader_epoch(r, v))
+        }
         SampleBody::Encoded(_) => unreachable!("encoded samples are checked per API"),
     }
 }
@@ -189,6 +192,40 @@ fn expected_list_offsets(r: &kp::ListOffsetsRequest, v: i16) -> list_offsets::Li
                         partition_index: p.partition_index,
                         current_leader_epoch: if v >= 4 { p.current_leader_epoch } else { -1 },
                         timestamp: p.timestamp,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn expected_offset_for_leader_epoch(
+    r: &kp::OffsetForLeaderEpochRequest,
+    v: i16,
+) -> offset_for_leader_epoch::OffsetForLeaderEpochRequest {
+    use offset_for_leader_epoch::{DEBUG_REPLICA_ID, NO_LEADER_EPOCH};
+    offset_for_leader_epoch::OffsetForLeaderEpochRequest {
+        replica_id: if v >= 3 {
+            r.replica_id.0
+        } else {
+            DEBUG_REPLICA_ID
+        },
+        topics: r
+            .topics
+            .iter()
+            .map(|t| offset_for_leader_epoch::OffsetForLeaderTopic {
+                topic: topic(&t.topic),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| offset_for_leader_epoch::OffsetForLeaderPartition {
+                        partition: p.partition,
+                        current_leader_epoch: if v >= 2 {
+                            p.current_leader_epoch
+                        } else {
+                            NO_LEADER_EPOCH
+                        },
+                        leader_epoch: p.leader_epoch,
                     })
                     .collect(),
             })

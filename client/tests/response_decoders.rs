@@ -1568,6 +1568,61 @@ fn delete_records_v2() {
     }
 }
 
+// ---------------------------------------------------------------- OffsetForLeaderEpoch
+
+#[test]
+fn offset_for_leader_epoch_v4() {
+    use offset_for_leader_epoch_response::*;
+    for t in [false, true] {
+        let p = |e, i, epoch, end| {
+            EpochEndOffset::default()
+                .with_error_code(e)
+                .with_partition(i)
+                .with_leader_epoch(epoch)
+                .with_end_offset(end)
+                .with_unknown_tagged_fields(tags(t))
+        };
+        let k = OffsetForLeaderEpochResponse::default()
+            .with_throttle_time_ms(3)
+            .with_topics(vec![
+                OffsetForLeaderTopicResult::default()
+                    .with_topic(TopicName(s("orders")))
+                    .with_partitions(vec![p(0, 0, 4, 120), p(74, 1, -1, -1), Default::default()])
+                    .with_unknown_tagged_fields(tags(t)),
+                OffsetForLeaderTopicResult::default(),
+            ])
+            .with_unknown_tagged_fields(tags(t));
+        let want = w::OffsetForLeaderEpochResponse {
+            throttle_time_ms: k.throttle_time_ms,
+            topics: k
+                .topics
+                .iter()
+                .map(|t| w::offset_for_leader_epoch::OffsetForLeaderTopicResult {
+                    topic: st(&t.topic.0),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| w::offset_for_leader_epoch::EpochEndOffset {
+                            error_code: p.error_code,
+                            partition: p.partition,
+                            leader_epoch: p.leader_epoch,
+                            end_offset: p.end_offset,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        assert_eq!(want.topics[0].partitions[0].end_offset, 120);
+        check(
+            ApiKey::OffsetForLeaderEpoch,
+            w::OFFSET_FOR_LEADER_EPOCH_VERSION,
+            &k,
+            &want,
+            w::OffsetForLeaderEpochResponse::decode,
+        );
+    }
+}
+
 // ---------------------------------------------------------------- hostile bodies
 
 /// Each decoder's first count (or, without arrays, a length) set huge.
@@ -1604,6 +1659,7 @@ fn hostile_counts_are_refused() {
     hostile(w::AlterConfigsResponse::decode, &[0; 4], Array);
     hostile(w::IncrementalAlterConfigsResponse::decode, &[0; 4], Array);
     hostile(w::DeleteRecordsResponse::decode, &[0; 4], Array);
+    hostile(w::OffsetForLeaderEpochResponse::decode, &[0; 4], Array);
 }
 
 /// Hostile lengths deeper in: a nested array count and a records length.
@@ -1793,5 +1849,14 @@ fn minimal_elements_fit_the_count_bounds() {
         let t = DeleteRecordsTopicResult::default().with_partitions(n());
         let k = DeleteRecordsResponse::default().with_topics(one(t));
         ok("partitions", k, 2, w::DeleteRecordsResponse::decode);
+    }
+    {
+        use offset_for_leader_epoch_response::*;
+        let decode = w::OffsetForLeaderEpochResponse::decode;
+        let k = OffsetForLeaderEpochResponse::default().with_topics(n());
+        ok("topics", k, 4, decode);
+        let t = OffsetForLeaderTopicResult::default().with_partitions(n());
+        let k = OffsetForLeaderEpochResponse::default().with_topics(one(t));
+        ok("partitions", k, 4, decode);
     }
 }

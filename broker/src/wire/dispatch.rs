@@ -68,6 +68,7 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseF
         Request::OffsetDelete(r) => offset_delete::start(ctx, header, r),
         Request::InitProducerId(r) => init_producer_id::start(ctx, header, r),
         Request::DeleteRecords(r) => super::delete_records::start(ctx, header, r),
+        Request::OffsetForLeaderEpoch(r) => super::offset_for_leader_epoch::start(ctx, header, r),
         Request::AlterConfigs(r) => super::alter_configs::start(ctx, header, r),
         Request::CreatePartitions(r) => super::create_partitions::start(ctx, header, r),
         Request::DescribeCluster(r) => super::describe_cluster::start(ctx, listener, header, r),

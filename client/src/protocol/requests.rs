@@ -26,6 +26,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -54,6 +55,7 @@ pub use metadata::MetadataRequest;
 pub use offset_commit::OffsetCommitRequest;
 pub use offset_delete::OffsetDeleteRequest;
 pub use offset_fetch::OffsetFetchRequest;
+pub use offset_for_leader_epoch::OffsetForLeaderEpochRequest;
 pub use produce::ProduceRequest;
 pub use sync_group::SyncGroupRequest;
 
@@ -86,6 +88,7 @@ pub enum Request {
     OffsetDelete(OffsetDeleteRequest),
     InitProducerId(InitProducerIdRequest),
     DeleteRecords(DeleteRecordsRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     AlterConfigs(AlterConfigsRequest),
     CreatePartitions(CreatePartitionsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
@@ -149,6 +152,9 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
             Request::InitProducerId(InitProducerIdRequest::decode(reader, v)?)
         }
         ApiKey::DeleteRecords => Request::DeleteRecords(DeleteRecordsRequest::decode(reader, v)?),
+        ApiKey::OffsetForLeaderEpoch => {
+            Request::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::decode(reader, v)?)
+        }
         ApiKey::AlterConfigs => Request::AlterConfigs(AlterConfigsRequest::decode(reader, v)?),
         ApiKey::CreatePartitions => {
             Request::CreatePartitions(CreatePartitionsRequest::decode(reader, v)?)

@@ -29,6 +29,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -54,6 +55,7 @@ pub use metadata::MetadataResponse;
 pub use offset_commit::OffsetCommitResponse;
 pub use offset_delete::OffsetDeleteResponse;
 pub use offset_fetch::OffsetFetchResponse;
+pub use offset_for_leader_epoch::OffsetForLeaderEpochResponse;
 pub use produce::ProduceResponse;
 pub use sync_group::SyncGroupResponse;
 
@@ -78,6 +80,7 @@ pub const API_VERSIONS_VERSION: i16 = 3;
 pub const CREATE_TOPICS_VERSION: i16 = 7;
 pub const DELETE_TOPICS_VERSION: i16 = 6;
 pub const DELETE_RECORDS_VERSION: i16 = 2;
+pub const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
 pub const INIT_PRODUCER_ID_VERSION: i16 = 4;
 pub const DESCRIBE_CONFIGS_VERSION: i16 = 4;
 pub const ALTER_CONFIGS_VERSION: i16 = 2;

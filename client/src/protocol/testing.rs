@@ -2,9 +2,10 @@
 //! version-matrix tests (here and in the broker) and the seeds of the fuzzers.
 //!
 //! Bodies are kafka-protocol's typed request structs, encoded with its (sound)
-//! encoders; Produce v0–2, which it cannot encode, are written by hand from the same
-//! typed struct. Each [`Sample`] keeps the typed body next to its bytes, so a test
-//! can compare what our decoder read with what was encoded.
+//! encoders; Produce v0–2 and OffsetForLeaderEpoch v0–1, which it cannot encode,
+//! are written by hand from the same typed struct. Each [`Sample`] keeps the typed
+//! body next to its bytes, so a test can compare what our decoder read with what
+//! was encoded.
 
 mod bodies;
 mod mutate;
@@ -12,7 +13,8 @@ mod mutate;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
+    FetchRequest, ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    RequestHeader,
 };
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 
@@ -58,6 +60,8 @@ pub enum SampleBody {
     DeleteTopics(DeleteTopicsRequest),
     /// DescribeConfigs.
     DescribeConfigs(DescribeConfigsRequest),
+    /// OffsetForLeaderEpoch (v0–1 hand-encoded).
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     /// A body already encoded (its fields are compared per API in
     /// `client/tests/group_decoders.rs` and `client/tests/producer_decoders.rs`).
     Encoded(Bytes),
@@ -105,6 +109,10 @@ pub fn sample(key: ApiKey, v: i16, correlation_id: i32, shape: Shape) -> Sample 
         SampleBody::CreateTopics(r) => encode(&header, r),
         SampleBody::DeleteTopics(r) => encode(&header, r),
         SampleBody::DescribeConfigs(r) => encode(&header, r),
+        SampleBody::OffsetForLeaderEpoch(r) if v < 2 => {
+            encode_legacy_offset_for_leader_epoch(&header, r)
+        }
+        SampleBody::OffsetForLeaderEpoch(r) => encode(&header, r),
         SampleBody::Encoded(body) => {
             let mut buf = BytesMut::new();
             let flexible = is_flexible(key, v);
@@ -202,6 +210,27 @@ fn encode_legacy_produce(header: &RequestHeader, body: &ProduceRequest) -> Bytes
                     buf.put_slice(records);
                 }
             }
+        }
+    }
+    buf.freeze()
+}
+
+/// OffsetForLeaderEpoch v0–1 (header v1), which kafka-protocol 0.18 cannot encode:
+/// v2's fields without `current_leader_epoch`, classic strings and arrays.
+fn encode_legacy_offset_for_leader_epoch(
+    header: &RequestHeader,
+    body: &OffsetForLeaderEpochRequest,
+) -> Bytes {
+    let mut buf = BytesMut::new();
+    header.encode(&mut buf, 1).expect("valid sample header");
+    buf.put_i32(body.topics.len() as i32);
+    for topic in &body.topics {
+        buf.put_i16(topic.topic.as_str().len() as i16);
+        buf.put_slice(topic.topic.as_str().as_bytes());
+        buf.put_i32(topic.partitions.len() as i32);
+        for partition in &topic.partitions {
+            buf.put_i32(partition.partition);
+            buf.put_i32(partition.leader_epoch);
         }
     }
     buf.freeze()

@@ -51,6 +51,9 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         ApiKey::CreateTopics => SampleBody::CreateTopics(create_topics(v, rich, &tags)),
         ApiKey::DeleteTopics => SampleBody::DeleteTopics(delete_topics(v, rich, &tags)),
         ApiKey::DescribeConfigs => SampleBody::DescribeConfigs(describe_configs(v, rich, &tags)),
+        ApiKey::OffsetForLeaderEpoch => {
+            SampleBody::OffsetForLeaderEpoch(offset_for_leader_epoch(v, rich, &tags))
+        }
         ApiKey::FindCoordinator
         | ApiKey::JoinGroup
         | ApiKey::SyncGroup
@@ -412,6 +415,52 @@ fn describe_configs(
         .with_unknown_tagged_fields(tags());
     if v >= 3 {
         r.with_include_documentation(true)
+    } else {
+        r
+    }
+}
+
+/// A consumer asking for the end of epoch 0 of partition 0 of the sample topic
+/// without fencing: on a fresh broker, epoch 0 is the latest, so the answer is
+/// (0, log end offset). Rich samples ask as a follower (v3+) with a current
+/// leader epoch (v2+) for several partitions.
+fn offset_for_leader_epoch(
+    v: i16,
+    rich: bool,
+    tags: &dyn Fn() -> BTreeMap<i32, Bytes>,
+) -> OffsetForLeaderEpochRequest {
+    use offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    let partition = |index: i32, current_leader_epoch: i32, leader_epoch: i32| {
+        let p = OffsetForLeaderPartition::default()
+            .with_partition(index)
+            .with_leader_epoch(leader_epoch)
+            .with_unknown_tagged_fields(tags());
+        if v >= 2 {
+            p.with_current_leader_epoch(current_leader_epoch)
+        } else {
+            p
+        }
+    };
+    let topic = |n: &str, partitions| {
+        OffsetForLeaderTopic::default()
+            .with_topic(name(n))
+            .with_partitions(partitions)
+            .with_unknown_tagged_fields(tags())
+    };
+    let (replica_id, topics) = if rich {
+        let topics = vec![
+            topic(SAMPLE_TOPIC, vec![partition(0, 5, 4), partition(1, -1, 0)]),
+            topic("other-topic", vec![partition(7, 2, 1)]),
+        ];
+        (3, topics)
+    } else {
+        (-1, vec![topic(SAMPLE_TOPIC, vec![partition(0, -1, 0)])])
+    };
+    let r = OffsetForLeaderEpochRequest::default()
+        .with_topics(topics)
+        .with_unknown_tagged_fields(tags());
+    if v >= 3 {
+        r.with_replica_id(BrokerId(replica_id))
     } else {
         r
     }
