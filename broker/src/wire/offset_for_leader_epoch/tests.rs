@@ -82,6 +82,7 @@ async fn fixture() -> Fixture {
             PartitionEntry::Online(PartitionHandle {
                 actor: probe.actor().clone(),
                 reader: log.reader(),
+                log_end: high_watermark.clone(),
                 high_watermark,
             }),
         );
