@@ -6,7 +6,8 @@
  *
  * Prints one JSON line: records, bytes, seconds, records_per_sec, mb_per_sec and,
  * for produce, p50/p99 delivery latency in ms (send call to delivery report).
- * Bounded: stops after RECORDS or after BENCH_MAX_SECONDS.
+ * Bounded: stops after RECORDS or after BENCH_MAX_SECONDS. With BENCH_RATE set
+ * (records/s, produce only) sends are paced to that rate.
  */
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
@@ -73,9 +74,15 @@ static int produce(const char *bootstrap, const char *topic, long records, int s
     latency_ms = calloc(records, sizeof *latency_ms);
     char *payload = malloc(size);
     memset(payload, 'x', size);
+    const char *rate_env = getenv("BENCH_RATE");
+    double rate = rate_env ? atof(rate_env) : 0;
     double start = now_s();
     long sent = 0;
     while (sent < records && now_s() - start < BENCH_MAX_SECONDS) {
+        if (rate > 0 && (sent & 63) == 0) {
+            double due = start + sent / rate;
+            while (now_s() < due) rd_kafka_poll(rk, 1);
+        }
         sent_at[sent] = now_s();
         rd_kafka_resp_err_t e = rd_kafka_producev(
             rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(payload, size),
