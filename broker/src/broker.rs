@@ -129,6 +129,10 @@ impl Broker {
             quorum: quorum.clone(),
             images: images.clone(),
             legacy_store: Some(metadata_dir.join("records.log")),
+            link_name: config
+                .cluster
+                .is_clustered()
+                .then(|| format!("{prefix}cluster-link")),
         };
         let mut specs = vec![ChildSpec::new(
             ctx.controller_name.clone(),

@@ -484,6 +484,13 @@ impl BrokerConfig {
         if c.min_insync_replicas < 1 {
             return Err(bad("min.insync.replicas", "must be at least 1".into()));
         }
+        // A new active controller gives brokers half a session to heartbeat.
+        if c.broker_heartbeat_interval_ms.saturating_mul(2) > c.broker_session_timeout_ms / 2 {
+            return Err(bad(
+                "broker.session.timeout.ms",
+                "must be at least four times broker.heartbeat.interval.ms".into(),
+            ));
+        }
         if c.quorum_election_timeout_ms <= c.quorum_heartbeat_interval_ms {
             return Err(bad(
                 "controller.quorum.election.timeout.ms",

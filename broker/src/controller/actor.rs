@@ -23,7 +23,7 @@ use super::quorum::{ProposeError, Quorum};
 use super::records::{Endpoint, MetadataRecord};
 use super::store::{FileStore, MetadataStore};
 use super::topic_config::TopicConfig;
-use crate::cluster::{ControllerGatewayMsg, ControllerService, controller_gateway};
+use crate::cluster::{ClusterLinkMsg, ControllerGatewayMsg, ControllerService, controller_gateway};
 use crate::config::BrokerConfig;
 use crate::limits::{
     CONTROLLER_FORWARD_WAIT_MS, HEARTBEAT_FORWARD_WAIT_MS, PARTITIONS_PER_TOPIC_MAX,
@@ -203,6 +203,9 @@ pub struct ControllerArgs {
     /// Metadata records of a single broker from before the quorum, imported by
     /// the first active controller of a new quorum, then renamed.
     pub legacy_store: Option<PathBuf>,
+    /// Registered name of this broker's cluster link (clustered only): a new
+    /// active controller asks it which brokers are linked.
+    pub link_name: Option<String>,
 }
 
 /// The controller actor (config only; state lives in [`ControllerState`]).
@@ -217,8 +220,11 @@ pub struct ControllerState {
     /// Forwards leadership changes into the mailbox.
     watcher: tokio::task::JoinHandle<()>,
     /// When each broker last heartbeat, as this controller saw it (reset when
-    /// it becomes the active controller: every broker gets a full lease).
+    /// it becomes the active controller).
     leases: HashMap<i32, Instant>,
+    /// The leases of brokers not heard from since this controller took over
+    /// are set (`seed_leases`).
+    leases_seeded: bool,
 }
 
 impl Actor for Controller {
@@ -240,6 +246,7 @@ impl Actor for Controller {
             image,
             watcher,
             leases: HashMap::new(),
+            leases_seeded: false,
         })
     }
 
@@ -280,6 +287,7 @@ impl Actor for Controller {
             }
             ControllerMsg::LeaderChanged(leader) => {
                 state.leases.clear();
+                state.leases_seeded = false;
                 if leader == Some(state.args.config.node_id) {
                     tracing::info!("this broker is the active controller");
                     // Only once everything committed before is applied here
@@ -589,12 +597,17 @@ impl ControllerState {
     async fn check_leases(&mut self) -> Result<(), ActorProcessingErr> {
         if !self.args.quorum.is_leader() {
             self.leases.clear();
+            self.leases_seeded = false;
             return Ok(());
         }
         let now = Instant::now();
         let session = Duration::from_millis(self.args.config.cluster.broker_session_timeout_ms);
         let me = self.args.config.node_id;
         let live = self.args.images.borrow().live_brokers();
+        if !self.leases_seeded {
+            self.leases_seeded = true;
+            self.seed_leases(&live, now, session).await;
+        }
         let expired: Vec<i32> = live
             .into_iter()
             .filter(|&id| id != me)
@@ -621,6 +634,41 @@ impl ControllerState {
             }
         }
         Ok(())
+    }
+
+    /// A controller that just took over never saw the brokers' last
+    /// heartbeats: a broker linked to this one gets half a session to
+    /// heartbeat, one that is not (it died, likely with the old controller)
+    /// one heartbeat interval, so failover does not wait a whole session
+    /// after the election.
+    async fn seed_leases(&mut self, live: &[i32], now: Instant, session: Duration) {
+        let heartbeat =
+            Duration::from_millis(self.args.config.cluster.broker_heartbeat_interval_ms);
+        let linked: Option<Vec<i32>> = match &self.args.link_name {
+            Some(name) => match ractor::registry::where_is(name.clone()) {
+                Some(cell) => {
+                    let link: ActorRef<ClusterLinkMsg> = cell.into();
+                    let peers = link.call(ClusterLinkMsg::Peers, Some(Duration::from_millis(500)));
+                    match peers.await {
+                        Ok(ractor::rpc::CallResult::Success(peers)) => Some(peers),
+                        _ => None,
+                    }
+                }
+                None => None,
+            },
+            None => None,
+        };
+        for &id in live {
+            let grace = match &linked {
+                Some(peers) if !peers.contains(&id) => heartbeat,
+                _ => session / 2,
+            };
+            let assumed = now
+                .checked_sub(session.saturating_sub(grace))
+                .unwrap_or(now);
+            // A heartbeat that came since the takeover counts.
+            self.leases.entry(id).or_insert(assumed);
+        }
     }
 
     /// The first active controller of a new quorum gives the cluster its id,
@@ -1059,6 +1107,7 @@ mod tests {
             quorum: quorum.clone(),
             images: rx.clone(),
             legacy_store: Some(dir.join("__cluster_metadata/records.log")),
+            link_name: None,
         };
         let (controller, _) = Actor::spawn(None, Controller, args).await.unwrap();
         let registration = ControllerRequest::RegisterBroker {
