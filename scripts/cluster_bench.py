@@ -114,6 +114,24 @@ def wait(what, check):
     raise RuntimeError(f"{what} not reached within {SETTLE_S} s")
 
 
+def controller_segments(cluster):
+    """TCP segments sent so far on the brokers' CONTROLLER links (Raft,
+    heartbeats and the link's pings all ride them), from `ss -tin`."""
+    ports = {str(n["controller"]) for n in cluster.nodes}
+    out = subprocess.run(["ss", "-tin"], capture_output=True, text=True, check=True).stdout
+    total, on_link = 0, False
+    for line in out.splitlines():
+        if line and not line[0].isspace():
+            cols = line.split()
+            on_link = len(cols) >= 5 and any(
+                c.rsplit(":", 1)[-1] in ports for c in cols[3:5])
+        elif on_link:
+            for field in line.split():
+                if field.startswith("segs_out:"):
+                    total += int(field.split(":")[1])
+    return total
+
+
 def rdkafka_produce(bootstrap, topic, records, acks, rate=0):
     env = dict(os.environ, BENCH_RATE=str(rate))
     out = subprocess.run(
@@ -202,6 +220,12 @@ def main():
         for f in admin.create_topics(topics).values():
             f.result(timeout=30)
         print(f"cluster of 3 at {cluster.bootstrap()} (logs in {root})", flush=True)
+        time.sleep(2)
+        before = controller_segments(cluster)
+        time.sleep(10)
+        idle = (controller_segments(cluster) - before) / 10
+        print(f"idle: {idle:.0f} TCP segments/s on the CONTROLLER links, all brokers together "
+              f"(Raft heartbeats every 250 ms, lease heartbeats every 500 ms)", flush=True)
         rf1 = rdkafka_produce(cluster.bootstrap(), "bench-rf1", RECORDS, "-1")
         rf3 = rdkafka_produce(cluster.bootstrap(), "bench-rf3", RECORDS, "-1")
         print(f"RF=1 acks=all: {rf1['records_per_sec']:.0f} records/s, {rf1['mb_per_sec']} MB/s, "
