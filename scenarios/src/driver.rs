@@ -356,10 +356,12 @@ impl Driver {
                 if matches!(role, BrokerPick::LeaderOf { .. }) {
                     up(p.leader)
                 } else {
+                    // The lowest id, so a seed replays the same choice.
                     p.isr
                         .iter()
                         .filter(|&&id| id != p.leader)
-                        .find_map(|&id| up(id))
+                        .filter_map(|&id| up(id))
+                        .min()
                 }
             }
         };
