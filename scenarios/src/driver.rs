@@ -5,6 +5,7 @@
 mod checks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,9 @@ use crate::backend::{
 use crate::checker::Report;
 use crate::history::OpKind;
 use crate::recorder::Recorder;
-use crate::scenario::{Assert, Check, Consume, Produce, Removal, Scenario, Step, TargetKind};
+use crate::scenario::{
+    Assert, BrokerPick, Check, Consume, Produce, Removal, Scenario, Step, TargetKind,
+};
 use crate::target::Cluster;
 
 pub use checks::CheckOutcome;
@@ -33,6 +36,10 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(45);
 /// How often `assert` and `await` look again.
 const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one look at the cluster's metadata may take.
+const RECHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a step waits for some broker that is up to hold the role it names.
+const ROLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How to run a story.
 #[derive(Debug, Clone)]
@@ -102,6 +109,11 @@ struct Driver {
     /// Background produce steps by id.
     producing: HashMap<String, Vec<JoinHandle<anyhow::Result<()>>>>,
     groups: BTreeMap<String, Group>,
+    /// The broker the latest broker step acted on (`broker = "last"`).
+    last_broker: Option<u32>,
+    /// `steps.log` in the run's directory: what [`Driver::say`] prints, kept with
+    /// the history (which broker each role resolved to, for one).
+    steps_log: Option<std::fs::File>,
     started: Instant,
 }
 
@@ -137,6 +149,8 @@ pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunO
         roles: BTreeMap::new(),
         producing: HashMap::new(),
         groups: BTreeMap::new(),
+        last_broker: None,
+        steps_log: std::fs::File::create(config.dir.join("steps.log")).ok(),
         started,
     };
     let mut error = None;
@@ -171,7 +185,12 @@ pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunO
 
 impl Driver {
     fn say(&self, line: &str) {
-        println!("[{:>8.3}s] {line}", self.started.elapsed().as_secs_f64());
+        let line = format!("[{:>8.3}s] {line}", self.started.elapsed().as_secs_f64());
+        println!("{line}");
+        if let Some(mut file) = self.steps_log.as_ref() {
+            // The log is a convenience beside the history; stdout has every line.
+            let _ = writeln!(file, "{line}");
+        }
     }
 
     fn next_process(&mut self, role: Role) -> u32 {
@@ -245,11 +264,26 @@ impl Driver {
                 };
                 stop_members(removed, command).await
             }
-            Step::KillBroker(b) => self.cluster.kill(b.broker).await,
-            Step::StopBroker(b) => self.cluster.stop(b.broker).await,
-            Step::RestartBroker(r) => self.cluster.restart(r.broker, r.wipe_data).await,
-            Step::PauseBroker(b) => self.cluster.pause(b.broker),
-            Step::ResumeBroker(b) => self.cluster.resume(b.broker),
+            Step::KillBroker(b) => {
+                let broker = self.pick(&b.broker).await?;
+                self.cluster.kill(broker).await
+            }
+            Step::StopBroker(b) => {
+                let broker = self.pick(&b.broker).await?;
+                self.cluster.stop(broker).await
+            }
+            Step::RestartBroker(r) => {
+                let broker = self.pick(&r.broker).await?;
+                self.cluster.restart(broker, r.wipe_data).await
+            }
+            Step::PauseBroker(b) => {
+                let broker = self.pick(&b.broker).await?;
+                self.cluster.pause(broker)
+            }
+            Step::ResumeBroker(b) => {
+                let broker = self.pick(&b.broker).await?;
+                self.cluster.resume(broker)
+            }
             Step::Wait(w) => {
                 let pause = w.ms.pick(&mut self.rng);
                 self.say(&format!("  waiting {} ms", pause.as_millis()));
@@ -262,6 +296,76 @@ impl Driver {
             }
             Step::Assert(a) => self.assert(a).await,
         }
+    }
+
+    /// The broker a step acts on: its number, or the broker holding the role now
+    /// (among the brokers that are up), read from metadata until one does (at most
+    /// [`ROLE_TIMEOUT`]). The choice is printed and remembered for `"last"`.
+    async fn pick(&mut self, pick: &BrokerPick) -> anyhow::Result<u32> {
+        let broker = match pick {
+            BrokerPick::Id(id) => *id,
+            BrokerPick::Last => self
+                .last_broker
+                .context("broker = \"last\", but no earlier step acted on a broker")?,
+            role => {
+                let deadline = Instant::now() + ROLE_TIMEOUT;
+                loop {
+                    let holder =
+                        match tokio::time::timeout(RECHECK_TIMEOUT, self.role_holder(role)).await {
+                            Ok(Ok(holder)) => holder,
+                            Ok(Err(e)) => Err(format!("{e:#}")),
+                            Err(_) => Err("metadata timed out".into()),
+                        };
+                    match holder {
+                        Ok(id) => break id,
+                        Err(why) => {
+                            anyhow::ensure!(
+                                Instant::now() < deadline,
+                                "no broker that is up is the {role} within {ROLE_TIMEOUT:?} (last: {why})"
+                            );
+                            tokio::time::sleep(RECHECK_INTERVAL).await;
+                        }
+                    }
+                }
+            }
+        };
+        if !matches!(pick, BrokerPick::Id(_)) {
+            self.say(&format!("  broker = {pick} -> broker {broker}"));
+        }
+        self.last_broker = Some(broker);
+        Ok(broker)
+    }
+
+    /// The up broker holding `role` now, or why there is none (yet).
+    async fn role_holder(&self, role: &BrokerPick) -> anyhow::Result<Result<u32, String>> {
+        let admin = self.cluster.up_admin()?;
+        let up = |id: i32| u32::try_from(id).ok().filter(|&id| self.cluster.is_up(id));
+        let found = match role {
+            BrokerPick::Id(id) => Some(*id),
+            BrokerPick::Last => self.last_broker,
+            BrokerPick::Controller => up(admin.cluster_info().await?.controller_id),
+            BrokerPick::CoordinatorOf { group } => up(admin.find_coordinator(group).await?.node_id),
+            BrokerPick::LeaderOf { topic, partition }
+            | BrokerPick::FollowerOf { topic, partition } => {
+                let info = admin.describe_topic(topic).await?;
+                let p = info
+                    .partitions
+                    .iter()
+                    .find(|p| p.partition == *partition)
+                    .with_context(|| format!("{topic} has no partition {partition}"))?;
+                if matches!(role, BrokerPick::LeaderOf { .. }) {
+                    up(p.leader)
+                } else {
+                    // The lowest id, so a seed replays the same choice.
+                    p.isr
+                        .iter()
+                        .filter(|&&id| id != p.leader)
+                        .filter_map(|&id| up(id))
+                        .min()
+                }
+            }
+        };
+        Ok(found.ok_or_else(|| "held by no broker that is up".to_owned()))
     }
 
     fn start_producers(&mut self, name: &str, p: &Produce) -> Vec<JoinHandle<anyhow::Result<()>>> {
@@ -388,6 +492,16 @@ impl Driver {
                     let acked = self.recorder.acked(a.step.as_deref().unwrap_or_default());
                     (compare(acked, a), format!("{acked} acknowledged"))
                 }
+                Check::InSync => {
+                    let topic = a.topic.as_deref().unwrap_or_default();
+                    match self.in_sync(topic).await {
+                        Ok(behind) => (
+                            behind.is_empty(),
+                            format!("partitions with replicas out of sync: {behind:?}"),
+                        ),
+                        Err(e) => (false, format!("{e:#}")),
+                    }
+                }
                 Check::Delivered => {
                     let delivered = self
                         .recorder
@@ -407,6 +521,20 @@ impl Driver {
             );
             tokio::time::sleep(RECHECK_INTERVAL).await;
         }
+    }
+
+    /// The partitions of `topic` whose ISR lacks some of their replicas.
+    async fn in_sync(&self, topic: &str) -> anyhow::Result<Vec<i32>> {
+        let admin = self.cluster.up_admin()?;
+        let info = tokio::time::timeout(RECHECK_TIMEOUT, admin.describe_topic(topic))
+            .await
+            .context("metadata timed out")??;
+        Ok(info
+            .partitions
+            .iter()
+            .filter(|p| p.leader < 0 || p.replicas.iter().any(|r| !p.isr.contains(r)))
+            .map(|p| p.partition)
+            .collect())
     }
 
     /// The end of the story: let background steps finish, drain every produced

@@ -357,24 +357,114 @@ pub struct RemoveConsumer {
     pub how: Removal,
 }
 
-/// A broker by number (from 1).
+/// A broker by number (from 1), or by its role when the step runs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerRef {
-    #[serde(default = "one")]
-    pub broker: u32,
+    #[serde(default)]
+    pub broker: BrokerPick,
 }
 
 /// `do = "restart-broker"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Restart {
-    #[serde(default = "one")]
-    pub broker: u32,
+    #[serde(default)]
+    pub broker: BrokerPick,
     /// Start on an emptied data directory: loses everything. Only for showing that
     /// the checker catches real loss; no story in `files/` does it.
     #[serde(default)]
     pub wipe_data: bool,
+}
+
+/// Which broker a step acts on: `broker = 2`, or a role resolved from the cluster's
+/// metadata at the moment the step runs (`"leader of orders-0"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawPick")]
+pub enum BrokerPick {
+    /// This broker id.
+    Id(u32),
+    /// The partition's leader.
+    LeaderOf { topic: String, partition: i32 },
+    /// An in-sync replica of the partition that is not its leader.
+    FollowerOf { topic: String, partition: i32 },
+    /// The active controller.
+    Controller,
+    /// The group's coordinator (FindCoordinator).
+    CoordinatorOf { group: String },
+    /// The broker the latest broker step acted on (to restart or resume it).
+    Last,
+}
+
+impl Default for BrokerPick {
+    fn default() -> Self {
+        Self::Id(1)
+    }
+}
+
+/// What a file may write for `broker`: a number or a role.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPick {
+    Id(u32),
+    Role(String),
+}
+
+impl TryFrom<RawPick> for BrokerPick {
+    type Error = String;
+
+    fn try_from(raw: RawPick) -> Result<Self, String> {
+        let role = match raw {
+            RawPick::Id(id) => return Ok(Self::Id(id)),
+            RawPick::Role(role) => role,
+        };
+        let role = role.trim();
+        let partition_of = |text: &str| -> Result<(String, i32), String> {
+            let (topic, partition) = text
+                .rsplit_once('-')
+                .ok_or_else(|| format!("{text:?} is not topic-partition"))?;
+            let partition = partition
+                .parse()
+                .map_err(|_| format!("{text:?} is not topic-partition"))?;
+            if topic.is_empty() {
+                return Err(format!("{text:?} has no topic"));
+            }
+            Ok((topic.to_owned(), partition))
+        };
+        if role == "controller" {
+            Ok(Self::Controller)
+        } else if role == "last" {
+            Ok(Self::Last)
+        } else if let Some(rest) = role.strip_prefix("leader of ") {
+            let (topic, partition) = partition_of(rest.trim())?;
+            Ok(Self::LeaderOf { topic, partition })
+        } else if let Some(rest) = role.strip_prefix("follower of ") {
+            let (topic, partition) = partition_of(rest.trim())?;
+            Ok(Self::FollowerOf { topic, partition })
+        } else if let Some(group) = role.strip_prefix("coordinator of group ") {
+            Ok(Self::CoordinatorOf {
+                group: group.trim().to_owned(),
+            })
+        } else {
+            Err(format!(
+                "broker {role:?}: give a number, \"leader of T-P\", \"follower of T-P\", \
+                 \"controller\", \"coordinator of group G\" or \"last\""
+            ))
+        }
+    }
+}
+
+impl fmt::Display for BrokerPick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::LeaderOf { topic, partition } => write!(f, "leader of {topic}-{partition}"),
+            Self::FollowerOf { topic, partition } => write!(f, "follower of {topic}-{partition}"),
+            Self::Controller => f.write_str("controller"),
+            Self::CoordinatorOf { group } => write!(f, "coordinator of group {group}"),
+            Self::Last => f.write_str("last"),
+        }
+    }
 }
 
 /// `do = "wait"`.
@@ -404,6 +494,8 @@ pub struct Assert {
     pub group: Option<String>,
     /// The consume or produce step, for `delivered` and `acked`.
     pub step: Option<String>,
+    /// The topic, for `in-sync`.
+    pub topic: Option<String>,
     /// The number the check compares with.
     #[serde(default)]
     pub equals: Option<u64>,
@@ -427,6 +519,8 @@ pub enum Check {
     Acked,
     /// Records handed to the application so far by a consume step's members.
     Delivered,
+    /// Every partition of the topic has all its replicas in sync.
+    InSync,
 }
 
 fn one() -> u32 {
@@ -642,8 +736,8 @@ fn validate_step<'a>(
         Step::KillBroker(b)
         | Step::StopBroker(b)
         | Step::PauseBroker(b)
-        | Step::ResumeBroker(b) => check_broker(b.broker, brokers)?,
-        Step::RestartBroker(r) => check_broker(r.broker, brokers)?,
+        | Step::ResumeBroker(b) => check_broker(&b.broker, brokers, topics)?,
+        Step::RestartBroker(r) => check_broker(&r.broker, brokers, topics)?,
         Step::Wait(_) => {}
         Step::Await(a) => {
             if !producers.contains(&a.id.as_str()) && !groups.contains(&a.id.as_str()) {
@@ -662,6 +756,10 @@ fn validate_step<'a>(
                     return Err("members needs equals".into());
                 }
             }
+            Check::InSync => {
+                let topic = a.topic.as_deref().ok_or("in-sync needs a topic")?;
+                known(topics, topic, "create-topic")?;
+            }
             Check::Acked | Check::Delivered => {
                 let step_id = a.step.as_deref().ok_or("this check needs a step")?;
                 let names: &[&str] = if a.check == Check::Acked {
@@ -679,10 +777,16 @@ fn validate_step<'a>(
     Ok(())
 }
 
-fn check_broker(broker: u32, brokers: u32) -> Result<(), String> {
-    if broker == 0 || broker > brokers {
-        Err(format!("broker {broker} is not in 1..={brokers}"))
-    } else {
-        Ok(())
+fn check_broker(pick: &BrokerPick, brokers: u32, topics: &[&str]) -> Result<(), String> {
+    match pick {
+        BrokerPick::Id(broker) if *broker == 0 || *broker > brokers => {
+            Err(format!("broker {broker} is not in 1..={brokers}"))
+        }
+        BrokerPick::LeaderOf { topic, .. } | BrokerPick::FollowerOf { topic, .. }
+            if !topics.contains(&topic.as_str()) =>
+        {
+            Err(format!("no earlier create-topic step has topic {topic:?}"))
+        }
+        _ => Ok(()),
     }
 }

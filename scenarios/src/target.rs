@@ -7,13 +7,21 @@ mod processes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
+use weir_client::admin::Admin;
+use weir_client::cluster::ClientConfig;
 
 use crate::scenario::{ClusterSpec, TargetKind};
 
 pub use in_process::InProcessCluster;
 pub use processes::{ProcessCluster, broker_binary};
+
+/// How long a cluster may take to form, or a restarted broker to join it again.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one Metadata question may take.
+const REGISTER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A running cluster of one target.
 pub enum Cluster {
@@ -26,9 +34,9 @@ pub enum Cluster {
 impl Cluster {
     /// Starts the brokers `spec` describes, with their data under `dir`.
     pub async fn start(kind: TargetKind, spec: &ClusterSpec, dir: &Path) -> anyhow::Result<Self> {
-        if spec.brokers != 1 {
+        if kind == TargetKind::InProcess && spec.brokers != 1 {
             anyhow::bail!(
-                "{} brokers: the broker does not form multi-broker clusters yet",
+                "{} brokers: the in-process target runs one broker (use --target processes)",
                 spec.brokers
             );
         }
@@ -40,9 +48,87 @@ impl Cluster {
                 Self::InProcess(Box::new(InProcessCluster::start(dir, &config).await?))
             }
             TargetKind::Processes => {
-                Self::Processes(ProcessCluster::start(spec.brokers, dir, &config).await?)
+                let cluster =
+                    Self::Processes(ProcessCluster::start(spec.brokers, dir, &config).await?);
+                if spec.brokers > 1 {
+                    cluster.await_registered().await?;
+                }
+                cluster
             }
         })
+    }
+
+    /// Waits (at most [`REGISTER_TIMEOUT`]) until Metadata, asked of a running
+    /// broker, lists every running broker and names a controller: the cluster has
+    /// formed, or a restarted broker has joined it again.
+    pub async fn await_registered(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + REGISTER_TIMEOUT;
+        loop {
+            let want = self.up();
+            let last = match self.up_admin() {
+                Ok(admin) => {
+                    match tokio::time::timeout(REGISTER_ATTEMPT_TIMEOUT, admin.cluster_info()).await
+                    {
+                        Ok(Ok(info)) => {
+                            let listed: Vec<u32> = info
+                                .brokers
+                                .iter()
+                                .filter_map(|b| u32::try_from(b.node_id).ok())
+                                .collect();
+                            if info.controller_id >= 0 && want.iter().all(|id| listed.contains(id))
+                            {
+                                return Ok(());
+                            }
+                            format!(
+                                "brokers {listed:?} listed, controller {}",
+                                info.controller_id
+                            )
+                        }
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "Metadata timed out".into(),
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "brokers {want:?} not all registered within {REGISTER_TIMEOUT:?} (last: {last})"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether `broker` runs and is not paused.
+    pub fn is_up(&self, broker: u32) -> bool {
+        match self {
+            Self::InProcess(c) => broker == 1 && c.is_running(),
+            Self::Processes(c) => c.is_up(broker),
+        }
+    }
+
+    /// The brokers that run and are not paused.
+    pub fn up(&self) -> Vec<u32> {
+        match self {
+            Self::InProcess(c) if c.is_running() => vec![1],
+            Self::InProcess(_) => Vec::new(),
+            Self::Processes(c) => c.up(),
+        }
+    }
+
+    /// A fresh admin client bootstrapped from the brokers that are up only, for
+    /// questions that must be answered now (a paused broker would hold a request
+    /// until its timeout).
+    pub fn up_admin(&self) -> anyhow::Result<Admin> {
+        let bootstrap = match self {
+            Self::InProcess(c) => c.bootstrap(),
+            Self::Processes(c) => c.up_bootstrap(),
+        };
+        anyhow::ensure!(!bootstrap.is_empty(), "no broker is up");
+        let mut config = ClientConfig::new(&bootstrap);
+        config.client_id = "weir-scenarios-roles".into();
+        config.request_timeout = REGISTER_ATTEMPT_TIMEOUT;
+        Ok(Admin::new(config)?)
     }
 
     /// `host:port,…` of every broker.
@@ -72,7 +158,13 @@ impl Cluster {
         match self {
             Self::InProcess(c) if !wipe_data => c.restart().await,
             Self::InProcess(_) => anyhow::bail!("wipe_data needs the processes target"),
-            Self::Processes(c) => c.restart(broker, wipe_data).await,
+            Self::Processes(c) => {
+                c.restart(broker, wipe_data).await?;
+                if c.broker_count() > 1 {
+                    self.await_registered().await?;
+                }
+                Ok(())
+            }
         }
     }
 

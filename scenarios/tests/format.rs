@@ -4,7 +4,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use weir_scenarios::scenario::{Millis, Scenario, ScenarioError, Step, TargetKind};
+use weir_scenarios::scenario::{BrokerPick, Millis, Scenario, ScenarioError, Step, TargetKind};
 
 const HEAD: &str = "name = \"t\"\n[[step]]\ndo = \"create-topic\"\ntopic = \"a\"\n";
 
@@ -173,4 +173,104 @@ fn wait_ranges_come_from_the_seed() {
             .as_millis(),
         5
     );
+}
+
+#[test]
+fn brokers_are_picked_by_id_or_by_role() {
+    let scenario = parse(
+        r#"
+[[step]]
+do = "kill-broker"
+broker = "leader of a-0"
+
+[[step]]
+do = "restart-broker"
+broker = "last"
+
+[[step]]
+do = "pause-broker"
+broker = "follower of a-12"
+
+[[step]]
+do = "stop-broker"
+broker = "controller"
+
+[[step]]
+do = "kill-broker"
+broker = "coordinator of group billing"
+
+[[step]]
+do = "resume-broker"
+"#,
+    )
+    .expect("valid");
+    let picks: Vec<String> = scenario
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::KillBroker(b)
+            | Step::StopBroker(b)
+            | Step::PauseBroker(b)
+            | Step::ResumeBroker(b) => Some(b.broker.clone()),
+            Step::RestartBroker(r) => Some(r.broker.clone()),
+            _ => None,
+        })
+        .map(|pick| pick.to_string())
+        .collect();
+    assert_eq!(
+        picks,
+        [
+            "leader of a-0",
+            "last",
+            "follower of a-12",
+            "controller",
+            "coordinator of group billing",
+            "1"
+        ]
+    );
+    assert_eq!(
+        picks_of("do = \"kill-broker\"\nbroker = \"leader of a-b-3\""),
+        BrokerPick::LeaderOf {
+            topic: "a-b".into(),
+            partition: 3
+        },
+        "the partition is after the last dash"
+    );
+    refused(
+        "[[step]]\ndo = \"kill-broker\"\nbroker = \"leader\"",
+        "leader of T-P",
+    );
+    refused(
+        "[[step]]\ndo = \"kill-broker\"\nbroker = \"leader of a\"",
+        "not topic-partition",
+    );
+    refused(
+        "[[step]]\ndo = \"kill-broker\"\nbroker = \"leader of nope-0\"",
+        "no earlier create-topic",
+    );
+    refused("[[step]]\ndo = \"kill-broker\"\nbroker = 2", "not in 1..=1");
+}
+
+#[test]
+fn clusters_need_the_processes_target() {
+    let scenario = Scenario::parse(
+        &format!("{HEAD}[[step]]\ndo = \"kill-broker\"\nbroker = 3\n\n[[step]]\ndo = \"assert\"\ncheck = \"in-sync\"\ntopic = \"a\"\n[cluster]\nbrokers = 3\n"),
+        "test.toml",
+    )
+    .expect("valid");
+    assert!(scenario.supports(TargetKind::Processes).is_ok());
+    let refusal = scenario.supports(TargetKind::InProcess).unwrap_err();
+    assert!(refusal.contains("one broker"), "{refusal}");
+    refused(
+        "[[step]]\ndo = \"assert\"\ncheck = \"in-sync\"",
+        "needs a topic",
+    );
+}
+
+fn picks_of(step: &str) -> BrokerPick {
+    let steps = format!("[[step]]\ndo = \"create-topic\"\ntopic = \"a-b\"\n[[step]]\n{step}\n");
+    match &parse(&steps).expect("valid").steps[2] {
+        Step::KillBroker(b) => b.broker.clone(),
+        other => panic!("{other:?}"),
+    }
 }

@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::Admin;
+use crate::cluster::BrokerInfo;
 use crate::conn::Connection;
 use crate::error::{ClientError, codes};
 use crate::protocol::ApiKey;
@@ -164,8 +165,9 @@ pub fn reset_target(to: ResetTo, earliest: i64, latest: i64, by_time: Option<i64
 }
 
 impl Admin {
-    /// The connection to `group`'s coordinator.
-    async fn coordinator(&self, group: &str) -> Result<Arc<Connection>, ClientError> {
+    /// The broker coordinating `group`, as FindCoordinator names it (one attempt:
+    /// a moving or loading coordinator is a retriable error for the caller).
+    pub async fn find_coordinator(&self, group: &str) -> Result<BrokerInfo, ClientError> {
         let conn = self.cluster().any().await?;
         conn.check_version(
             FIND_COORDINATOR_KEY,
@@ -188,7 +190,17 @@ impl Admin {
         } else {
             format!("{}:{}", response.host, response.port)
         };
-        self.cluster().connection(&addr).await
+        Ok(BrokerInfo {
+            node_id: response.node_id,
+            addr,
+            rack: None,
+        })
+    }
+
+    /// The connection to `group`'s coordinator.
+    async fn coordinator(&self, group: &str) -> Result<Arc<Connection>, ClientError> {
+        let coordinator = self.find_coordinator(group).await?;
+        self.cluster().connection(&coordinator.addr).await
     }
 
     /// Runs `call` against `group`'s coordinator, finding it again and retrying

@@ -50,6 +50,11 @@ impl InProcessCluster {
         Ok(())
     }
 
+    /// Whether the broker runs.
+    pub fn is_running(&self) -> bool {
+        self.broker.is_some()
+    }
+
     /// `127.0.0.1:port`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -1,5 +1,8 @@
 //! Release `weir-broker` processes on 127.0.0.1, each with its own port, data
 //! directory and log file, driven by signals: SIGKILL, SIGTERM, SIGSTOP, SIGCONT.
+//! With more than one broker they form a cluster: each also listens on an INTERNAL
+//! port (replica fetches) and a CONTROLLER port, and every broker is a voter of the
+//! metadata quorum.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,12 +24,24 @@ pub struct ProcessCluster {
 }
 
 struct BrokerProcess {
+    /// Broker id, from 1.
     node_id: u32,
+    /// Client (PLAINTEXT) port.
     port: u16,
+    /// INTERNAL and CONTROLLER ports, in a cluster of several brokers.
+    cluster_ports: Option<(u16, u16)>,
+    /// `--override` settings that make it a member of the cluster (the quorum's
+    /// voters, the inter-broker listener); empty for a lone broker.
+    overrides: Vec<String>,
+    /// Its own data directory, kept across restarts.
     data_dir: PathBuf,
+    /// The `[cluster.config]` file every broker reads.
     config: PathBuf,
+    /// Its stderr, appended across restarts.
     log: PathBuf,
+    /// The running process, if any.
     child: Option<Child>,
+    /// SIGSTOPped and not yet continued.
     paused: bool,
 }
 
@@ -58,23 +73,81 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl ProcessCluster {
-    /// Starts `count` brokers with `config` under `dir`.
+    /// Starts `count` brokers with `config` under `dir`; more than one form a
+    /// cluster in which every broker is a voter.
     pub async fn start(count: u32, dir: &Path, config: &Path) -> anyhow::Result<Self> {
         let mut brokers = Vec::new();
         for node_id in 1..=count {
-            let mut broker = BrokerProcess {
+            let cluster_ports = if count > 1 {
+                Some((free_port()?, free_port()?))
+            } else {
+                None
+            };
+            brokers.push(BrokerProcess {
                 node_id,
                 port: free_port()?,
+                cluster_ports,
+                overrides: Vec::new(),
                 data_dir: dir.join(format!("broker-{node_id}")),
                 config: config.to_owned(),
                 log: dir.join(format!("broker-{node_id}.log")),
                 child: None,
                 paused: false,
-            };
+            });
+        }
+        let voters: Vec<String> = brokers
+            .iter()
+            .filter_map(|b| {
+                let (_, controller) = b.cluster_ports?;
+                Some(format!("{}@127.0.0.1:{controller}", b.node_id))
+            })
+            .collect();
+        if !voters.is_empty() {
+            for broker in &mut brokers {
+                broker.overrides = vec![
+                    format!("controller.quorum.voters={}", voters.join(",")),
+                    "inter.broker.listener.name=INTERNAL".into(),
+                ];
+            }
+        }
+        for broker in &mut brokers {
             broker.spawn().await?;
-            brokers.push(broker);
         }
         Ok(Self { brokers })
+    }
+
+    /// How many brokers the cluster has.
+    pub fn broker_count(&self) -> usize {
+        self.brokers.len()
+    }
+
+    /// Whether broker `broker` runs and is not paused.
+    pub fn is_up(&self, broker: u32) -> bool {
+        self.brokers
+            .iter()
+            .any(|b| b.node_id == broker && b.child.is_some() && !b.paused)
+    }
+
+    /// The ids of the brokers that run and are not paused.
+    pub fn up(&self) -> Vec<u32> {
+        self.brokers
+            .iter()
+            .filter(|b| b.child.is_some() && !b.paused)
+            .map(|b| b.node_id)
+            .collect()
+    }
+
+    /// The addresses of the brokers that run and are not paused (a paused broker
+    /// accepts connections but never answers, so clients that must answer now avoid
+    /// it).
+    pub fn up_bootstrap(&self) -> String {
+        let addrs: Vec<String> = self
+            .brokers
+            .iter()
+            .filter(|b| b.child.is_some() && !b.paused)
+            .map(|b| format!("127.0.0.1:{}", b.port))
+            .collect();
+        addrs.join(",")
     }
 
     /// Every broker's address.
@@ -145,15 +218,28 @@ impl BrokerProcess {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("opening {}", self.log.display()))?;
-        let child = Command::new(broker_binary()?)
+        let listen = match self.cluster_ports {
+            Some((internal, controller)) => format!(
+                "PLAINTEXT://127.0.0.1:{},INTERNAL://127.0.0.1:{internal},\
+                 CONTROLLER://127.0.0.1:{controller}",
+                self.port
+            ),
+            None => format!("127.0.0.1:{}", self.port),
+        };
+        let mut command = Command::new(broker_binary()?);
+        command
             .arg("--node-id")
             .arg(self.node_id.to_string())
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(listen)
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--config")
-            .arg(&self.config)
+            .arg(&self.config);
+        for setting in &self.overrides {
+            command.arg("--override").arg(setting);
+        }
+        let child = command
             .env(
                 "RUST_LOG",
                 std::env::var("WEIR_BROKER_LOG").unwrap_or_else(|_| "info".into()),
