@@ -376,18 +376,27 @@ fn endpoints(config: &BrokerConfig, bound: &[SocketAddr]) -> Vec<Endpoint> {
 }
 
 /// Registers this broker with the active controller, retrying until the
-/// registration is in the image (a cluster waits here for its quorum).
+/// controller has committed this registration and the local image has
+/// applied it: a restarted broker's image may still show the leaderships it
+/// had before it died (and its old registration), and acting on those would
+/// make it a stale leader for a moment.
 async fn register(ctx: &Arc<BrokerCtx>, endpoints: Vec<Endpoint>) {
     let node_id = ctx.config.node_id;
-    let registered = |image: &MetadataImage| {
-        image
-            .brokers
-            .get(&node_id)
-            .is_some_and(|b| b.endpoints == endpoints)
-    };
     let started = std::time::Instant::now();
     let mut logged_s = 0;
-    while !registered(&ctx.image()) {
+    let mut committed_at: Option<(u64, std::time::Instant)> = None;
+    loop {
+        if let Some((version, at)) = committed_at {
+            if ctx.image().version >= version {
+                break;
+            }
+            // Applied in time unless the quorum changed under us: ask again.
+            if at.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            committed_at = None;
+        }
         let request = ControllerRequest::RegisterBroker {
             node_id,
             endpoints: endpoints.clone(),
@@ -406,7 +415,10 @@ async fn register(ctx: &Arc<BrokerCtx>, endpoints: Vec<Endpoint>) {
             }
             None => None,
         };
-        if let Some(ractor::rpc::CallResult::Success(ControllerReply::Registered)) = answer {
+        if let Some(ractor::rpc::CallResult::Success(ControllerReply::RegisteredAt { version })) =
+            answer
+        {
+            committed_at = Some((version, std::time::Instant::now()));
             continue;
         }
         let waited_s = started.elapsed().as_secs();

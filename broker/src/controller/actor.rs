@@ -164,6 +164,9 @@ pub enum ControllerReply {
     Altered,
     /// The change was refused, and why.
     Refused(String),
+    /// The registration is committed; images from `version` on hold it (and
+    /// every leadership change made while the broker was away).
+    RegisteredAt { version: u64 },
     /// The broker asked is not (or no longer) the active controller.
     NotController,
     /// No active controller could commit it in time.
@@ -541,7 +544,9 @@ impl ControllerState {
                 };
                 self.commit(records)
                     .await
-                    .map(|()| ControllerReply::Registered)
+                    .map(|()| ControllerReply::RegisteredAt {
+                        version: self.image.version,
+                    })
             }
         };
         match answer {
@@ -1119,10 +1124,10 @@ mod tests {
             }],
             rack: None,
         };
-        assert_eq!(
+        assert!(matches!(
             request(&controller, registration).await,
-            ControllerReply::Registered
-        );
+            ControllerReply::RegisteredAt { version } if version > 0
+        ));
         (controller, rx, quorum)
     }
 

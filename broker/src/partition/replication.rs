@@ -68,7 +68,13 @@ pub struct LeaderState {
     /// The log end offset when this epoch began: a follower joins the ISR
     /// only once it holds everything of earlier epochs.
     epoch_start_offset: i64,
+    /// No proposal before this: one was refused (say, a fenced broker asked
+    /// to join), and asking again at every fetch would flood the controller.
+    next_proposal: Instant,
 }
+
+/// Pause after a refused ISR change before the next proposal.
+const ISR_RETRY_MS: u64 = 500;
 
 /// How far one follower has fetched (Kafka's `Replica` state).
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +136,7 @@ impl PartitionState {
                 followers,
                 pending_isr: None,
                 epoch_start_offset: end,
+                next_proposal: now,
             })
         } else if self.assignment.leader >= 0 && self.assignment.replicas.contains(&me) {
             tracing::info!(partition = %self.args.tp, epoch, leader = self.assignment.leader, log_end_offset = end, "following");
@@ -273,10 +280,10 @@ impl PartitionState {
         let Role::Leader(leader) = &mut self.role else {
             return;
         };
-        if leader.pending_isr.is_some() {
+        let now = Instant::now();
+        if leader.pending_isr.is_some() || now < leader.next_proposal {
             return;
         }
-        let now = Instant::now();
         let current = &self.assignment.isr;
         let new_isr: Vec<i32> = self
             .assignment
@@ -332,6 +339,9 @@ impl PartitionState {
         }
         if let Role::Leader(leader) = &mut self.role {
             leader.pending_isr = None;
+            if result.is_err() {
+                leader.next_proposal = Instant::now() + Duration::from_millis(ISR_RETRY_MS);
+            }
         }
         let latest = self.args.assignment.lock().clone();
         self.on_assignment(myself, latest);
