@@ -26,6 +26,8 @@ pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 pub const NOT_COORDINATOR: i16 = 16;
 /// NOT_LEADER_OR_FOLLOWER: the partition is not led by this broker.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// A new leader does not yet know its committed end (ListOffsets, retriable).
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 /// INVALID_TOPIC_EXCEPTION: also DeleteRecords on an internal topic.
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 /// ILLEGAL_GENERATION.

@@ -140,6 +140,12 @@ pub(crate) struct PartitionPosition {
     in_flight: bool,
     /// The broker's high watermark from the last fetch (for lag).
     high_watermark: i64,
+    /// Leader epoch of the last batch fetched (-1: none since the last
+    /// seek): what a new leader is asked to confirm (KIP-320).
+    last_fetched_epoch: i32,
+    /// The partition's leader epoch this position was fetched or validated
+    /// under (-1: none yet); a newer one in the metadata means validate first.
+    leader_epoch: i32,
 }
 
 /// Positions by (topic, partition).
@@ -471,6 +477,8 @@ impl PartitionPosition {
             paused: false,
             in_flight: false,
             high_watermark: -1,
+            last_fetched_epoch: -1,
+            leader_epoch: -1,
         }
     }
 }

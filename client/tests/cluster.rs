@@ -179,6 +179,16 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
     // followers fetch it, and every ISR stays whole.
     let replicated_values = produce(&bootstrap, "replicated", 0..300).await;
     wait_for_isrs(&cluster.nodes[0].bootstrap(), "replicated", 3).await;
+    // A consumer that goes on across the failover: after each leader change
+    // it validates its position with the new leader (KIP-320) and neither
+    // skips nor repeats a record.
+    let mut across = Consumer::new(ConsumerConfig::new(&bootstrap)).unwrap();
+    across
+        .assign_topic("replicated", Offset::Beginning)
+        .await
+        .unwrap();
+    let mut seen_across = BTreeSet::new();
+    poll_until(&mut across, &mut seen_across, 300).await;
 
     // Kill -9 the active controller: the other two elect a new one, which
     // fences the dead broker once its lease expires: it leaves Metadata and
@@ -232,6 +242,9 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
         replicated_values
     );
     let more = produce(&survivor, "replicated", 300..400).await;
+    poll_until(&mut across, &mut seen_across, 400).await;
+    let sent: BTreeSet<String> = replicated_values.union(&more).cloned().collect();
+    assert_eq!(seen_across, sent);
     create(&survivor, NewTopic::new("after-failover", 4))
         .await
         .unwrap();
@@ -335,6 +348,22 @@ async fn read_all(bootstrap: &str, topic: &str, count: usize) -> BTreeSet<String
         }
     }
     values
+}
+
+/// Polls until `seen` holds `count` values (bounded), checking none comes twice.
+async fn poll_until(consumer: &mut Consumer, seen: &mut BTreeSet<String>, count: usize) {
+    let deadline = Instant::now() + SETTLE;
+    while seen.len() < count && Instant::now() < deadline {
+        for r in consumer
+            .poll(10_000, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
+            assert!(seen.insert(value.clone()), "{value} read twice");
+        }
+    }
+    assert_eq!(seen.len(), count, "not every record came within {SETTLE:?}");
 }
 
 /// `topic`'s partitions as broker `bootstrap` reports them.

@@ -143,6 +143,7 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
             actor: probe.actor().clone(),
             reader: log.reader(),
             log_end: high_watermark.clone(),
+            epoch_start_offset: Default::default(),
             high_watermark,
         }),
     );

@@ -1,4 +1,5 @@
-//! Small offset checkpoint files (`recovery-point`, `log-start-offset`): one line
+//! Small offset checkpoint files (`recovery-point`, `log-start-offset`,
+//! `high-watermark`): one line
 //! `v1 <offset> <crc32c of the offset text>`, replaced atomically by writing a temp
 //! file and renaming it over the old one. [`replace`] and [`read_bounded`] are the
 //! shared helpers other small files of the log (the leader-epoch checkpoint) use.
@@ -12,6 +13,10 @@ use super::fs::FileSystem;
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// File holding the log start offset (DeleteRecords and retention advance it).
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+/// File holding a replicated partition's high watermark (Kafka keeps these in
+/// `replication-offset-checkpoint`), so a restarted replica does not start
+/// from the log start.
+pub const HIGH_WATERMARK_FILE: &str = "high-watermark";
 
 /// Longest checkpoint file we read.
 const CHECKPOINT_BYTES_MAX: usize = 64;

@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
 use super::batch::{self, BATCH_HEADER_BYTES, BatchHeader};
-use super::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use super::epochs::{self, EpochCache};
 use super::flusher::{CheckpointWrite, FlushTarget};
 use super::fs::{FileHandle, FileSystem};
@@ -262,6 +262,22 @@ impl Log {
     /// The newest leader epoch in the epoch cache, or -1.
     pub fn latest_epoch(&self) -> i32 {
         self.shared.epochs.read().latest_epoch()
+    }
+
+    /// The high watermark last checkpointed, within the log's bounds (the
+    /// log may have been truncated since); `None` when never written.
+    pub fn checkpointed_high_watermark(&self) -> Option<i64> {
+        let hw = checkpoint::read(&*self.fs, &self.dir.join(HIGH_WATERMARK_FILE))?;
+        let reader = self.reader();
+        Some(hw.clamp(reader.log_start_offset(), reader.log_end_offset()))
+    }
+
+    /// Replaces the high-watermark checkpoint. Not fsynced: a checkpoint the
+    /// OS lost leaves an older, lower high watermark, which is safe (the
+    /// leader only waits longer for its followers to confirm it).
+    pub fn checkpoint_high_watermark(&self, high_watermark: i64) -> Result<(), LogError> {
+        let path = self.dir.join(HIGH_WATERMARK_FILE);
+        checkpoint::write(&*self.fs, &path, high_watermark.max(0), false).map_err(self.io(&path))
     }
 
     pub(super) fn refuse_if_failed(&self) -> Result<(), LogError> {

@@ -14,7 +14,8 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicI64;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -217,6 +218,10 @@ pub struct PartitionState {
     pub(super) high_watermark: watch::Sender<i64>,
     /// Publishes the log end offset (wakes parked follower fetches).
     pub(super) log_end: watch::Sender<i64>,
+    /// Publishes where this leader's epoch began (-1 when not leading).
+    pub(super) epoch_start_offset: Arc<AtomicI64>,
+    /// The high watermark last checkpointed, and when.
+    pub(super) hw_checkpoint: (i64, Instant),
     /// The assignment this actor acts on (leader, epoch, replicas, ISR).
     pub(super) assignment: PartitionImage,
     /// Leader, follower, or neither.
@@ -265,15 +270,18 @@ impl Actor for Partition {
         let initial_hw = if alone {
             reader.log_end_offset()
         } else {
-            reader.log_start_offset()
+            log.checkpointed_high_watermark()
+                .unwrap_or_else(|| reader.log_start_offset())
         };
         let (high_watermark, hw_rx) = watch::channel(initial_hw);
         let (log_end, log_end_rx) = watch::channel(reader.log_end_offset());
+        let epoch_start_offset = Arc::new(AtomicI64::new(-1));
         let handle = PartitionHandle {
             actor: myself.clone(),
             reader,
             high_watermark: hw_rx,
             log_end: log_end_rx,
+            epoch_start_offset: epoch_start_offset.clone(),
         };
         args.registry
             .set(args.tp.clone(), PartitionEntry::Online(handle));
@@ -288,6 +296,8 @@ impl Actor for Partition {
             log,
             high_watermark,
             log_end,
+            epoch_start_offset,
+            hw_checkpoint: (initial_hw, Instant::now()),
             assignment: PartitionImage::default(),
             role: Role::None,
             pending_acks: VecDeque::new(),
@@ -340,7 +350,10 @@ impl Actor for Partition {
                 replica,
                 fetch_offset,
             } => state.on_follower_fetched(&myself, replica, fetch_offset),
-            PartitionMsg::IsrTick => state.on_isr_tick(&myself),
+            PartitionMsg::IsrTick => {
+                state.on_isr_tick(&myself);
+                state.checkpoint_high_watermark(false);
+            }
             PartitionMsg::IsrChangeDone(result) => state.on_isr_change_done(&myself, result),
             PartitionMsg::AppendReplica {
                 leader_epoch,
@@ -378,6 +391,7 @@ impl Actor for Partition {
         for pending in state.pending_acks.drain(..) {
             let _ = pending.reply.send(Err(PartitionError::NotAvailable));
         }
+        state.checkpoint_high_watermark(true);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 
 use parking_lot::RwLock;
 use ractor::ActorRef;
@@ -48,6 +49,11 @@ pub struct PartitionHandle {
     pub high_watermark: watch::Receiver<i64>,
     /// The log end offset; changes wake parked follower fetches.
     pub log_end: watch::Receiver<i64>,
+    /// While this replica leads: the log end offset when its epoch began
+    /// (-1 otherwise). Until the high watermark reaches it, the leader does
+    /// not know where the committed log ends (ListOffsets answers
+    /// OFFSET_NOT_AVAILABLE, as Kafka's does).
+    pub epoch_start_offset: Arc<AtomicI64>,
 }
 
 /// A partition's state in the registry.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -75,6 +76,9 @@ pub struct LeaderState {
 
 /// Pause after a refused ISR change before the next proposal.
 const ISR_RETRY_MS: u64 = 500;
+/// How often a changed high watermark is checkpointed (Kafka's
+/// `replica.high.watermark.checkpoint.interval.ms` default).
+const HW_CHECKPOINT_INTERVAL_MS: u64 = 5_000;
 
 /// How far one follower has fetched (Kafka's `Replica` state).
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +136,7 @@ impl PartitionState {
                 })
                 .collect();
             tracing::info!(partition = %self.args.tp, epoch, log_end_offset = end, "leading");
+            self.epoch_start_offset.store(end, Ordering::Release);
             Role::Leader(LeaderState {
                 followers,
                 pending_isr: None,
@@ -139,11 +144,13 @@ impl PartitionState {
                 next_proposal: now,
             })
         } else if self.assignment.leader >= 0 && self.assignment.replicas.contains(&me) {
+            self.epoch_start_offset.store(-1, Ordering::Release);
             tracing::info!(partition = %self.args.tp, epoch, leader = self.assignment.leader, log_end_offset = end, "following");
             Role::Follower {
                 leader: self.assignment.leader,
             }
         } else {
+            self.epoch_start_offset.store(-1, Ordering::Release);
             Role::None
         };
         self.maybe_advance_high_watermark();
@@ -159,16 +166,59 @@ impl PartitionState {
 
     /// Refuses an append this replica must not take: it does not lead, or
     /// acks=all finds fewer in-sync replicas than `min.insync.replicas`.
+    ///
+    /// In sync here means in the ISR and not yet past `replica.lag.time.max.ms`
+    /// behind: a member that fell behind is dropped by the next ISR change,
+    /// but that change needs the controller, and with the metadata quorum
+    /// lost (two of three brokers down) it never commits. Kafka then lets
+    /// acks=all writes wait out their timeout; counting only live members
+    /// refuses them at once with NOT_ENOUGH_REPLICAS, which tells the
+    /// producer why and writes nothing it will not acknowledge.
     pub(super) fn check_can_append(&self, acks: i16) -> Result<(), PartitionError> {
-        if !matches!(self.role, Role::Leader(_)) {
+        let Role::Leader(leader) = &self.role else {
             return Err(PartitionError::NotLeader);
+        };
+        if acks != -1 {
+            return Ok(());
         }
         let min = self.args.config.min_insync_replicas;
-        let isr = self.assignment.isr.len();
-        if acks == -1 && (isr as i64) < i64::from(min) {
+        let me = self.args.node_id;
+        let lag = Duration::from_millis(self.args.replica_lag_time_max_ms);
+        let now = Instant::now();
+        let isr = self
+            .assignment
+            .isr
+            .iter()
+            .filter(|&&r| {
+                r == me
+                    || leader
+                        .followers
+                        .get(&r)
+                        .is_some_and(|f| now.duration_since(f.last_caught_up) <= lag)
+            })
+            .count();
+        if (isr as i64) < i64::from(min) {
             return Err(PartitionError::NotEnoughReplicas { isr, min });
         }
         Ok(())
+    }
+
+    /// Writes the high watermark's checkpoint if it moved: at most every
+    /// [`HW_CHECKPOINT_INTERVAL_MS`], or now with `force` (the actor stops).
+    /// A replica alone in its partition needs none (it starts at its log end).
+    pub(super) fn checkpoint_high_watermark(&mut self, force: bool) {
+        let hw = *self.high_watermark.borrow();
+        let (written, at) = self.hw_checkpoint;
+        let due = force || at.elapsed() >= Duration::from_millis(HW_CHECKPOINT_INTERVAL_MS);
+        if hw == written || !due || self.assignment.replicas.len() <= 1 {
+            return;
+        }
+        match self.log.checkpoint_high_watermark(hw) {
+            Ok(()) => self.hw_checkpoint = (hw, Instant::now()),
+            Err(e) => {
+                tracing::warn!(partition = %self.args.tp, error = %e, "high watermark checkpoint failed")
+            }
+        }
     }
 
     /// The ISR the high watermark waits for: the image's, plus any replica a

@@ -10,7 +10,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
@@ -22,13 +27,35 @@ use crate::protocol::compression::{Compression, decompress};
 use crate::protocol::records::{BatchError, batches, records_of};
 use crate::protocol::responses::{
     FETCH_VERSION, FetchResponse, LIST_OFFSETS_VERSION, ListOffsetsResponse,
+    OFFSET_FOR_LEADER_EPOCH_VERSION, OffsetForLeaderEpochResponse,
 };
 
-/// A partition to fetch: topic, partition, offset, and its position's epoch.
-type FetchTarget = (Arc<str>, i32, i64, u64);
+/// A partition to fetch.
+#[derive(Debug, Clone)]
+struct FetchTarget {
+    topic: Arc<str>,
+    partition: i32,
+    /// Offset to fetch from.
+    offset: i64,
+    /// The position's seek epoch: answers for an older one are dropped.
+    seek_epoch: u64,
+    /// The partition's leader epoch in the metadata the fetch goes by: the
+    /// leader fences a stale one (FENCED_LEADER_EPOCH).
+    leader_epoch: i32,
+}
+
+/// What a fetched partition advances its position by.
+struct Advance {
+    /// The next offset to fetch.
+    next: i64,
+    high_watermark: i64,
+    /// The leader epoch of the last batch read (-1: none).
+    last_epoch: i32,
+}
 
 const FETCH_KEY: i16 = ApiKey::Fetch as i16;
 const LIST_OFFSETS_KEY: i16 = ApiKey::ListOffsets as i16;
+const OFFSET_FOR_LEADER_EPOCH_KEY: i16 = ApiKey::OffsetForLeaderEpoch as i16;
 
 /// Largest decompressed records section accepted from one batch.
 const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 << 20;
@@ -100,32 +127,48 @@ pub(super) async fn run(shared: Arc<Shared>, out: mpsc::Sender<Fetched>) {
         let wake = shared.wake.notified();
         let mut refresh = Vec::new();
         let mut by_leader: HashMap<i32, Vec<FetchTarget>> = HashMap::new();
+        let mut validate = Vec::new();
         {
             let mut positions = shared.positions.lock();
             for ((topic, partition), pos) in positions.iter_mut() {
                 if pos.paused || pos.in_flight {
                     continue;
                 }
-                let leader = shared
-                    .cluster
-                    .cached(topic)
-                    .and_then(|m| m.partitions.get(*partition as usize).map(|p| p.leader));
-                match leader {
-                    Some(l) if l >= 0 => {
-                        if busy.get(&l).copied().unwrap_or(false) {
-                            continue;
-                        }
-                        pos.in_flight = true;
-                        by_leader.entry(l).or_default().push((
-                            topic.clone(),
-                            *partition,
-                            pos.fetch_at,
-                            pos.epoch,
-                        ));
-                    }
-                    _ => refresh.push(topic.to_string()),
+                let leader = shared.cluster.cached(topic).and_then(|m| {
+                    let p = m.partitions.get(*partition as usize)?;
+                    Some((p.leader, p.leader_epoch))
+                });
+                let Some((leader, leader_epoch)) = leader.filter(|l| l.0 >= 0) else {
+                    refresh.push(topic.to_string());
+                    continue;
+                };
+                let target = FetchTarget {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: pos.fetch_at,
+                    seek_epoch: pos.epoch,
+                    leader_epoch,
+                };
+                // KIP-320: after a leader change, the new leader first
+                // confirms that what was fetched is still its log.
+                if leader_epoch > pos.leader_epoch && pos.last_fetched_epoch >= 0 {
+                    pos.in_flight = true;
+                    validate.push((leader, target, pos.last_fetched_epoch));
+                    continue;
                 }
+                pos.leader_epoch = pos.leader_epoch.max(leader_epoch);
+                if busy.get(&leader).copied().unwrap_or(false) {
+                    continue;
+                }
+                pos.in_flight = true;
+                by_leader.entry(leader).or_default().push(target);
             }
+        }
+        for (leader, target, last_fetched_epoch) in validate {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                validate_position(&shared, leader, target, last_fetched_epoch).await;
+            });
         }
         if !refresh.is_empty() {
             refresh.sort();
@@ -162,11 +205,12 @@ async fn fetch_once(
 ) {
     let config = &shared.config;
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for (topic, partition, offset, _) in &partitions {
+    for target in &partitions {
+        let topic = &target.topic;
         let p = FetchPartition::default()
-            .with_partition(*partition)
-            .with_current_leader_epoch(-1)
-            .with_fetch_offset(*offset)
+            .with_partition(target.partition)
+            .with_current_leader_epoch(target.leader_epoch)
+            .with_fetch_offset(target.offset)
             .with_last_fetched_epoch(-1)
             .with_log_start_offset(-1)
             .with_partition_max_bytes(config.max_partition_fetch_bytes);
@@ -207,8 +251,8 @@ async fn fetch_once(
         Err(e) => {
             tracing::debug!(leader, error = %e, "fetch failed");
             release(shared, &partitions, None);
-            for (topic, ..) in &partitions {
-                shared.cluster.invalidate(topic);
+            for target in &partitions {
+                shared.cluster.invalidate(&target.topic);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             return;
@@ -216,14 +260,20 @@ async fn fetch_once(
     };
     for t in response.responses {
         for p in t.partitions {
-            let Some((topic, partition, offset, epoch)) = partitions
+            let Some(target) = partitions
                 .iter()
-                .find(|(tp, pp, ..)| tp.as_ref() == t.topic && *pp == p.partition_index)
+                .find(|f| f.topic.as_ref() == t.topic && f.partition == p.partition_index)
                 .cloned()
             else {
                 continue;
             };
-            let one = [(topic.clone(), partition, offset, epoch)];
+            let (topic, partition, offset, epoch) = (
+                target.topic.clone(),
+                target.partition,
+                target.offset,
+                target.seek_epoch,
+            );
+            let one = [target];
             match p.error_code {
                 0 => {}
                 codes::OFFSET_OUT_OF_RANGE => {
@@ -253,9 +303,14 @@ async fn fetch_once(
             }
             let decoded = decode_records(&topic, partition, p.records.unwrap_or_default(), offset);
             let records = match decoded {
-                Ok((records, next)) => {
-                    release(shared, &one, Some((next, p.high_watermark)));
-                    Ok(records)
+                Ok(decoded) => {
+                    let advance = Advance {
+                        next: decoded.next,
+                        high_watermark: p.high_watermark,
+                        last_epoch: decoded.last_epoch,
+                    };
+                    release(shared, &one, Some(advance));
+                    Ok(decoded.records)
                 }
                 Err(e) => {
                     release(shared, &one, None);
@@ -286,19 +341,95 @@ async fn fetch_once(
 /// Ends the in-flight state of `partitions`; with `advance`, moves their fetch
 /// position and records the high watermark, unless a seek (a newer epoch)
 /// moved them meanwhile.
-fn release(shared: &Shared, partitions: &[FetchTarget], advance: Option<(i64, i64)>) {
+fn release(shared: &Shared, partitions: &[FetchTarget], advance: Option<Advance>) {
     let mut positions = shared.positions.lock();
-    for (topic, partition, _, epoch) in partitions {
-        if let Some(pos) = positions.get_mut(&(topic.clone(), *partition)) {
+    for target in partitions {
+        if let Some(pos) = positions.get_mut(&(target.topic.clone(), target.partition)) {
             pos.in_flight = false;
-            if let Some((next, high_watermark)) = advance
-                && pos.epoch == *epoch
+            if let Some(advance) = &advance
+                && pos.epoch == target.seek_epoch
             {
-                pos.fetch_at = pos.fetch_at.max(next);
-                pos.high_watermark = high_watermark;
+                pos.fetch_at = pos.fetch_at.max(advance.next);
+                pos.high_watermark = advance.high_watermark;
+                if advance.last_epoch >= 0 {
+                    pos.last_fetched_epoch = advance.last_epoch;
+                }
             }
         }
     }
+}
+
+/// KIP-320: asks the partition's new leader where the epoch of the last
+/// fetched batch ends there. Ending below the fetch position means the log
+/// was truncated under the consumer (an unclean election): it goes back to
+/// where the logs agree, as Kafka's consumer does with a reset policy, rather
+/// than skip records. Then fetching goes on under the new epoch.
+async fn validate_position(
+    shared: &Shared,
+    leader: i32,
+    target: FetchTarget,
+    last_fetched_epoch: i32,
+) {
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(target.topic.to_string())))
+                .with_partitions(vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(target.partition)
+                        .with_current_leader_epoch(target.leader_epoch)
+                        .with_leader_epoch(last_fetched_epoch),
+                ]),
+        ]);
+    let answer = async {
+        let conn = shared.cluster.broker(leader).await?;
+        let body = conn
+            .call(
+                OFFSET_FOR_LEADER_EPOCH_KEY,
+                OFFSET_FOR_LEADER_EPOCH_VERSION,
+                &request,
+            )
+            .await?;
+        let response = conn.decode(body, OffsetForLeaderEpochResponse::decode)?;
+        let end = response
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition == target.partition)
+            .ok_or_else(|| {
+                ClientError::UnknownTopic(format!("{}-{}", target.topic, target.partition))
+            })?;
+        match ClientError::from_code(end.error_code, None) {
+            Some(e) => Err(e),
+            None => Ok(end.end_offset),
+        }
+    }
+    .await;
+    let mut positions = shared.positions.lock();
+    let Some(pos) = positions.get_mut(&(target.topic.clone(), target.partition)) else {
+        return;
+    };
+    pos.in_flight = false;
+    if pos.epoch != target.seek_epoch {
+        return; // sought meanwhile: nothing fetched to validate
+    }
+    match answer {
+        Ok(end) => {
+            pos.leader_epoch = target.leader_epoch;
+            if end >= 0 && end < pos.fetch_at {
+                tracing::warn!(topic = %target.topic, partition = target.partition, from = pos.fetch_at, to = end, "log truncated under the consumer (KIP-320); fetching from where the logs agree");
+                *pos = super::PartitionPosition::at(end, pos.epoch + 1);
+                pos.leader_epoch = target.leader_epoch;
+            }
+        }
+        Err(e) => {
+            tracing::debug!(topic = %target.topic, partition = target.partition, error = %e, "position validation failed; retrying");
+            drop(positions);
+            shared.cluster.invalidate(&target.topic);
+        }
+    }
+    shared.wake.notify_one();
 }
 
 /// OFFSET_OUT_OF_RANGE: restart the partition where `auto.offset.reset` says.
@@ -321,6 +452,15 @@ async fn reset(shared: &Shared, topic: &Arc<str>, partition: i32, epoch: u64) {
     }
 }
 
+/// What a fetched record set holds at or after the fetch offset.
+pub(crate) struct Decoded {
+    pub(crate) records: Vec<ConsumerRecord>,
+    /// The offset to fetch next.
+    pub(crate) next: i64,
+    /// The leader epoch of the last batch read (-1: none).
+    pub(crate) last_epoch: i32,
+}
+
 /// The records of a fetched record set at or after `from`, and the offset to
 /// fetch next. A partial batch at the end is normal (the broker cuts at
 /// `max_bytes`); anything else invalid is an error.
@@ -329,13 +469,14 @@ pub(crate) fn decode_records(
     partition: i32,
     set: Bytes,
     from: i64,
-) -> Result<(Vec<ConsumerRecord>, i64), ClientError> {
+) -> Result<Decoded, ClientError> {
     let corrupt = |why: String| ClientError::Kafka {
         code: 2,
         message: Some(format!("{topic}-{partition}: {why}")),
     };
     let mut out = Vec::new();
     let mut next = from;
+    let mut last_epoch = -1;
     for item in batches(&set) {
         let (view, _) = match item {
             Ok(v) => v,
@@ -347,6 +488,7 @@ pub(crate) fn decode_records(
             continue;
         }
         next = next.max(last + 1);
+        last_epoch = view.partition_leader_epoch();
         if view.is_control() {
             continue;
         }
@@ -380,7 +522,11 @@ pub(crate) fn decode_records(
             });
         }
     }
-    Ok((out, next))
+    Ok(Decoded {
+        records: out,
+        next,
+        last_epoch,
+    })
 }
 
 #[cfg(test)]
@@ -405,7 +551,8 @@ mod tests {
         set.extend(batch_at(13, Compression::Zstd, &["d"]));
         let tail = batch_at(14, Compression::None, &["e"]);
         set.extend_from_slice(&tail[..tail.len() - 3]);
-        let (records, next) = decode_records(&topic, 0, Bytes::from(set), 11).unwrap();
+        let decoded = decode_records(&topic, 0, Bytes::from(set), 11).unwrap();
+        let (records, next) = (decoded.records, decoded.next);
         let got: Vec<_> = records
             .iter()
             .map(|r| (r.offset, r.value.as_deref().map(|v| v.to_vec())))

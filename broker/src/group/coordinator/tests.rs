@@ -89,6 +89,7 @@ async fn spawn_coordinator(
             actor: probe.actor().clone(),
             reader: log.reader(),
             log_end: high_watermark.clone(),
+            epoch_start_offset: Default::default(),
             high_watermark,
         }),
     );

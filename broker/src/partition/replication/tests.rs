@@ -185,6 +185,102 @@ async fn the_leader_proposes_shrinking_and_expanding_the_isr() {
     flusher.shutdown();
 }
 
+#[tokio::test]
+async fn acks_all_is_refused_while_in_sync_followers_are_past_the_lag_time() {
+    // The ISR change that would drop the silent followers is never
+    // committed (the quorum is gone): the leader still refuses acks=all at
+    // once instead of letting it wait out its timeout.
+    let (actor, handle, args, _rx, flusher) =
+        start(assignment(1, 0, &[1, 2, 3], &[1, 2, 3]), 200).await;
+    let keep_fetching = |until: Duration| {
+        let actor = actor.clone();
+        let end = handle.log_end.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + until;
+            while tokio::time::Instant::now() < deadline {
+                fetched(&actor, 2, *end.borrow());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // 2 fetches, 3 is silent and leaves the ISR: two in sync, enough for
+    // min 2.
+    keep_fetching(Duration::from_millis(400)).await;
+    set_assignment(&actor, &args, assignment(1, 0, &[1, 2, 3], &[1, 2]));
+    assert!(append(&actor, b"a", 1).await.is_ok());
+    let fetching = tokio::spawn(keep_fetching(Duration::from_millis(300)));
+    let ok = append(&actor, b"b", -1).await;
+    fetching.await.unwrap();
+    assert!(ok.is_ok(), "leader + follower 2 are in sync: {ok:?}");
+    // 2 falls silent past the lag time too; its removal is never committed:
+    // refused, nothing written.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let end = *handle.log_end.borrow();
+    assert_eq!(
+        append(&actor, b"c", -1).await,
+        Err(PartitionError::NotEnoughReplicas { isr: 1, min: 2 })
+    );
+    assert_eq!(
+        *handle.log_end.borrow(),
+        end,
+        "a refused append writes nothing"
+    );
+    // 2 comes back: accepted again.
+    let fetching = tokio::spawn(keep_fetching(Duration::from_millis(300)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(append(&actor, b"d", -1).await.is_ok());
+    fetching.await.unwrap();
+    actor.stop(None);
+    flusher.shutdown();
+}
+
+#[tokio::test]
+async fn the_high_watermark_survives_a_restart_and_a_new_leader_knows_its_epoch_start() {
+    let fs = Arc::new(SimFs::new());
+    let registry = Arc::new(PartitionRegistry::new());
+    let flusher = Flusher::spawn().unwrap();
+    let mut args = partition_args(fs, registry.clone(), &flusher);
+    args.assignment = Arc::new(Mutex::new(assignment(1, 0, &[1, 2, 3], &[1, 2, 3])));
+    let (actor, task) = Actor::spawn(None, Partition, args.clone()).await.unwrap();
+    let Some(PartitionEntry::Online(handle)) = registry.lookup("t", 0) else {
+        panic!("partition online");
+    };
+    assert_eq!(handle.epoch_start_offset.load(Ordering::Acquire), 0);
+    for value in [b"a", b"b", b"c"] {
+        append(&actor, value, 1).await.unwrap();
+    }
+    fetched(&actor, 2, 2);
+    fetched(&actor, 3, 2);
+    high_watermark_reaches(&handle, 2).await;
+    actor.stop(None);
+    task.await.unwrap();
+
+    // Restarted as the leader of a new epoch: the high watermark starts
+    // where it was, below the epoch's start (the log end), until the
+    // followers confirm the rest.
+    *args.assignment.lock() = assignment(1, 1, &[1, 2, 3], &[1, 2, 3]);
+    let (actor, task) = Actor::spawn(None, Partition, args.clone()).await.unwrap();
+    let Some(PartitionEntry::Online(handle)) = registry.lookup("t", 0) else {
+        panic!("partition online again");
+    };
+    assert_eq!(*handle.high_watermark.borrow(), 2);
+    assert_eq!(handle.epoch_start_offset.load(Ordering::Acquire), 3);
+    fetched(&actor, 2, 3);
+    fetched(&actor, 3, 3);
+    high_watermark_reaches(&handle, 3).await;
+    // A follower publishes no epoch start.
+    set_assignment(&actor, &args, assignment(2, 2, &[1, 2, 3], &[1, 2, 3]));
+    let cleared = tokio::time::timeout(Duration::from_secs(10), async {
+        while handle.epoch_start_offset.load(Ordering::Acquire) != -1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(cleared.await.is_ok());
+    actor.stop(None);
+    task.await.unwrap();
+    flusher.shutdown();
+}
+
 /// Batches as a leader wrote them: `values` appended under `epoch`s.
 fn leader_batches(appends: &[(&[u8], i32)]) -> Vec<Bytes> {
     let mut log = Log::open(

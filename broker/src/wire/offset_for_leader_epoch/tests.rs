@@ -83,6 +83,7 @@ async fn fixture() -> Fixture {
                 actor: probe.actor().clone(),
                 reader: log.reader(),
                 log_end: high_watermark.clone(),
+                epoch_start_offset: Default::default(),
                 high_watermark,
             }),
         );
