@@ -9,7 +9,14 @@ Measures, in one run on this machine (clients and brokers share its cores):
     it with acks=all, time from the kill to the first acknowledged write (on
     the new leader), over KILLS kills (the broker is restarted and rejoins the
     ISR between kills);
-  * controlled shutdown: SIGTERM of a leader until its process exits.
+  * controlled shutdown: SIGTERM of a leader until its process exits;
+  * replication lag under that steady half-rate load: how far each follower's
+    log of a partition is behind the leader's, sampled every 50 ms from the
+    segment files' sizes (followers copy the leader's batches byte for byte),
+    in bytes and in ms of that partition's write rate;
+  * metadata under load: CreateTopics round trips (each one a Raft commit)
+    idle and while the full-speed RF=3 produce runs, to show Raft does not
+    queue behind replication (it has its own CONTROLLER link);
 
   python3 scripts/cluster_bench.py          # BENCH_RECORDS (3000000), BENCH_KILLS (20)
 
@@ -18,6 +25,7 @@ Every wait is bounded.
 """
 
 import functools
+import glob
 import json
 import os
 import signal
@@ -132,6 +140,64 @@ def controller_segments(cluster):
     return total
 
 
+def log_bytes(cluster, topic_partition):
+    """Bytes of `topic_partition`'s segment files per broker id."""
+    sizes = {}
+    for n in cluster.nodes:
+        pattern = os.path.join(cluster.root, f"broker-{n['id']}", "**", topic_partition, "*.log")
+        total = 0
+        for path in glob.glob(pattern, recursive=True):
+            try:
+                total += os.path.getsize(path)
+            except OSError:
+                pass
+        sizes[n["id"]] = total
+    return sizes
+
+
+def with_replication_lag(cluster, admin, topic, run):
+    """Runs `run()`, sampling every 50 ms how many bytes each follower's log
+    of `topic`-0 is behind the leader's; returns run's result, the lags in
+    bytes, and the leader's write rate in bytes/ms over the run."""
+    leader = partition_state(admin, topic, 0)[0]
+    samples, stop = [], threading.Event()
+    start_bytes, start_at = log_bytes(cluster, f"{topic}-0")[leader], time.monotonic()
+
+    def sample():
+        while not stop.is_set():
+            sizes = log_bytes(cluster, f"{topic}-0")
+            samples.extend(max(0, sizes[leader] - b) for node, b in sizes.items() if node != leader)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = run()
+    finally:
+        stop.set()
+        sampler.join()
+    grown = log_bytes(cluster, f"{topic}-0")[leader] - start_bytes
+    rate = grown / max(1.0, (time.monotonic() - start_at) * 1000)
+    return result, samples, rate
+
+
+def create_topic_times(admin, prefix, count):
+    """Seconds per CreateTopics (one partition, RF=3: a Raft commit each)."""
+    times = []
+    for i in range(count):
+        name = f"{prefix}-{i}"
+        start = time.monotonic()
+        admin.create_topics([NewTopic(name, 1, 3)])[name].result(timeout=30)
+        times.append(time.monotonic() - start)
+    return times
+
+
+def quantiles(values):
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))]  # noqa: E731
+    return pick(0.5), pick(0.99), ordered[-1]
+
+
 def rdkafka_produce(bootstrap, topic, records, acks, rate=0):
     env = dict(os.environ, BENCH_RATE=str(rate))
     out = subprocess.run(
@@ -234,9 +300,28 @@ def main():
               f"p50 {rf3['p50_ms']} ms, p99 {rf3['p99_ms']} ms")
         print(f"RF=3 / RF=1: {rf3['records_per_sec'] / rf1['records_per_sec']:.2f}")
         half = int(rf3["records_per_sec"] / 2)
-        paced = rdkafka_produce(cluster.bootstrap(), "bench-rf3", min(RECORDS, half * 10), "-1", half)
+        paced, lags, rate = with_replication_lag(
+            cluster, admin, "bench-rf3",
+            lambda: rdkafka_produce(cluster.bootstrap(), "bench-rf3", min(RECORDS, half * 10), "-1", half))
         print(f"RF=3 acks=all at {half} records/s: p50 {paced['p50_ms']} ms, p99 {paced['p99_ms']} ms "
               f"(achieved {paced['records_per_sec']:.0f} records/s)", flush=True)
+        p50, p99, top = quantiles(lags)
+        print(f"replication lag of bench-rf3-0's followers at that load ({len(lags)} samples): "
+              f"p50 {p50} B ({p50 / rate:.1f} ms), p99 {p99} B ({p99 / rate:.1f} ms), "
+              f"max {top} B ({top / rate:.1f} ms) at {rate * 1000 / 1e6:.1f} MB/s into the partition",
+              flush=True)
+        idle_creates = create_topic_times(admin, "idle-create", 10)
+        loaded = {}
+        load = threading.Thread(target=lambda: loaded.update(
+            rdkafka_produce(cluster.bootstrap(), "bench-rf3", RECORDS, "-1")))
+        load.start()
+        time.sleep(1.0)
+        busy_creates = create_topic_times(admin, "busy-create", 10)
+        load.join()
+        for label, times in (("idle", idle_creates), ("under full RF=3 load", busy_creates)):
+            p50, _, top = quantiles(times)
+            print(f"CreateTopics (a Raft commit) {label}: p50 {p50 * 1000:.0f} ms, max {top * 1000:.0f} ms")
+        print(f"  (the load meanwhile: {loaded.get('records_per_sec', 0):.0f} records/s)", flush=True)
         took, old, new = controlled_shutdown(cluster, admin, "failover")
         print(f"controlled shutdown (SIGTERM of leader {old} to exit): {took:.2f} s; new leader {new}")
         print(f"failover over {KILLS} leader kills (kill -9 to the first acknowledged write):", flush=True)

@@ -131,7 +131,7 @@ pub struct ClusterConfig {
     pub replica_lag_time_max_ms: u64,
     /// Raft leader heartbeats (`controller.quorum.heartbeat.interval.ms`).
     pub quorum_heartbeat_interval_ms: u64,
-    /// Raft election timeout, lower bound; the upper is twice it
+    /// Raft election timeout, lower bound; the upper is 1.5 times it
     /// (`controller.quorum.election.timeout.ms`).
     pub quorum_election_timeout_ms: u64,
     /// How often a broker renews its lease (`broker.heartbeat.interval.ms`).

@@ -240,7 +240,10 @@ impl Actor for Controller {
         myself: ActorRef<Self::Msg>,
         args: ControllerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let check = Duration::from_millis(args.config.cluster.broker_heartbeat_interval_ms.max(1));
+        // A quarter of a heartbeat interval: a lease is found expired at
+        // most that late (the check touches no disk unless one expired).
+        let check =
+            Duration::from_millis((args.config.cluster.broker_heartbeat_interval_ms / 4).max(1));
         myself.send_interval(check, || ControllerMsg::CheckLeases);
         let watcher = tokio::spawn(forward_leader_changes(args.quorum.leader_changes(), myself));
         let image = args.images.borrow().clone();
@@ -300,6 +303,9 @@ impl Actor for Controller {
                         Err(ProposeError::NotLeader(_)) => {}
                         Err(ProposeError::Fatal(e)) => return Err(e.into()),
                     }
+                    // Seed the leases now, not at the next check: failover
+                    // after a controller's death waits on them.
+                    state.check_leases().await?;
                 }
             }
             ControllerMsg::CheckLeases => state.check_leases().await?,

@@ -108,8 +108,14 @@ impl Quorum {
         let config = openraft::Config {
             cluster_name: "weir".into(),
             heartbeat_interval: args.heartbeat_interval_ms,
+            // openraft 0.9 waits a leader lease of `election_timeout_max`
+            // on top of the (random) election timeout before a follower of a
+            // live-looking leader stands: with 1.5x the lease is 1.5 s, not
+            // 2 s, and a dead controller is replaced 2.5-3 s after its last
+            // heartbeat instead of 3-4 s.
             election_timeout_min: args.election_timeout_ms,
-            election_timeout_max: args.election_timeout_ms * 2,
+            election_timeout_max: (args.election_timeout_ms * 3 / 2)
+                .max(args.election_timeout_ms + 1),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(args.snapshot_every_entries),
             max_in_snapshot_log_to_keep: ENTRIES_KEPT_BEHIND_SNAPSHOT
                 .min(args.snapshot_every_entries / 2),
