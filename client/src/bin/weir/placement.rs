@@ -93,6 +93,25 @@ pub fn parse_replicas(spec: &str) -> Result<Vec<(i32, Vec<i32>)>, String> {
     Ok(out)
 }
 
+/// Parses the partitions of `partition[:brokers];...` (brokers ignored),
+/// for `--cancel`.
+pub fn parse_partitions(spec: &str) -> Result<Vec<(i32, Vec<i32>)>, String> {
+    let mut out: Vec<(i32, Vec<i32>)> = Vec::new();
+    for entry in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let partition = entry.split(':').next().unwrap_or_default().trim();
+        let partition: i32 = partition
+            .parse()
+            .map_err(|_| format!("bad partition {partition:?} in {entry:?}"))?;
+        if !out.iter().any(|(p, _)| *p == partition) {
+            out.push((partition, Vec::new()));
+        }
+    }
+    if out.is_empty() {
+        return Err("no partitions given".into());
+    }
+    Ok(out)
+}
+
 /// `weir topic reassign`: asks for new replica sets (or cancels), then
 /// shows a progress bar until no partition of the topic is being
 /// reassigned any more (or `timeout` passes).
@@ -207,5 +226,10 @@ mod tests {
         for bad in ["", "0", "0:", "x:1", "0:1,y", "0:1;0:2"] {
             assert!(parse_replicas(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            parse_partitions("0;1:2,3;0").unwrap(),
+            vec![(0, vec![]), (1, vec![])]
+        );
+        assert!(parse_partitions("x").is_err());
     }
 }

@@ -66,8 +66,8 @@ pub enum TopicCommand {
         /// (e.g. "0:1,2,3;1:2,3,1"); the first broker is the preferred leader.
         #[arg(long)]
         replicas: String,
-        /// Cancel the reassignments of these partitions instead (the broker
-        /// lists after `partition:` are ignored).
+        /// Cancel the reassignments of these partitions instead (`--replicas
+        /// "0;1"`; broker lists after `partition:` are ignored).
         #[arg(long)]
         cancel: bool,
         /// Return once the reassignment is recorded, without waiting.
@@ -208,8 +208,12 @@ pub async fn run(bootstrap: &str, cmd: TopicCommand) -> anyhow::Result<()> {
             no_wait,
             timeout_secs,
         } => {
-            let targets = crate::placement::parse_replicas(&replicas)
-                .map_err(|e| anyhow::anyhow!("--replicas: {e}"))?;
+            let parse = if cancel {
+                crate::placement::parse_partitions
+            } else {
+                crate::placement::parse_replicas
+            };
+            let targets = parse(&replicas).map_err(|e| anyhow::anyhow!("--replicas: {e}"))?;
             let timeout = std::time::Duration::from_secs(timeout_secs);
             crate::placement::reassign(&admin, name, targets, cancel, !no_wait, timeout).await?;
         }
