@@ -369,6 +369,17 @@ impl BrokerConfig {
             "controller.quorum.election.timeout.ms" => c.quorum_election_timeout_ms = v.parse()?,
             "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = v.parse()?,
             "broker.session.timeout.ms" => c.broker_session_timeout_ms = v.parse()?,
+            "auto.leader.rebalance.enable" => c.auto_leader_rebalance_enable = v.parse()?,
+            "leader.imbalance.per.broker.percentage" => {
+                c.leader_imbalance_per_broker_percentage = v.parse()?
+            }
+            "leader.imbalance.check.interval.seconds" => {
+                let seconds: u64 = v.parse()?;
+                c.leader_imbalance_check_interval_ms = seconds.saturating_mul(1000)
+            }
+            "leader.imbalance.check.interval.ms" => {
+                c.leader_imbalance_check_interval_ms = v.parse()?
+            }
             "process.roles" => {
                 let roles = names(&v.string()?);
                 if roles.iter().any(|r| r != "BROKER" && r != "CONTROLLER") {
@@ -489,6 +500,12 @@ impl BrokerConfig {
             return Err(bad(
                 "broker.session.timeout.ms",
                 "must be at least four times broker.heartbeat.interval.ms".into(),
+            ));
+        }
+        if c.leader_imbalance_check_interval_ms == 0 {
+            return Err(bad(
+                "leader.imbalance.check.interval.seconds",
+                "must be positive".into(),
             ));
         }
         if c.quorum_election_timeout_ms <= c.quorum_heartbeat_interval_ms {

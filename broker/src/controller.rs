@@ -23,7 +23,8 @@ pub use actor::{
     TopicError, TopicSpec,
 };
 pub use alter::ConfigAlteration;
-pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use decisions::{ElectionError, ElectionType, ReassignmentError};
+pub use image::{MetadataImage, PartitionImage, Reassignment, TopicImage};
 pub use records::MetadataRecord;
 pub use topic_config::TopicConfig;
 

@@ -3,7 +3,7 @@
 use kafka_protocol::ResponseError;
 use weir_client::protocol::requests::offset_for_leader_epoch::NO_LEADER_EPOCH;
 
-use crate::controller::{MetadataImage, TopicError};
+use crate::controller::{ElectionError, MetadataImage, ReassignmentError, TopicError};
 use crate::partition::PartitionError;
 
 /// No error.
@@ -70,6 +70,36 @@ pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// INVALID_CONFIG: unknown config, bad value, or a config that cannot be
 /// altered (Weir's broker configs are static).
 pub const INVALID_CONFIG: i16 = 40;
+
+/// PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is down or out of sync.
+pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+/// ELIGIBLE_LEADERS_NOT_AVAILABLE: no replica may lead.
+pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
+/// ELECTION_NOT_NEEDED: the partition already has the leader asked for.
+pub const ELECTION_NOT_NEEDED: i16 = 84;
+/// NO_REASSIGNMENT_IN_PROGRESS: a cancellation with nothing to cancel.
+pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
+
+/// The Kafka error code of one partition's election that did not happen.
+pub fn election_error_code(e: &ElectionError) -> i16 {
+    match e {
+        ElectionError::NotNeeded => ELECTION_NOT_NEEDED,
+        ElectionError::PreferredLeaderNotAvailable(_) => PREFERRED_LEADER_NOT_AVAILABLE,
+        ElectionError::EligibleLeadersNotAvailable(_) => ELIGIBLE_LEADERS_NOT_AVAILABLE,
+        ElectionError::UnknownTopicOrPartition => UNKNOWN_TOPIC_OR_PARTITION,
+        ElectionError::Unavailable(_) => REQUEST_TIMED_OUT,
+    }
+}
+
+/// The Kafka error code of one partition's refused reassignment.
+pub fn reassignment_error_code(e: &ReassignmentError) -> i16 {
+    match e {
+        ReassignmentError::UnknownTopicOrPartition => UNKNOWN_TOPIC_OR_PARTITION,
+        ReassignmentError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
+        ReassignmentError::NoReassignmentInProgress => NO_REASSIGNMENT_IN_PROGRESS,
+        ReassignmentError::Unavailable(_) => REQUEST_TIMED_OUT,
+    }
+}
 
 /// The Kafka error code for a topic change failure.
 pub fn topic_error_code(e: &TopicError) -> i16 {

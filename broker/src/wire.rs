@@ -8,6 +8,7 @@
 //! writer sends responses strictly in request order.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -18,6 +19,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod dispatch;
+pub mod elect_leaders;
 pub mod encode;
 /// The Kafka error-code table (kept below every layer that answers with codes).
 pub use crate::errors;
@@ -30,6 +32,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;

@@ -264,6 +264,24 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             assert_eq!(p.low_watermark, 0, "DeleteRecords v{v} low watermark");
             p.error_code
         }
+        // A preferred election of every partition: each is led by its only
+        // (preferred) replica, so none needs one and none is listed.
+        ApiKey::ElectLeaders => {
+            let resp = ElectLeadersResponse::decode(&mut b, v).unwrap();
+            assert!(resp.replica_election_results.is_empty(), "{resp:?}");
+            resp.error_code
+        }
+        // An empty reassignment; no reassignment in progress.
+        ApiKey::AlterPartitionReassignments => {
+            let resp = AlterPartitionReassignmentsResponse::decode(&mut b, v).unwrap();
+            assert!(resp.responses.is_empty(), "{resp:?}");
+            resp.error_code
+        }
+        ApiKey::ListPartitionReassignments => {
+            let resp = ListPartitionReassignmentsResponse::decode(&mut b, v).unwrap();
+            assert!(resp.topics.is_empty(), "{resp:?}");
+            resp.error_code
+        }
     };
     assert_eq!(error_code, 0, "{key:?} v{v}");
 }

@@ -5,6 +5,7 @@
 
 mod configs;
 mod groups;
+mod placement;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use groups::{
     CommittedOffset, GroupDescription, GroupListing, MemberDescription, OffsetReset, PartitionLag,
     ResetTo, lag_of, reset_target,
 };
+pub use placement::{ELECTION_NOT_NEEDED, ElectionResult, ElectionType, PartitionReassignment};
 
 const CREATE_TOPICS_KEY: i16 = ApiKey::CreateTopics as i16;
 const DELETE_TOPICS_KEY: i16 = ApiKey::DeleteTopics as i16;

@@ -392,3 +392,19 @@ def test_weir_cli_end_to_end(broker):
     rows = lag_rows(weir(broker, "group", "lag", group).stdout)
     assert rows[(topic, p)][0] == "4"
     assert all(rows[(topic, q)][0] == "0" for q in range(3) if q != p), rows
+
+
+def test_elect_leaders_answers_per_partition(broker):
+    """ElectLeaders through confluent-kafka: a single broker's partitions are led
+    by their preferred (only) replica, so each answers ELECTION_NOT_NEEDED (84),
+    for a preferred and an unclean election alike; an unknown partition answers
+    UNKNOWN_TOPIC_OR_PARTITION (3)."""
+    from confluent_kafka import ElectionType
+
+    admin = admin_for(broker)
+    create_topic(admin, "elect", 2)
+    asked = [TopicPartition("elect", 0), TopicPartition("elect", 1), TopicPartition("elect", 9)]
+    for kind in (ElectionType.PREFERRED, ElectionType.UNCLEAN):
+        results = admin.elect_leaders(kind, asked).result(timeout=TIMEOUT_S)
+        codes = {tp.partition: (err.code() if err is not None else 0) for tp, err in results.items()}
+        assert codes == {0: 84, 1: 84, 9: 3}, (kind, results)

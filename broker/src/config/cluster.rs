@@ -138,6 +138,16 @@ pub struct ClusterConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// A broker whose lease is this old is fenced (`broker.session.timeout.ms`).
     pub broker_session_timeout_ms: u64,
+    /// The active controller moves leadership back to preferred replicas
+    /// (`auto.leader.rebalance.enable`).
+    pub auto_leader_rebalance_enable: bool,
+    /// A broker leading fewer of the partitions it is preferred for than
+    /// this share (%) allows gets them back
+    /// (`leader.imbalance.per.broker.percentage`).
+    pub leader_imbalance_per_broker_percentage: u32,
+    /// How often the imbalance is checked
+    /// (`leader.imbalance.check.interval.seconds`, or `.ms` for tests).
+    pub leader_imbalance_check_interval_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -160,6 +170,10 @@ impl Default for ClusterConfig {
             quorum_election_timeout_ms: 1_000,
             broker_heartbeat_interval_ms: 500,
             broker_session_timeout_ms: 2_500,
+            // Kafka's defaults.
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_per_broker_percentage: 10,
+            leader_imbalance_check_interval_ms: 300_000,
         }
     }
 }

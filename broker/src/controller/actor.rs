@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::OFFSETS_TOPIC;
 use super::alter::{self, ConfigAlteration};
-use super::decisions;
+use super::decisions::{self, ElectionError, ElectionType, ReassignmentError};
 use super::image::MetadataImage;
 use super::quorum::{ProposeError, Quorum};
 use super::records::{Endpoint, MetadataRecord};
@@ -138,6 +138,17 @@ pub enum ControllerRequest {
         expected_isr: Vec<i32>,
         new_isr: Vec<i32>,
     },
+    /// Elect leaders (ElectLeaders) of these (topic, partition)s, or of every
+    /// partition with `None`.
+    ElectLeaders {
+        kind: ElectionType,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    /// Start, change or (with no target) cancel partition reassignments
+    /// (AlterPartitionReassignments): (topic, partition, target replicas).
+    AlterPartitionReassignments {
+        partitions: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
 }
 
 impl ControllerRequest {
@@ -171,6 +182,11 @@ pub enum ControllerReply {
     NotController,
     /// No active controller could commit it in time.
     Unavailable(String),
+    /// Per-partition election results: the partitions asked for, in order;
+    /// for every partition, those where an election was needed.
+    Elections(Vec<(String, i32, Result<(), ElectionError>)>),
+    /// One result per partition of a reassignment request, in order.
+    Reassignments(Vec<Result<(), ReassignmentError>>),
 }
 
 /// Messages of the [`Controller`].
@@ -192,6 +208,9 @@ pub enum ControllerMsg {
     LeaderChanged(Option<i32>),
     /// Time to fence the brokers whose lease expired (on the active controller).
     CheckLeases,
+    /// Time to move leadership back to preferred replicas if brokers lead
+    /// too few of theirs (on the active controller).
+    CheckLeaderImbalance,
 }
 
 /// What the controller starts with.
@@ -245,6 +264,11 @@ impl Actor for Controller {
         let check =
             Duration::from_millis((args.config.cluster.broker_heartbeat_interval_ms / 4).max(1));
         myself.send_interval(check, || ControllerMsg::CheckLeases);
+        if args.config.cluster.auto_leader_rebalance_enable {
+            let every =
+                Duration::from_millis(args.config.cluster.leader_imbalance_check_interval_ms);
+            myself.send_interval(every, || ControllerMsg::CheckLeaderImbalance);
+        }
         let watcher = tokio::spawn(forward_leader_changes(args.quorum.leader_changes(), myself));
         let image = args.images.borrow().clone();
         Ok(ControllerState {
@@ -308,7 +332,11 @@ impl Actor for Controller {
                     state.check_leases().await?;
                 }
             }
-            ControllerMsg::CheckLeases => state.check_leases().await?,
+            ControllerMsg::CheckLeases => {
+                state.check_leases().await?;
+                state.progress_reassignments().await?;
+            }
+            ControllerMsg::CheckLeaderImbalance => state.check_leader_imbalance().await?,
         }
         Ok(())
     }
@@ -526,12 +554,23 @@ impl ControllerState {
                     &new_isr,
                 );
                 match decision {
-                    Ok(record) => self
-                        .commit(record.into_iter().collect())
-                        .await
-                        .map(|()| ControllerReply::Altered),
+                    Ok(record) => {
+                        let committed = self.commit(record.into_iter().collect()).await;
+                        // A replica being added may just have caught up.
+                        match committed {
+                            Ok(()) => self.complete_reassignments().await,
+                            Err(e) => Err(e),
+                        }
+                        .map(|()| ControllerReply::Altered)
+                    }
                     Err(why) => Ok(ControllerReply::Refused(why)),
                 }
+            }
+            ControllerRequest::ElectLeaders { kind, partitions } => {
+                self.on_elect_leaders(kind, partitions).await
+            }
+            ControllerRequest::AlterPartitionReassignments { partitions } => {
+                self.on_alter_reassignments(partitions).await
             }
             ControllerRequest::RegisterBroker {
                 node_id,
@@ -680,6 +719,152 @@ impl ControllerState {
             // A heartbeat that came since the takeover counts.
             self.leases.entry(id).or_insert(assumed);
         }
+    }
+
+    /// On the active controller: Kafka's leader imbalance check
+    /// (`leader.imbalance.per.broker.percentage`), moving leadership back to
+    /// preferred replicas that are live and in sync.
+    async fn check_leader_imbalance(&mut self) -> Result<(), ActorProcessingErr> {
+        if !self.args.quorum.is_leader() {
+            return Ok(());
+        }
+        let percentage = self
+            .args
+            .config
+            .cluster
+            .leader_imbalance_per_broker_percentage;
+        let records = decisions::rebalance_leaders(&self.args.images.borrow(), percentage);
+        if records.is_empty() {
+            return Ok(());
+        }
+        match self.args.quorum.confirm_leadership().await {
+            Ok(()) => {}
+            Err(ProposeError::NotLeader(_)) => return Ok(()),
+            Err(ProposeError::Fatal(e)) => return Err(e.into()),
+        }
+        // Decided again on the image the leadership was confirmed on.
+        let records = decisions::rebalance_leaders(&self.args.images.borrow(), percentage);
+        let moved = records.len();
+        match self.commit(records).await {
+            Ok(()) => {
+                if moved > 0 {
+                    tracing::info!(
+                        partitions = moved,
+                        "leadership moved back to preferred replicas"
+                    );
+                }
+                Ok(())
+            }
+            Err(ProposeError::NotLeader(_)) => Ok(()),
+            Err(ProposeError::Fatal(e)) => Err(e.into()),
+        }
+    }
+
+    /// On the active controller: finishes the reassignments whose target
+    /// replicas are all in sync (a periodic check besides the one after each
+    /// ISR change, so a change lost with an old controller still finishes).
+    async fn progress_reassignments(&mut self) -> Result<(), ActorProcessingErr> {
+        if !self.args.quorum.is_leader() || self.args.images.borrow().reassignments.is_empty() {
+            return Ok(());
+        }
+        match self.args.quorum.confirm_leadership().await {
+            Ok(()) => {}
+            Err(ProposeError::NotLeader(_)) => return Ok(()),
+            Err(ProposeError::Fatal(e)) => return Err(e.into()),
+        }
+        match self.complete_reassignments().await {
+            Ok(()) | Err(ProposeError::NotLeader(_)) => Ok(()),
+            Err(ProposeError::Fatal(e)) => Err(e.into()),
+        }
+    }
+
+    /// Commits the completion of every reassignment that can finish now.
+    async fn complete_reassignments(&mut self) -> Result<(), ProposeError> {
+        let image = self.args.images.borrow().clone();
+        let records = decisions::complete_reassignments(&image);
+        for record in &records {
+            if let MetadataRecord::PartitionReplicasChanged {
+                topic_id,
+                partition,
+                replicas,
+                leader,
+                ..
+            } = record
+            {
+                let topic = image.topic_names.get(topic_id).cloned().unwrap_or_default();
+                tracing::info!(%topic, partition, ?replicas, leader, "partition reassignment completed");
+            }
+        }
+        self.commit(records).await
+    }
+
+    async fn on_elect_leaders(
+        &mut self,
+        kind: ElectionType,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<ControllerReply, ProposeError> {
+        let all = partitions.is_none();
+        let partitions = partitions.unwrap_or_else(|| {
+            self.image
+                .topics
+                .values()
+                .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+                .collect()
+        });
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(partitions.len());
+        let mut elected = std::collections::HashSet::new();
+        for (topic, partition) in partitions {
+            let result = match (
+                self.image.topic(&topic),
+                self.image.partition(&topic, partition),
+            ) {
+                (Some(t), Some(p)) => decisions::elect(&self.image, t.topic_id, p, kind),
+                _ => Err(ElectionError::UnknownTopicOrPartition),
+            };
+            let result = match result {
+                Ok(record) if elected.insert((topic.clone(), partition)) => {
+                    records.push(record);
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            // Kafka leaves out what needed no election when asked for all.
+            if all && result == Err(ElectionError::NotNeeded) {
+                continue;
+            }
+            results.push((topic, partition, result));
+        }
+        let moved = records.len();
+        self.commit(records).await?;
+        if moved > 0 {
+            tracing::info!(?kind, partitions = moved, "leaders elected on request");
+        }
+        Ok(ControllerReply::Elections(results))
+    }
+
+    async fn on_alter_reassignments(
+        &mut self,
+        partitions: Vec<(String, i32, Option<Vec<i32>>)>,
+    ) -> Result<ControllerReply, ProposeError> {
+        // Each change is decided on the image with the earlier ones applied.
+        let mut working = (*self.image).clone();
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(partitions.len());
+        for (topic, partition, target) in partitions {
+            let decision = decisions::reassign(&working, &topic, partition, target.as_deref());
+            results.push(decision.as_ref().map(|_| ()).map_err(Clone::clone));
+            if let Ok(Some(record)) = decision {
+                tracing::info!(%topic, partition, ?target, "partition reassignment changed");
+                working = working.apply(&record);
+                records.push(record);
+            }
+        }
+        self.commit(records).await?;
+        // Shrinks and reorderings may be complete at once.
+        self.complete_reassignments().await?;
+        Ok(ControllerReply::Reassignments(results))
     }
 
     /// The first active controller of a new quorum gives the cluster its id,

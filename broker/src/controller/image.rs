@@ -75,9 +75,85 @@ pub struct MetadataImage {
     pub topic_names: HashMap<[u8; 16], String>,
     /// First producer id not yet handed out.
     pub next_producer_id: i64,
+    /// Reassignments in progress, by (topic id, partition). Last, so an image
+    /// serialized before reassignments existed still decodes
+    /// ([`MetadataImage::decode`]).
+    pub reassignments: BTreeMap<([u8; 16], i32), Reassignment>,
+}
+
+/// A partition reassignment in progress (KIP-455): the partition's replica
+/// set is the union of the old and target sets until every target replica
+/// is in sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// Target replicas not in the old set.
+    pub adding: Vec<i32>,
+    /// Old replicas not in the target set.
+    pub removing: Vec<i32>,
+    /// The replica set before the reassignment began (in order, so a
+    /// cancellation restores the preferred leader).
+    pub original: Vec<i32>,
+}
+
+impl Reassignment {
+    /// The target replica set: the current replicas without those being
+    /// removed, in order.
+    pub fn target(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
+
+    /// The replica set from before the reassignment.
+    pub fn original(&self) -> &[i32] {
+        &self.original
+    }
+}
+
+/// The image as serialized before reassignments existed (snapshots written
+/// then): the same fields up to `next_producer_id`.
+#[derive(Deserialize)]
+struct ImageV1 {
+    version: u64,
+    cluster_id: String,
+    controller_id: i32,
+    brokers: BTreeMap<i32, BrokerInfo>,
+    topics: BTreeMap<String, Arc<TopicImage>>,
+    topic_names: HashMap<[u8; 16], String>,
+    next_producer_id: i64,
 }
 
 impl MetadataImage {
+    /// Decodes a serialized (postcard) image, this version's or one written
+    /// before reassignments existed (which has none).
+    pub fn decode(bytes: &[u8]) -> Result<MetadataImage, postcard::Error> {
+        match postcard::from_bytes::<MetadataImage>(bytes) {
+            Ok(image) => Ok(image),
+            Err(e) => {
+                let Ok(old) = postcard::from_bytes::<ImageV1>(bytes) else {
+                    return Err(e);
+                };
+                Ok(MetadataImage {
+                    version: old.version,
+                    cluster_id: old.cluster_id,
+                    controller_id: old.controller_id,
+                    brokers: old.brokers,
+                    topics: old.topics,
+                    topic_names: old.topic_names,
+                    next_producer_id: old.next_producer_id,
+                    reassignments: BTreeMap::new(),
+                })
+            }
+        }
+    }
+
+    /// The reassignment in progress of `topic_id`'s `partition`, if any.
+    pub fn reassignment(&self, topic_id: &[u8; 16], partition: i32) -> Option<&Reassignment> {
+        self.reassignments.get(&(*topic_id, partition))
+    }
+
     /// The image after applying `record` (the record is at offset `self.version`).
     pub fn apply(&self, record: &MetadataRecord) -> MetadataImage {
         let mut next = self.clone();
@@ -103,6 +179,7 @@ impl MetadataImage {
                 if let Some(name) = next.topic_names.remove(topic_id) {
                     next.topics.remove(&name);
                 }
+                next.reassignments.retain(|(id, _), _| id != topic_id);
             }
             MetadataRecord::TopicConfigsAltered { topic_id, changes } => {
                 next.update_topic(topic_id, |topic| {
@@ -163,6 +240,44 @@ impl MetadataImage {
                         p.isr = isr.clone();
                     }
                 });
+            }
+            MetadataRecord::PartitionReplicasChanged {
+                topic_id,
+                partition,
+                replicas,
+                adding,
+                removing,
+                leader,
+                leader_epoch,
+                isr,
+            } => {
+                let key = (*topic_id, *partition);
+                let mut found = None;
+                next.update_topic(topic_id, |topic| {
+                    if let Some(p) = topic.partitions.get_mut(*partition as usize) {
+                        found = Some(std::mem::replace(&mut p.replicas, replicas.clone()));
+                        p.leader = *leader;
+                        p.leader_epoch = *leader_epoch;
+                        p.isr = isr.clone();
+                    }
+                });
+                if let Some(before) = found
+                    && !(adding.is_empty() && removing.is_empty())
+                {
+                    // A new target keeps the replicas from before the first.
+                    let original = match next.reassignments.get(&key) {
+                        Some(r) => r.original.clone(),
+                        None => before,
+                    };
+                    let reassignment = Reassignment {
+                        adding: adding.clone(),
+                        removing: removing.clone(),
+                        original,
+                    };
+                    next.reassignments.insert(key, reassignment);
+                } else {
+                    next.reassignments.remove(&key);
+                }
             }
         }
         next
@@ -245,5 +360,69 @@ mod tests {
         assert_eq!(image.version, 3);
         let image = image.apply(&MetadataRecord::TopicDeleted { topic_id: id });
         assert!(image.topic("t").is_none() && image.topic_names.is_empty());
+    }
+
+    /// A snapshot written before reassignments existed (the image without
+    /// its last field) still decodes; today's round-trips with them.
+    #[test]
+    fn snapshots_from_before_reassignments_decode() {
+        #[derive(Serialize)]
+        struct Before<'a> {
+            version: u64,
+            cluster_id: &'a str,
+            controller_id: i32,
+            brokers: &'a BTreeMap<i32, BrokerInfo>,
+            topics: &'a BTreeMap<String, Arc<TopicImage>>,
+            topic_names: &'a HashMap<[u8; 16], String>,
+            next_producer_id: i64,
+        }
+        let id = [7u8; 16];
+        let mut image = MetadataImage::default().apply(&MetadataRecord::TopicCreated {
+            topic_id: id,
+            name: "t".into(),
+            partitions: vec![vec![1, 2]],
+            configs: Vec::new(),
+        });
+        image.next_producer_id = 42;
+        let old = postcard::to_stdvec(&Before {
+            version: image.version,
+            cluster_id: "c",
+            controller_id: 3,
+            brokers: &image.brokers,
+            topics: &image.topics,
+            topic_names: &image.topic_names,
+            next_producer_id: image.next_producer_id,
+        })
+        .unwrap();
+        let decoded = MetadataImage::decode(&old).unwrap();
+        assert_eq!(decoded.partition("t", 0), image.partition("t", 0));
+        assert_eq!(
+            (decoded.next_producer_id, decoded.cluster_id.as_str()),
+            (42, "c")
+        );
+        assert!(decoded.reassignments.is_empty());
+
+        let moving = image.apply(&MetadataRecord::PartitionReplicasChanged {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![2, 3, 1],
+            adding: vec![3],
+            removing: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            isr: vec![1, 2],
+        });
+        let bytes = postcard::to_stdvec(&moving).unwrap();
+        let decoded = MetadataImage::decode(&bytes).unwrap();
+        assert_eq!(decoded.reassignments, moving.reassignments);
+        let r = decoded.reassignment(&id, 0).unwrap();
+        assert_eq!(
+            (r.target(&[2, 3, 1]), r.original()),
+            (vec![2, 3], &[1, 2][..])
+        );
+        assert!(MetadataImage::decode(&bytes[..bytes.len() / 2]).is_err());
+        // Deleting the topic ends its reassignments.
+        let gone = moving.apply(&MetadataRecord::TopicDeleted { topic_id: id });
+        assert!(gone.reassignments.is_empty());
     }
 }

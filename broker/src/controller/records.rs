@@ -88,6 +88,29 @@ pub enum MetadataRecord {
         /// The new in-sync replicas.
         isr: Vec<i32>,
     },
+    /// A partition's replica set changed (reassignment, KIP-455): the whole
+    /// placement is restated, so a reassignment's steps each apply at once.
+    /// While `adding` or `removing` is non-empty a reassignment is in
+    /// progress and `replicas` is the union of the old and target sets
+    /// (target first); when both are empty it is done.
+    PartitionReplicasChanged {
+        /// The topic's id.
+        topic_id: [u8; 16],
+        /// Partition index.
+        partition: i32,
+        /// The replica set (its first member is the preferred leader).
+        replicas: Vec<i32>,
+        /// Replicas being added (not yet all in sync).
+        adding: Vec<i32>,
+        /// Replicas to drop once every target replica is in sync.
+        removing: Vec<i32>,
+        /// The leader (-1: none).
+        leader: i32,
+        /// The leader epoch (bumped when the leader changes).
+        leader_epoch: i32,
+        /// The in-sync replicas.
+        isr: Vec<i32>,
+    },
 }
 
 /// One listener endpoint of a broker.

@@ -74,6 +74,23 @@ pub struct LeaderState {
     next_proposal: Instant,
 }
 
+impl LeaderState {
+    /// Keeps one progress entry per replica but `me`: new replicas start
+    /// as not yet fetched.
+    fn sync_followers(&mut self, me: i32, replicas: &[i32]) {
+        self.followers.retain(|r, _| replicas.contains(r));
+        let now = Instant::now();
+        for &r in replicas.iter().filter(|&&r| r != me) {
+            self.followers.entry(r).or_insert(FollowerProgress {
+                log_end: -1,
+                last_caught_up: now,
+                last_fetch: now,
+                leader_end_at_last_fetch: -1,
+            });
+        }
+    }
+}
+
 /// Pause after a refused ISR change before the next proposal.
 const ISR_RETRY_MS: u64 = 500;
 /// How often a changed high watermark is checkpointed (Kafka's
@@ -107,10 +124,14 @@ impl PartitionState {
             && !matches!(self.role, Role::None);
         self.assignment = assignment;
         if same_term {
-            if let Role::Leader(leader) = &mut self.role
-                && leader.pending_isr.as_ref() == Some(&self.assignment.isr)
-            {
-                leader.pending_isr = None;
+            if let Role::Leader(leader) = &mut self.role {
+                if leader.pending_isr.as_ref() == Some(&self.assignment.isr) {
+                    leader.pending_isr = None;
+                }
+                // A reassignment changes the replica set under the same
+                // leader and epoch: track the added followers, forget the
+                // dropped ones.
+                leader.sync_followers(me, &self.assignment.replicas);
             }
             self.maybe_advance_high_watermark();
             return;

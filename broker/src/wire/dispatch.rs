@@ -75,6 +75,13 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseF
         Request::IncrementalAlterConfigs(r) => {
             super::incremental_alter_configs::start(ctx, header, r)
         }
+        Request::ElectLeaders(r) => super::elect_leaders::start(ctx, header, r),
+        Request::AlterPartitionReassignments(r) => {
+            super::alter_partition_reassignments::start(ctx, header, r)
+        }
+        Request::ListPartitionReassignments(r) => {
+            super::list_partition_reassignments::start(ctx, header, r)
+        }
     }
 }
 

@@ -31,7 +31,10 @@ pub enum ApiKey {
     AlterConfigs = 33,
     CreatePartitions = 37,
     DeleteGroups = 42,
+    ElectLeaders = 43,
     IncrementalAlterConfigs = 44,
+    AlterPartitionReassignments = 45,
+    ListPartitionReassignments = 46,
     OffsetDelete = 47,
     DescribeCluster = 60,
 }
@@ -74,6 +77,9 @@ impl ApiKey {
             Self::AlterConfigs => "AlterConfigs",
             Self::CreatePartitions => "CreatePartitions",
             Self::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+            Self::ElectLeaders => "ElectLeaders",
+            Self::AlterPartitionReassignments => "AlterPartitionReassignments",
+            Self::ListPartitionReassignments => "ListPartitionReassignments",
         }
     }
 }
@@ -141,6 +147,9 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::CreatePartitions, 0, 3, 2),
     spec(ApiKey::IncrementalAlterConfigs, 0, 1, 1),
     spec(ApiKey::DescribeCluster, 0, 1, 0),
+    spec(ApiKey::ElectLeaders, 0, 2, 2),
+    spec(ApiKey::AlterPartitionReassignments, 0, 0, 0),
+    spec(ApiKey::ListPartitionReassignments, 0, 0, 0),
 ];
 
 /// The spec of a served API by wire key.

@@ -4,6 +4,7 @@
 //! [`Reader`]; names follow Kafka's schemas verbatim.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -13,6 +14,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -22,6 +24,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -33,6 +36,7 @@ pub mod sync_group;
 use bytes::Bytes;
 
 pub use alter_configs::AlterConfigsRequest;
+pub use alter_partition_reassignments::AlterPartitionReassignmentsRequest;
 pub use api_versions::ApiVersionsRequest;
 pub use create_partitions::CreatePartitionsRequest;
 pub use create_topics::CreateTopicsRequest;
@@ -42,6 +46,7 @@ pub use delete_topics::DeleteTopicsRequest;
 pub use describe_cluster::DescribeClusterRequest;
 pub use describe_configs::DescribeConfigsRequest;
 pub use describe_groups::DescribeGroupsRequest;
+pub use elect_leaders::ElectLeadersRequest;
 pub use fetch::FetchRequest;
 pub use find_coordinator::FindCoordinatorRequest;
 pub use heartbeat::HeartbeatRequest;
@@ -51,6 +56,7 @@ pub use join_group::JoinGroupRequest;
 pub use leave_group::LeaveGroupRequest;
 pub use list_groups::ListGroupsRequest;
 pub use list_offsets::ListOffsetsRequest;
+pub use list_partition_reassignments::ListPartitionReassignmentsRequest;
 pub use metadata::MetadataRequest;
 pub use offset_commit::OffsetCommitRequest;
 pub use offset_delete::OffsetDeleteRequest;
@@ -93,6 +99,9 @@ pub enum Request {
     CreatePartitions(CreatePartitionsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
+    ElectLeaders(ElectLeadersRequest),
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
+    ListPartitionReassignments(ListPartitionReassignmentsRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -165,6 +174,13 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::IncrementalAlterConfigs => {
             Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::decode(reader, v)?)
         }
+        ApiKey::ElectLeaders => Request::ElectLeaders(ElectLeadersRequest::decode(reader, v)?),
+        ApiKey::AlterPartitionReassignments => Request::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::decode(reader, v)?,
+        ),
+        ApiKey::ListPartitionReassignments => Request::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::decode(reader, v)?,
+        ),
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka
     // sends a few in some flexible versions, and Kafka accepts them.

@@ -8,6 +8,7 @@
 //! requires the body to end where the last field does.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -16,6 +17,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -25,6 +27,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -34,6 +37,7 @@ pub mod produce;
 pub mod sync_group;
 
 pub use alter_configs::AlterConfigsResponse;
+pub use alter_partition_reassignments::AlterPartitionReassignmentsResponse;
 pub use api_versions::ApiVersionsResponse;
 pub use create_partitions::CreatePartitionsResponse;
 pub use create_topics::CreateTopicsResponse;
@@ -42,6 +46,7 @@ pub use delete_records::DeleteRecordsResponse;
 pub use delete_topics::DeleteTopicsResponse;
 pub use describe_configs::DescribeConfigsResponse;
 pub use describe_groups::DescribeGroupsResponse;
+pub use elect_leaders::ElectLeadersResponse;
 pub use fetch::FetchResponse;
 pub use find_coordinator::FindCoordinatorResponse;
 pub use heartbeat::HeartbeatResponse;
@@ -51,6 +56,7 @@ pub use join_group::JoinGroupResponse;
 pub use leave_group::LeaveGroupResponse;
 pub use list_groups::ListGroupsResponse;
 pub use list_offsets::ListOffsetsResponse;
+pub use list_partition_reassignments::ListPartitionReassignmentsResponse;
 pub use metadata::MetadataResponse;
 pub use offset_commit::OffsetCommitResponse;
 pub use offset_delete::OffsetDeleteResponse;
@@ -88,6 +94,9 @@ pub const CREATE_PARTITIONS_VERSION: i16 = 3;
 pub const DELETE_GROUPS_VERSION: i16 = 2;
 pub const INCREMENTAL_ALTER_CONFIGS_VERSION: i16 = 1;
 pub const OFFSET_DELETE_VERSION: i16 = 0;
+pub const ELECT_LEADERS_VERSION: i16 = 2;
+pub const ALTER_PARTITION_REASSIGNMENTS_VERSION: i16 = 0;
+pub const LIST_PARTITION_REASSIGNMENTS_VERSION: i16 = 0;
 
 /// The first flexible version of every API in Kafka's schemas (as of
 /// kafka-protocol 0.18), `None` for APIs that never became flexible.

@@ -66,7 +66,7 @@ impl StateMachine {
             Some(s) => (
                 s.meta.last_log_id,
                 s.meta.last_membership.clone(),
-                postcard::from_bytes::<MetadataImage>(&s.data).map_err(io_err)?,
+                MetadataImage::decode(&s.data).map_err(io_err)?,
             ),
             None => (None, StoredMembership::default(), MetadataImage::default()),
         };
@@ -104,7 +104,7 @@ impl StateMachine {
     }
 
     fn install(&self, stored: StoredSnapshot) -> std::io::Result<()> {
-        let image: MetadataImage = postcard::from_bytes(&stored.data).map_err(io_err)?;
+        let image = MetadataImage::decode(&stored.data).map_err(io_err)?;
         write_snapshot(&self.dir, &stored)?;
         let mut applied = self.applied.lock();
         applied.last_applied = stored.meta.last_log_id;

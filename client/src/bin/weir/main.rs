@@ -5,6 +5,7 @@
 mod group;
 mod group_consume;
 mod perf;
+mod placement;
 mod profile;
 mod records;
 mod topic;
@@ -53,6 +54,21 @@ enum Command {
 enum ClusterCommand {
     /// Cluster id, controller and brokers.
     Status,
+    /// Move leadership back to preferred replicas (the first of each
+    /// partition's replicas), or with --unclean elect leaders for partitions
+    /// that have none; every partition unless --topic is given.
+    ElectLeaders {
+        /// Only this topic's partitions.
+        #[arg(long, short = 't')]
+        topic: Option<String>,
+        /// Only this partition (needs --topic).
+        #[arg(long, short = 'p')]
+        partition: Option<i32>,
+        /// Unclean election: an out-of-sync replica may lead a partition
+        /// that has no leader (acknowledged records may be lost).
+        #[arg(long)]
+        unclean: bool,
+    },
 }
 
 #[tokio::main]
@@ -76,6 +92,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Produce(args) => records::produce(bootstrap, args).await,
         Command::Consume(args) => records::consume(bootstrap, args).await,
         Command::Cluster(ClusterCommand::Status) => topic::cluster_status(bootstrap).await,
+        Command::Cluster(ClusterCommand::ElectLeaders {
+            topic,
+            partition,
+            unclean,
+        }) => placement::elect_leaders(bootstrap, topic, partition, unclean).await,
         Command::Group(cmd) => group::run(bootstrap, cmd).await,
         Command::Perf(cmd) => perf::run(bootstrap, cmd).await,
     }

@@ -57,6 +57,31 @@ pub enum TopicCommand {
         #[arg(long, short = 'o', allow_negative_numbers = true)]
         offset: i64,
     },
+    /// Move partitions to new replica sets (Kafka's partition reassignment):
+    /// the new replicas are added and catch up, then the old ones are
+    /// dropped and delete their copy; a progress bar follows it to the end.
+    Reassign {
+        name: String,
+        /// Target replicas per partition, `partition:broker,broker;...`
+        /// (e.g. "0:1,2,3;1:2,3,1"); the first broker is the preferred leader.
+        #[arg(long)]
+        replicas: String,
+        /// Cancel the reassignments of these partitions instead (`--replicas
+        /// "0;1"`; broker lists after `partition:` are ignored).
+        #[arg(long)]
+        cancel: bool,
+        /// Return once the reassignment is recorded, without waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this many seconds (the move goes on).
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+    },
+    /// List the partition reassignments in progress.
+    Reassignments {
+        /// Only this topic's.
+        name: Option<String>,
+    },
 }
 
 /// `key=value`.
@@ -175,6 +200,25 @@ pub async fn run(bootstrap: &str, cmd: TopicCommand) -> anyhow::Result<()> {
                 let low = r.with_context(|| format!("deleting records of {name}-{partition}"))?;
                 println!("{name}-{partition} low watermark {low}");
             }
+        }
+        TopicCommand::Reassign {
+            name,
+            replicas,
+            cancel,
+            no_wait,
+            timeout_secs,
+        } => {
+            let parse = if cancel {
+                crate::placement::parse_partitions
+            } else {
+                crate::placement::parse_replicas
+            };
+            let targets = parse(&replicas).map_err(|e| anyhow::anyhow!("--replicas: {e}"))?;
+            let timeout = std::time::Duration::from_secs(timeout_secs);
+            crate::placement::reassign(&admin, name, targets, cancel, !no_wait, timeout).await?;
+        }
+        TopicCommand::Reassignments { name } => {
+            crate::placement::list_reassignments(&admin, name).await?;
         }
     }
     Ok(())

@@ -82,6 +82,93 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         | ApiKey::AlterConfigs
         | ApiKey::CreatePartitions
         | ApiKey::IncrementalAlterConfigs => SampleBody::Encoded(admin_body(key, v)),
+        ApiKey::ElectLeaders
+        | ApiKey::AlterPartitionReassignments
+        | ApiKey::ListPartitionReassignments => {
+            SampleBody::Encoded(placement_body(key, v, rich, &tags))
+        }
+    }
+}
+
+/// Leadership and placement samples. Minimal ones are answered with error 0
+/// by a live single broker: a preferred election of every partition (none
+/// needs one, and those are left out), an empty reassignment, a list of every
+/// reassignment. Rich ones name several topics and partitions, with nulls.
+fn placement_body(
+    key: ApiKey,
+    v: i16,
+    rich: bool,
+    tags: &dyn Fn() -> BTreeMap<i32, Bytes>,
+) -> Bytes {
+    match key {
+        ApiKey::ElectLeaders => {
+            let topic = |n: &str, partitions: &[i32]| {
+                elect_leaders_request::TopicPartitions::default()
+                    .with_topic(name(n))
+                    .with_partitions(partitions.to_vec())
+                    .with_unknown_tagged_fields(tags())
+            };
+            let mut r = ElectLeadersRequest::default()
+                .with_timeout_ms(5000)
+                .with_unknown_tagged_fields(tags());
+            r = if rich {
+                r.with_topic_partitions(Some(vec![
+                    topic(SAMPLE_TOPIC, &[0, 1]),
+                    topic("other-topic", &[7]),
+                ]))
+            } else {
+                r.with_topic_partitions(None)
+            };
+            if v >= 1 {
+                r = r.with_election_type(i8::from(rich));
+            }
+            encoded(&r, v)
+        }
+        ApiKey::AlterPartitionReassignments => {
+            let partition = |index: i32, replicas: Option<Vec<i32>>| {
+                alter_partition_reassignments_request::ReassignablePartition::default()
+                    .with_partition_index(index)
+                    .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()))
+                    .with_unknown_tagged_fields(tags())
+            };
+            let topics = if rich {
+                vec![
+                    alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(name(SAMPLE_TOPIC))
+                        .with_partitions(vec![
+                            partition(0, Some(vec![1, 2, 3])),
+                            partition(1, None),
+                        ])
+                        .with_unknown_tagged_fields(tags()),
+                ]
+            } else {
+                Vec::new()
+            };
+            encoded(
+                &AlterPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(5000)
+                    .with_topics(topics)
+                    .with_unknown_tagged_fields(tags()),
+                v,
+            )
+        }
+        _ => {
+            let topics = rich.then(|| {
+                vec![
+                    list_partition_reassignments_request::ListPartitionReassignmentsTopics::default()
+                        .with_name(name(SAMPLE_TOPIC))
+                        .with_partition_indexes(vec![0, 1])
+                        .with_unknown_tagged_fields(tags()),
+                ]
+            });
+            encoded(
+                &ListPartitionReassignmentsRequest::default()
+                    .with_timeout_ms(5000)
+                    .with_topics(topics)
+                    .with_unknown_tagged_fields(tags()),
+                v,
+            )
+        }
     }
 }
 
