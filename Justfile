@@ -35,3 +35,16 @@ fuzz TARGET="decode_request" RUNS="1000000":
 # its own ports and data dir; prints the bootstrap servers.
 local-cluster BROKERS="3":
     bash scripts/local_cluster.sh {{BROKERS}}
+
+# Build the release broker and its image, start three brokers in docker
+# (docker/compose.yml), wait until all are healthy, print the bootstrap servers.
+run-cluster *ARGS:
+    bash scripts/run_cluster.sh {{ARGS}}
+
+# Stop the docker cluster; `just stop-cluster --volumes` also deletes its data.
+stop-cluster *ARGS:
+    bash scripts/stop_cluster.sh {{ARGS}}
+
+# The broker image alone (weir-broker:dev), from the release binary.
+image:
+    bash docker/build-image.sh
