@@ -49,9 +49,10 @@ stop-cluster *ARGS:
 image:
     bash docker/build-image.sh
 
-# The docker stories (network partition, leader kill, leader pause) on the
+# The docker stories (network partition, leader kill, leader pause, rolling
+# restart) on the
 # compose cluster with both client backends; builds the binaries and the image.
 scenarios-docker *ARGS:
     cargo build --release -p weir-broker -p weir-scenarios
     bash docker/build-image.sh
-    ./target/release/weir-scenarios run scenarios/files/cluster-leader-isolated.toml scenarios/files/cluster-leader-kill.toml scenarios/files/cluster-leader-paused.toml --target docker --backend weir --backend librdkafka {{ARGS}}
+    ./target/release/weir-scenarios run scenarios/files/cluster-leader-isolated.toml scenarios/files/cluster-leader-kill.toml scenarios/files/cluster-leader-paused.toml scenarios/files/cluster-rolling-restart.toml --target docker --backend weir --backend librdkafka {{ARGS}}

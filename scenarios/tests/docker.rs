@@ -1,5 +1,5 @@
-//! The docker target: the cluster stories that cut a leader off, kill it and
-//! pause it run on the three containers of `docker/compose.yml`, with
+//! The docker target: the cluster stories that cut a leader off, kill it,
+//! pause it and restart every container in turn run on the three containers of `docker/compose.yml`, with
 //! weir-client and librdkafka, one compose project per run, taken down with its
 //! volumes even when a run fails. The image is built first from the release
 //! broker (`docker/build-image.sh`, no registry needed). Without a Docker engine
@@ -15,11 +15,12 @@ use weir_scenarios::scenario::{Scenario, TargetKind};
 use weir_scenarios::target::{broker_binary, docker_available, docker_dir, image};
 
 /// The stories run on docker: a network partition (docker only), a leader
-/// kill and a leader paused past its lease.
-const STORIES: [&str; 3] = [
+/// kill, a leader paused past its lease, a rolling restart (docker stop/start).
+const STORIES: [&str; 4] = [
     "cluster-leader-isolated.toml",
     "cluster-leader-kill.toml",
     "cluster-leader-paused.toml",
+    "cluster-rolling-restart.toml",
 ];
 
 #[test]

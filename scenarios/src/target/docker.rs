@@ -25,6 +25,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// shutdown is bounded by 10 s).
 const STOP_GRACE_S: u32 = 30;
 
+/// `compose up` attempts, each with fresh host ports (another process may take
+/// a free port between the choice and docker's bind).
+const UP_ATTEMPTS: u32 = 3;
+
 /// Runs in this process, for unique project names.
 static RUNS: AtomicU32 = AtomicU32::new(0);
 
@@ -78,9 +82,17 @@ struct BrokerContainer {
     isolated: bool,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+/// `count` distinct free ports on 127.0.0.1 (all bound at once, so none is
+/// handed out twice).
+fn free_ports(count: u32) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("finding free ports")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// Runs `program args`, bounded by [`DOCKER_TIMEOUT`]; its stdout on success,
@@ -123,7 +135,7 @@ impl DockerCluster {
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
-        let mut env = vec![
+        let env = vec![
             ("WEIR_IMAGE".to_owned(), image),
             ("WEIR_CONFIG_FILE".to_owned(), config.display().to_string()),
             (
@@ -131,19 +143,16 @@ impl DockerCluster {
                 std::env::var("WEIR_BROKER_LOG").unwrap_or_else(|_| "info".into()),
             ),
         ];
-        let mut brokers = Vec::new();
-        for node_id in 1..=count {
-            let port = free_port()?;
-            env.push((format!("WEIR_PORT_{node_id}"), port.to_string()));
-            brokers.push(BrokerContainer {
+        let brokers = (1..=count)
+            .map(|node_id| BrokerContainer {
                 node_id,
-                port,
+                port: 0,
                 id: String::new(),
                 stopped: false,
                 paused: false,
                 isolated: false,
-            });
-        }
+            })
+            .collect();
         // From here on `Drop` takes the project down, whatever fails next.
         let mut cluster = Self {
             project,
@@ -153,7 +162,7 @@ impl DockerCluster {
             brokers,
             down: false,
         };
-        cluster.compose(&["up", "-d"]).await?;
+        cluster.compose_up().await?;
         for i in 0..cluster.brokers.len() {
             let service = format!("broker-{}", cluster.brokers[i].node_id);
             let id = cluster.compose(&["ps", "-q", &service]).await?;
@@ -165,6 +174,33 @@ impl DockerCluster {
             broker.await_listening().await?;
         }
         Ok(cluster)
+    }
+
+    /// `compose up` on fresh host ports, again on others when docker finds one
+    /// taken.
+    async fn compose_up(&mut self) -> anyhow::Result<()> {
+        let mut attempt = 1;
+        loop {
+            let ports = free_ports(DOCKER_BROKERS)?;
+            self.env.retain(|(k, _)| !k.starts_with("WEIR_PORT_"));
+            for (broker, port) in self.brokers.iter_mut().zip(ports) {
+                broker.port = port;
+                self.env
+                    .push((format!("WEIR_PORT_{}", broker.node_id), port.to_string()));
+            }
+            match self.compose(&["up", "-d"]).await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if attempt < UP_ATTEMPTS && format!("{e:#}").contains("already allocated") =>
+                {
+                    tracing::warn!(attempt, error = %e, "a host port was taken; again on others");
+                    self.compose(&["down", "--volumes", "--timeout", "1"])
+                        .await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
