@@ -35,3 +35,24 @@ fuzz TARGET="decode_request" RUNS="1000000":
 # its own ports and data dir; prints the bootstrap servers.
 local-cluster BROKERS="3":
     bash scripts/local_cluster.sh {{BROKERS}}
+
+# Build the release broker and its image, start three brokers in docker
+# (docker/compose.yml), wait until all are healthy, print the bootstrap servers.
+run-cluster *ARGS:
+    bash scripts/run_cluster.sh {{ARGS}}
+
+# Stop the docker cluster; `just stop-cluster --volumes` also deletes its data.
+stop-cluster *ARGS:
+    bash scripts/stop_cluster.sh {{ARGS}}
+
+# The broker image alone (weir-broker:dev), from the release binary.
+image:
+    bash docker/build-image.sh
+
+# The docker stories (network partition, leader kill, leader pause, rolling
+# restart) on the
+# compose cluster with both client backends; builds the binaries and the image.
+scenarios-docker *ARGS:
+    cargo build --release -p weir-broker -p weir-scenarios
+    bash docker/build-image.sh
+    ./target/release/weir-scenarios run scenarios/files/cluster-leader-isolated.toml scenarios/files/cluster-leader-kill.toml scenarios/files/cluster-leader-paused.toml scenarios/files/cluster-rolling-restart.toml --target docker --backend weir --backend librdkafka {{ARGS}}

@@ -13,5 +13,8 @@ cargo build --release --workspace --bins
 cargo test --release --workspace
 
 python3 -m pytest -q -p no:cacheprovider tests/clients "$@"
+# The README's `just run-cluster` in docker, with kcat and weir against it
+# (skipped, loudly, without a Docker engine).
+bash scripts/test_docker_cluster.sh
 # The librdkafka shim the scenario driver runs (its own broker per test).
 python3 -m pytest -q -p no:cacheprovider scenarios/shim

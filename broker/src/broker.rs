@@ -96,7 +96,7 @@ impl Broker {
                 .cluster
                 .voters
                 .iter()
-                .map(|v| (v.node_id, v.addr))
+                .map(|v| (v.node_id, v.endpoint()))
                 .collect(),
             dir: metadata_dir.clone(),
             heartbeat_interval_ms: config.cluster.quorum_heartbeat_interval_ms,
@@ -319,14 +319,21 @@ fn cluster_specs(
         node_id: config.node_id,
         service,
     };
+    let host = config
+        .cluster
+        .voters
+        .iter()
+        .find(|v| v.node_id == config.node_id)
+        .map_or_else(|| listen.ip().to_string(), |v| v.host.clone());
     let link_args = ClusterLinkArgs {
         node_id: config.node_id,
         listen,
+        host,
         voters: config
             .cluster
             .voters
             .iter()
-            .map(|v| (v.node_id, v.addr))
+            .map(|v| (v.node_id, v.endpoint()))
             .collect(),
         cookie: config.cluster.cookie.clone(),
         name_prefix: prefix.to_owned(),

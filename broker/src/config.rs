@@ -78,11 +78,30 @@ impl FromStr for ListenerConfig {
             Some((name, addr)) => (name.to_ascii_uppercase(), addr),
             None => ("PLAINTEXT".to_string(), s),
         };
-        let addr = addr
-            .parse()
-            .map_err(|e| format!("listener address `{addr}`: {e}"))?;
-        Ok(Self { name, addr })
+        Ok(Self {
+            name,
+            addr: bind_addr(addr)?,
+        })
     }
+}
+
+/// A listener's bind address: an IP address with its port, or a host name
+/// resolved once, at start (as Kafka binds `PLAINTEXT://broker-1:9092` to the
+/// address the name has then).
+fn bind_addr(addr: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = addr.parse() {
+        return Ok(addr);
+    }
+    if addr
+        .rsplit_once(':')
+        .is_none_or(|(host, _)| host.is_empty())
+    {
+        return Err(format!("listener address `{addr}` is not host:port"));
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(|e| format!("listener address `{addr}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("listener address `{addr}` resolves to nothing"))
 }
 
 /// Everything the broker is configured with, resolved.
@@ -246,6 +265,18 @@ pub struct Cli {
     /// `--override`); repeat for several. Applied after the file.
     #[arg(long = "override", value_name = "NAME=VALUE")]
     pub overrides: Vec<String>,
+    /// A command other than running the broker (with none, the broker runs).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `weir-broker` does instead of running a broker.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Exit 0 if the broker this configuration describes is ready (listening,
+    /// metadata loaded, registered and unfenced, a controller known), else 1:
+    /// a container health check.
+    Health(crate::health::HealthArgs),
 }
 
 impl BrokerConfig {
@@ -524,12 +555,13 @@ impl BrokerConfig {
             ));
         };
         match self.controller_listener() {
-            Some(l) if l.addr.port() == me.addr.port() => Ok(()),
+            Some(l) if l.addr.port() == me.port => Ok(()),
             Some(l) => Err(bad(
                 "listeners",
                 format!(
                     "the controller listener {} is not this voter's {}",
-                    l.addr, me.addr
+                    l.addr,
+                    me.endpoint()
                 ),
             )),
             None => Err(bad(
@@ -695,5 +727,9 @@ mod tests {
         assert_eq!(l.addr.port(), 9093);
         let l: ListenerConfig = "127.0.0.1:0".parse().unwrap();
         assert_eq!(l.name, "PLAINTEXT");
+        let l: ListenerConfig = "CONTROLLER://localhost:9094".parse().unwrap();
+        assert!(l.addr.ip().is_loopback(), "a host name resolves: {l:?}");
+        assert!("PLAINTEXT://:9092".parse::<ListenerConfig>().is_err());
+        assert!("PLAINTEXT://localhost".parse::<ListenerConfig>().is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod context;
 pub mod controller;
 pub mod errors;
 pub mod group;
+pub mod health;
 pub mod limits;
 pub mod listener;
 pub mod log;

@@ -1,13 +1,20 @@
 //! `weir-broker`: wiring only. Parse config, set up logging, start the broker,
-//! wait for SIGTERM/SIGINT, shut down gracefully.
+//! wait for SIGTERM/SIGINT, shut down gracefully; or, as `weir-broker health`,
+//! check a running broker's readiness.
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use weir_broker::broker::Broker;
-use weir_broker::config::{BrokerConfig, Cli, LogFormat};
+use weir_broker::config::{BrokerConfig, Cli, Command, LogFormat};
+use weir_broker::health;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Some(Command::Health(args)) = &cli.command {
+        return Ok(health::main(BrokerConfig::resolve(&cli), args));
+    }
     let config = BrokerConfig::resolve(&cli)?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -15,7 +22,8 @@ fn main() -> anyhow::Result<()> {
         .thread_name("weir-worker")
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {

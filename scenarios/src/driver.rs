@@ -278,11 +278,19 @@ impl Driver {
             }
             Step::PauseBroker(b) => {
                 let broker = self.pick(&b.broker).await?;
-                self.cluster.pause(broker)
+                self.cluster.pause(broker).await
             }
             Step::ResumeBroker(b) => {
                 let broker = self.pick(&b.broker).await?;
-                self.cluster.resume(broker)
+                self.cluster.resume(broker).await
+            }
+            Step::IsolateBroker(b) => {
+                let broker = self.pick(&b.broker).await?;
+                self.cluster.isolate(broker, true).await
+            }
+            Step::HealBroker(b) => {
+                let broker = self.pick(&b.broker).await?;
+                self.cluster.isolate(broker, false).await
             }
             Step::Wait(w) => {
                 let pause = w.ms.pick(&mut self.rng);
@@ -466,6 +474,11 @@ impl Driver {
 
     async fn assert(&mut self, a: &Assert) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_millis(a.within_ms);
+        // The broker a check names is chosen once, as for a broker step.
+        let broker = match &a.broker {
+            Some(pick) => Some(self.pick(pick).await?),
+            None => None,
+        };
         loop {
             let (holds, last) = match a.check {
                 Check::Members => {
@@ -508,6 +521,20 @@ impl Driver {
                         .delivered(a.step.as_deref().unwrap_or_default());
                     (compare(delivered, a), format!("{delivered} delivered"))
                 }
+                Check::Reachable => {
+                    let broker = broker.context("reachable needs a broker")?;
+                    match self.reachable(broker).await {
+                        Ok(line) => (true, line),
+                        Err(e) => (false, format!("{e:#}")),
+                    }
+                }
+                Check::Fenced => {
+                    let broker = broker.context("fenced needs a broker")?;
+                    match self.fenced(broker).await {
+                        Ok(fenced) => fenced,
+                        Err(e) => (false, format!("{e:#}")),
+                    }
+                }
             };
             if holds {
                 self.say(&format!("  holds: {last}"));
@@ -523,18 +550,57 @@ impl Driver {
         }
     }
 
-    /// The partitions of `topic` whose ISR lacks some of their replicas.
-    async fn in_sync(&self, topic: &str) -> anyhow::Result<Vec<i32>> {
-        let admin = self.cluster.up_admin()?;
-        let info = tokio::time::timeout(RECHECK_TIMEOUT, admin.describe_topic(topic))
+    /// What `broker`, asked alone, answers to Metadata.
+    async fn reachable(&self, broker: u32) -> anyhow::Result<String> {
+        let admin = self.cluster.admin_of(broker)?;
+        let info = tokio::time::timeout(RECHECK_TIMEOUT, admin.cluster_info())
             .await
             .context("metadata timed out")??;
-        Ok(info
-            .partitions
-            .iter()
-            .filter(|p| p.leader < 0 || p.replicas.iter().any(|r| !p.isr.contains(r)))
-            .map(|p| p.partition)
-            .collect())
+        let listed: Vec<i32> = info.brokers.iter().map(|b| b.node_id).collect();
+        Ok(format!(
+            "broker {broker} answers: brokers {listed:?}, controller {}",
+            info.controller_id
+        ))
+    }
+
+    /// Whether every other broker that is up, asked alone, names a controller
+    /// and leaves `broker` out of its brokers; and what they said.
+    async fn fenced(&self, broker: u32) -> anyhow::Result<(bool, String)> {
+        let mut holds = true;
+        let mut views = Vec::new();
+        for other in self.cluster.up().into_iter().filter(|&id| id != broker) {
+            let admin = self.cluster.admin_of(other)?;
+            let info = tokio::time::timeout(RECHECK_TIMEOUT, admin.cluster_info())
+                .await
+                .with_context(|| format!("broker {other}: metadata timed out"))??;
+            let listed: Vec<i32> = info.brokers.iter().map(|b| b.node_id).collect();
+            holds &= info.controller_id >= 0 && !listed.contains(&(broker as i32));
+            views.push(format!(
+                "broker {other}: brokers {listed:?}, controller {}",
+                info.controller_id
+            ));
+        }
+        anyhow::ensure!(!views.is_empty(), "no other broker is up");
+        Ok((holds, views.join("; ")))
+    }
+
+    /// The partitions of `topic` that lack a leader or have replicas outside
+    /// their ISR in the view of some broker that is up (each asked alone).
+    async fn in_sync(&self, topic: &str) -> anyhow::Result<Vec<i32>> {
+        let mut behind = BTreeSet::new();
+        for broker in self.cluster.up() {
+            let admin = self.cluster.admin_of(broker)?;
+            let info = tokio::time::timeout(RECHECK_TIMEOUT, admin.describe_topic(topic))
+                .await
+                .with_context(|| format!("broker {broker}: metadata timed out"))??;
+            behind.extend(
+                info.partitions
+                    .iter()
+                    .filter(|p| p.leader < 0 || p.replicas.iter().any(|r| !p.isr.contains(r)))
+                    .map(|p| p.partition),
+            );
+        }
+        Ok(behind.into_iter().collect())
     }
 
     /// The end of the story: let background steps finish, drain every produced

@@ -93,6 +93,10 @@ pub enum TargetKind {
     InProcess,
     /// Release `weir-broker` processes on 127.0.0.1, signalled by the driver.
     Processes,
+    /// The three containers of `docker/compose.yml` (image `weir-broker:dev`),
+    /// one compose project per run; the only target that can cut the network
+    /// between brokers.
+    Docker,
 }
 
 impl fmt::Display for TargetKind {
@@ -100,6 +104,7 @@ impl fmt::Display for TargetKind {
         f.write_str(match self {
             Self::InProcess => "in-process",
             Self::Processes => "processes",
+            Self::Docker => "docker",
         })
     }
 }
@@ -150,6 +155,11 @@ pub enum Step {
     PauseBroker(BrokerRef),
     /// SIGCONT a paused broker.
     ResumeBroker(BrokerRef),
+    /// Cut a broker from the other brokers (replication, broker link, Raft)
+    /// while its clients still reach it.
+    IsolateBroker(BrokerRef),
+    /// Join an isolated broker to the other brokers again.
+    HealBroker(BrokerRef),
     /// Sleep.
     Wait(Wait),
     /// Wait for a background step to finish.
@@ -172,6 +182,8 @@ impl Step {
             Self::RestartBroker(_) => "restart-broker",
             Self::PauseBroker(_) => "pause-broker",
             Self::ResumeBroker(_) => "resume-broker",
+            Self::IsolateBroker(_) => "isolate-broker",
+            Self::HealBroker(_) => "heal-broker",
             Self::Wait(_) => "wait",
             Self::Await(_) => "await",
             Self::Assert(_) => "assert",
@@ -184,6 +196,12 @@ impl Step {
             self,
             Self::KillBroker(_) | Self::PauseBroker(_) | Self::ResumeBroker(_)
         ) || matches!(self, Self::RestartBroker(r) if r.wipe_data)
+            || self.needs_network()
+    }
+
+    /// Whether the step cuts or heals the network between brokers (docker only).
+    pub fn needs_network(&self) -> bool {
+        matches!(self, Self::IsolateBroker(_) | Self::HealBroker(_))
     }
 }
 
@@ -496,6 +514,8 @@ pub struct Assert {
     pub step: Option<String>,
     /// The topic, for `in-sync`.
     pub topic: Option<String>,
+    /// The broker, for `reachable` and `fenced`.
+    pub broker: Option<BrokerPick>,
     /// The number the check compares with.
     #[serde(default)]
     pub equals: Option<u64>,
@@ -519,8 +539,16 @@ pub enum Check {
     Acked,
     /// Records handed to the application so far by a consume step's members.
     Delivered,
-    /// Every partition of the topic has all its replicas in sync.
+    /// Every partition of the topic has a leader and all its replicas in sync,
+    /// as every broker that is up tells it (asked one by one, so a broker that
+    /// was cut off and still shows its old view holds the check back).
     InSync,
+    /// The broker answers a client on its own (Metadata asked of it alone): a
+    /// broker cut from the others still serves its clients.
+    Reachable,
+    /// Every other broker that is up, asked alone, names a controller and no
+    /// longer lists the broker (its lease ran out; its leaderships moved).
+    Fenced,
 }
 
 fn one() -> u32 {
@@ -599,6 +627,7 @@ impl Scenario {
                     | Step::StopBroker(_)
                     | Step::RestartBroker(_)
                     | Step::PauseBroker(_)
+                    | Step::IsolateBroker(_)
             )
         })
     }
@@ -612,6 +641,17 @@ impl Scenario {
     pub fn supports(&self, target: TargetKind) -> Result<(), String> {
         if !self.cluster.targets.is_empty() && !self.cluster.targets.contains(&target) {
             return Err(format!("the file lists targets {:?}", self.cluster.targets));
+        }
+        if target != TargetKind::Docker
+            && let Some(step) = self.steps.iter().find(|s| s.needs_network())
+        {
+            return Err(format!("{} needs the docker target", step.kind()));
+        }
+        if target == TargetKind::Docker && self.cluster.brokers != crate::target::DOCKER_BROKERS {
+            return Err(format!(
+                "the docker target runs docker/compose.yml's {} brokers",
+                crate::target::DOCKER_BROKERS
+            ));
         }
         if target == TargetKind::InProcess {
             if self.cluster.brokers != 1 {
@@ -736,7 +776,9 @@ fn validate_step<'a>(
         Step::KillBroker(b)
         | Step::StopBroker(b)
         | Step::PauseBroker(b)
-        | Step::ResumeBroker(b) => check_broker(&b.broker, brokers, topics)?,
+        | Step::ResumeBroker(b)
+        | Step::IsolateBroker(b)
+        | Step::HealBroker(b) => check_broker(&b.broker, brokers, topics)?,
         Step::RestartBroker(r) => check_broker(&r.broker, brokers, topics)?,
         Step::Wait(_) => {}
         Step::Await(a) => {
@@ -759,6 +801,10 @@ fn validate_step<'a>(
             Check::InSync => {
                 let topic = a.topic.as_deref().ok_or("in-sync needs a topic")?;
                 known(topics, topic, "create-topic")?;
+            }
+            Check::Reachable | Check::Fenced => {
+                let broker = a.broker.as_ref().ok_or("this check needs a broker")?;
+                check_broker(broker, brokers, topics)?;
             }
             Check::Acked | Check::Delivered => {
                 let step_id = a.step.as_deref().ok_or("this check needs a step")?;

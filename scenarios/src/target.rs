@@ -2,6 +2,7 @@
 //! cannot do (signals on an in-process broker) are refused before a run starts, by
 //! [`crate::scenario::Scenario::supports`].
 
+mod docker;
 mod in_process;
 mod processes;
 
@@ -15,6 +16,7 @@ use weir_client::cluster::ClientConfig;
 
 use crate::scenario::{ClusterSpec, TargetKind};
 
+pub use docker::{DOCKER_BROKERS, DockerCluster, docker_available, docker_dir, image};
 pub use in_process::InProcessCluster;
 pub use processes::{ProcessCluster, broker_binary};
 
@@ -29,6 +31,8 @@ pub enum Cluster {
     InProcess(Box<InProcessCluster>),
     /// Broker processes on 127.0.0.1.
     Processes(ProcessCluster),
+    /// Broker containers of one compose project.
+    Docker(DockerCluster),
 }
 
 impl Cluster {
@@ -53,6 +57,11 @@ impl Cluster {
                 if spec.brokers > 1 {
                     cluster.await_registered().await?;
                 }
+                cluster
+            }
+            TargetKind::Docker => {
+                let cluster = Self::Docker(DockerCluster::start(spec.brokers, dir, &config).await?);
+                cluster.await_registered().await?;
                 cluster
             }
         })
@@ -104,6 +113,7 @@ impl Cluster {
         match self {
             Self::InProcess(c) => broker == 1 && c.is_running(),
             Self::Processes(c) => c.is_up(broker),
+            Self::Docker(c) => c.is_up(broker),
         }
     }
 
@@ -113,6 +123,7 @@ impl Cluster {
             Self::InProcess(c) if c.is_running() => vec![1],
             Self::InProcess(_) => Vec::new(),
             Self::Processes(c) => c.up(),
+            Self::Docker(c) => c.up(),
         }
     }
 
@@ -123,6 +134,7 @@ impl Cluster {
         let bootstrap = match self {
             Self::InProcess(c) => c.bootstrap(),
             Self::Processes(c) => c.up_bootstrap(),
+            Self::Docker(c) => c.up_bootstrap(),
         };
         anyhow::ensure!(!bootstrap.is_empty(), "no broker is up");
         let mut config = ClientConfig::new(&bootstrap);
@@ -136,12 +148,31 @@ impl Cluster {
         match self {
             Self::InProcess(c) => c.bootstrap(),
             Self::Processes(c) => c.bootstrap(),
+            Self::Docker(c) => c.bootstrap(),
         }
     }
 
-    /// SIGKILL.
+    /// An admin client that talks to `broker` alone, never to the addresses its
+    /// metadata lists (so an answer shows that this broker serves clients).
+    pub fn admin_of(&self, broker: u32) -> anyhow::Result<Admin> {
+        let addr = match self {
+            Self::Docker(c) => c.address(broker)?,
+            Self::InProcess(c) if broker == 1 => c.bootstrap(),
+            Self::InProcess(_) => anyhow::bail!("no broker {broker}"),
+            Self::Processes(c) => c.address(broker)?,
+        };
+        let mut config = ClientConfig::new(&addr);
+        config.client_id = "weir-scenarios-reachable".into();
+        config.request_timeout = REGISTER_ATTEMPT_TIMEOUT;
+        Ok(Admin::new(config)?)
+    }
+
+    /// SIGKILL (`docker kill` for a container).
     pub async fn kill(&mut self, broker: u32) -> anyhow::Result<()> {
-        self.processes("kill-broker")?.kill(broker).await
+        match self {
+            Self::Docker(c) => c.kill(broker).await,
+            _ => self.processes("kill-broker")?.kill(broker).await,
+        }
     }
 
     /// Graceful shutdown (SIGTERM for a process), waiting until it exited.
@@ -149,6 +180,7 @@ impl Cluster {
         match self {
             Self::InProcess(c) => c.stop().await,
             Self::Processes(c) => c.stop(broker).await,
+            Self::Docker(c) => c.stop(broker).await,
         }
     }
 
@@ -165,17 +197,36 @@ impl Cluster {
                 }
                 Ok(())
             }
+            Self::Docker(c) => {
+                c.restart(broker, wipe_data).await?;
+                self.await_registered().await
+            }
         }
     }
 
-    /// SIGSTOP.
-    pub fn pause(&mut self, broker: u32) -> anyhow::Result<()> {
-        self.processes("pause-broker")?.signal(broker, true)
+    /// SIGSTOP (`docker pause` for a container).
+    pub async fn pause(&mut self, broker: u32) -> anyhow::Result<()> {
+        match self {
+            Self::Docker(c) => c.pause(broker, true).await,
+            _ => self.processes("pause-broker")?.signal(broker, true),
+        }
     }
 
-    /// SIGCONT.
-    pub fn resume(&mut self, broker: u32) -> anyhow::Result<()> {
-        self.processes("resume-broker")?.signal(broker, false)
+    /// SIGCONT (`docker unpause`).
+    pub async fn resume(&mut self, broker: u32) -> anyhow::Result<()> {
+        match self {
+            Self::Docker(c) => c.pause(broker, false).await,
+            _ => self.processes("resume-broker")?.signal(broker, false),
+        }
+    }
+
+    /// Cuts `broker` from the other brokers (`isolate`) or joins it to them
+    /// again; its clients reach it throughout. Docker only.
+    pub async fn isolate(&mut self, broker: u32, isolate: bool) -> anyhow::Result<()> {
+        match self {
+            Self::Docker(c) => c.isolate(broker, isolate).await,
+            _ => anyhow::bail!("cutting the network between brokers needs the docker target"),
+        }
     }
 
     /// Stops everything (no graceful shutdown is owed at the end of a story).
@@ -183,13 +234,14 @@ impl Cluster {
         match self {
             Self::InProcess(c) => c.shutdown().await,
             Self::Processes(c) => c.shutdown().await,
+            Self::Docker(c) => c.shutdown().await,
         }
     }
 
     fn processes(&mut self, step: &str) -> anyhow::Result<&mut ProcessCluster> {
         match self {
             Self::Processes(c) => Ok(c),
-            Self::InProcess(_) => anyhow::bail!("{step} needs the processes target"),
+            _ => anyhow::bail!("{step} needs the processes or docker target"),
         }
     }
 }

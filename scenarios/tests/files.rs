@@ -36,7 +36,7 @@ fn run_stories(wanted: impl Fn(u32) -> bool) -> usize {
     let mut ran = 0;
     for file in &files {
         let scenario = Scenario::load(file).expect("a valid scenario file");
-        if !wanted(scenario.cluster.brokers) {
+        if !wanted(scenario.cluster.brokers) || scenario.supports(TargetKind::Processes).is_err() {
             continue;
         }
         let mut backends = vec![BackendKind::Weir];

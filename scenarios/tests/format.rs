@@ -38,7 +38,12 @@ fn every_story_file_is_valid_and_described() {
             "{}",
             path.display()
         );
-        assert!(scenario.supports(TargetKind::Processes).is_ok());
+        assert!(
+            scenario.supports(TargetKind::Processes).is_ok()
+                || scenario.supports(TargetKind::Docker).is_ok(),
+            "{}",
+            path.display()
+        );
         count += 1;
     }
     assert!(count >= 9, "{count} files");
@@ -265,6 +270,40 @@ fn clusters_need_the_processes_target() {
         "[[step]]\ndo = \"assert\"\ncheck = \"in-sync\"",
         "needs a topic",
     );
+}
+
+#[test]
+fn network_partitions_need_the_docker_target() {
+    let steps = "[[step]]\ndo = \"isolate-broker\"\nbroker = \"leader of a-0\"\n\n\
+                 [[step]]\ndo = \"assert\"\ncheck = \"reachable\"\nbroker = \"last\"\n\n\
+                 [[step]]\ndo = \"assert\"\ncheck = \"fenced\"\nbroker = \"last\"\n\n\
+                 [[step]]\ndo = \"heal-broker\"\nbroker = \"last\"\n";
+    let scenario = Scenario::parse(
+        &format!("{HEAD}{steps}[cluster]\nbrokers = 3\n"),
+        "test.toml",
+    )
+    .expect("valid");
+    assert!(scenario.has_broker_faults() && scenario.needs_signals());
+    assert!(scenario.supports(TargetKind::Docker).is_ok());
+    for target in [TargetKind::Processes, TargetKind::InProcess] {
+        let why = scenario.supports(target).unwrap_err();
+        assert!(
+            why.contains("isolate-broker needs the docker target"),
+            "{why}"
+        );
+    }
+    // The compose file has three brokers; a story with another count is refused.
+    let one = parse("[[step]]\ndo = \"kill-broker\"\n").unwrap();
+    assert!(
+        one.supports(TargetKind::Docker)
+            .unwrap_err()
+            .contains("3 brokers")
+    );
+    refused(
+        "[[step]]\ndo = \"assert\"\ncheck = \"reachable\"",
+        "needs a broker",
+    );
+    refused("[[step]]\ndo = \"heal-broker\"\nbroker = 4", "not in 1..=1");
 }
 
 fn picks_of(step: &str) -> BrokerPick {

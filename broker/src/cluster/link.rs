@@ -42,8 +42,13 @@ pub struct ClusterLinkArgs {
     pub node_id: i32,
     /// Where this broker's node listens (the CONTROLLER listener).
     pub listen: SocketAddr,
-    /// Every voter: id and CONTROLLER address (this broker's own entry included).
-    pub voters: Vec<(i32, SocketAddr)>,
+    /// The host peers dial this broker at (its own voter entry's). It names the
+    /// node in handshakes: ractor_cluster takes a peer whose `host:port` equals
+    /// its own for itself, and every container binds 0.0.0.0:9094.
+    pub host: String,
+    /// Every voter: id and CONTROLLER endpoint, `host:port` (this broker's own
+    /// entry included).
+    pub voters: Vec<(i32, String)>,
     /// The shared secret of the cluster (`cluster.cookie`).
     pub cookie: String,
     /// Name prefix of this broker's actors.
@@ -55,7 +60,9 @@ pub struct ClusterLink;
 
 /// One peer this broker dials.
 struct Peer {
-    addr: SocketAddr,
+    /// `host:port`, resolved again at every dial (a restarted container may come
+    /// back at another address under the same name).
+    addr: String,
     next_dial: Instant,
     backoff_ms: u64,
 }
@@ -116,7 +123,7 @@ impl Actor for ClusterLink {
             args.listen.port(),
             args.cookie.clone(),
             node_name(args.node_id),
-            args.listen.ip().to_string(),
+            args.host.clone(),
             None,
             // Every broker links to the voters itself; no gossip of peers' peers.
             Some(NodeConnectionMode::Isolated),
@@ -138,13 +145,13 @@ impl Actor for ClusterLink {
             .voters
             .iter()
             .filter(|(id, _)| *id > args.node_id)
-            .map(|&(id, addr)| {
+            .map(|(id, addr)| {
                 let peer = Peer {
-                    addr,
+                    addr: addr.clone(),
                     next_dial: now,
                     backoff_ms: REDIAL_BACKOFF_MS_MIN,
                 };
-                (id, peer)
+                (*id, peer)
             })
             .collect();
         let tick = myself.clone();
@@ -235,7 +242,7 @@ impl ClusterLinkState {
             }
             peer.next_dial = now + Duration::from_millis(peer.backoff_ms);
             peer.backoff_ms = (peer.backoff_ms * 2).min(REDIAL_BACKOFF_MS_MAX);
-            let dial = ractor_cluster::client_connect(&self.server, peer.addr);
+            let dial = ractor_cluster::client_connect(&self.server, peer.addr.as_str());
             match tokio::time::timeout(Duration::from_millis(REDIAL_BACKOFF_MS_MAX), dial).await {
                 Ok(Ok(())) => tracing::debug!(peer = id, addr = %peer.addr, "dialed broker"),
                 Ok(Err(e)) => {

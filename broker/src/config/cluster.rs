@@ -3,16 +3,31 @@
 //! liveness timings.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::str::FromStr;
 
 /// One voter of the metadata quorum (`id@host:port`, its CONTROLLER endpoint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The host may be a name (`broker-1` in a compose network): it is resolved each
+/// time the broker dials the voter, so a peer that comes back at another address
+/// is found again.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voter {
     /// The voter's broker id.
     pub node_id: i32,
-    /// Its CONTROLLER listener.
-    pub addr: SocketAddr,
+    /// Host name or IP address of its CONTROLLER listener.
+    pub host: String,
+    /// Port of its CONTROLLER listener.
+    pub port: u16,
+}
+
+impl Voter {
+    /// `host:port`, with an IPv6 address in brackets, as a dialer takes it.
+    pub fn endpoint(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
 }
 
 impl FromStr for Voter {
@@ -25,11 +40,22 @@ impl FromStr for Voter {
             .trim()
             .parse()
             .map_err(|e| format!("voter id `{id}`: {e}"))?;
-        let addr = addr
+        let (host, port) = addr
             .trim()
+            .rsplit_once(':')
+            .ok_or_else(|| format!("voter address `{addr}` has no port"))?;
+        let port = port
             .parse()
             .map_err(|e| format!("voter address `{addr}`: {e}"))?;
-        Ok(Self { node_id, addr })
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.chars().any(char::is_whitespace) {
+            return Err(format!("voter address `{addr}` has no valid host"));
+        }
+        Ok(Self {
+            node_id,
+            host: host.to_owned(),
+            port,
+        })
     }
 }
 
@@ -204,7 +230,13 @@ mod tests {
         let voters = parse_voters("1@127.0.0.1:9094, 2@127.0.0.1:19094").unwrap();
         assert_eq!(voters.len(), 2);
         assert_eq!(voters[1].node_id, 2);
-        assert_eq!(voters[1].addr.port(), 19094);
+        assert_eq!(voters[1].port, 19094);
+        let named = parse_voters("1@broker-1:9094,2@[::1]:9095").unwrap();
+        assert_eq!(named[0].endpoint(), "broker-1:9094");
+        assert_eq!(named[1].endpoint(), "[::1]:9095");
+        assert!(parse_voters("1@:9094").is_err());
+        assert!(parse_voters("1@broker-1").is_err());
+        assert!(parse_voters("1@broker-1:x").is_err());
         assert!(parse_voters("1@127.0.0.1:9094,1@127.0.0.1:9095").is_err());
         assert!(parse_voters("127.0.0.1:9094").is_err());
         let l: AdvertisedListener = "internal://broker-1:9093".parse().unwrap();

@@ -12,7 +12,6 @@ pub mod state_machine;
 pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,8 +65,9 @@ pub enum QuorumError {
 pub struct QuorumArgs {
     /// This broker's id.
     pub node_id: i32,
-    /// Every voter with its CONTROLLER endpoint; empty for a quorum of one.
-    pub voters: Vec<(i32, SocketAddr)>,
+    /// Every voter with its CONTROLLER endpoint (`host:port`); empty for a
+    /// quorum of one.
+    pub voters: Vec<(i32, String)>,
     /// Where the Raft log, vote and snapshot live.
     pub dir: PathBuf,
     /// Leader heartbeat interval.
@@ -135,7 +135,7 @@ impl Quorum {
         } else {
             args.voters
                 .iter()
-                .map(|(id, addr)| (*id as u64, BasicNode::new(addr.to_string())))
+                .map(|(id, addr)| (*id as u64, BasicNode::new(addr)))
                 .collect()
         };
         let single = voters.len() == 1;

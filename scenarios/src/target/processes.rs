@@ -160,6 +160,16 @@ impl ProcessCluster {
         addrs.join(",")
     }
 
+    /// The client address of `broker` alone.
+    pub fn address(&self, broker: u32) -> anyhow::Result<String> {
+        let b = self
+            .brokers
+            .iter()
+            .find(|b| b.node_id == broker)
+            .with_context(|| format!("no broker {broker}"))?;
+        Ok(format!("127.0.0.1:{}", b.port))
+    }
+
     fn broker(&mut self, broker: u32) -> anyhow::Result<&mut BrokerProcess> {
         self.brokers
             .iter_mut()
