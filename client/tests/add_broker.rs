@@ -2,7 +2,7 @@
 //! broker-only node (`process.roles=broker`, not a voter) starts; the active
 //! controller makes it a metadata learner, it registers, shows in Metadata
 //! (its own too), gets replicas of new topics and of a reassignment, serves
-//! them, and can be decommissioned again.
+//! them, comes back after a restart, and can be decommissioned again.
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use weir_client::admin::{Admin, NewTopic};
+use weir_client::admin::{Admin, AlterConfigOp, ConfigResource, NewTopic};
 use weir_client::cluster::ClientConfig;
 use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
 use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
@@ -19,6 +19,9 @@ use support::cluster::LocalCluster;
 
 /// Longest wait for the cluster to reach a state.
 const SETTLE: Duration = Duration::from_secs(60);
+/// Metadata entries committed before broker 4 starts: past the snapshot
+/// interval (1000).
+const METADATA_CHANGES: u64 = 1_300;
 
 fn admin(bootstrap: &str) -> Admin {
     Admin::new(ClientConfig::new(bootstrap)).unwrap()
@@ -121,6 +124,19 @@ async fn a_broker_only_node_joins_gets_replicas_and_leaves() {
     .await;
     create(&voters, "early", 2, 2).await;
     let early = produce(&voters, "early", 2, 2_000).await;
+    // Past a metadata snapshot (every 1000 entries, the log behind purged):
+    // broker 4 gets the snapshot over the link, then the log.
+    let a = admin(&voters);
+    let resource = ConfigResource::Topic("early".into());
+    let started = Instant::now();
+    for i in 0..METADATA_CHANGES {
+        let op = AlterConfigOp::Set("retention.ms".into(), (86_400_000 + i).to_string());
+        a.alter_configs(&resource, &[op], false).await.unwrap();
+    }
+    eprintln!(
+        "{METADATA_CHANGES} metadata changes in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Broker 4 starts later, as a broker-only node.
     let started = Instant::now();
@@ -135,6 +151,24 @@ async fn a_broker_only_node_joins_gets_replicas_and_leaves() {
     eprintln!(
         "broker-only node 4 joined in {:.2} s",
         started.elapsed().as_secs_f64()
+    );
+    // (The voters purge their log behind each snapshot, so a learner
+    // starting empty can only have got this far by installing one.)
+    let snapshot = cluster
+        .data_dir(index)
+        .join("__cluster_metadata")
+        .join("snapshot.bin");
+    assert!(snapshot.exists(), "{} missing", snapshot.display());
+    let configs = admin(&fourth)
+        .describe_topic_configs("early")
+        .await
+        .unwrap();
+    let retention = configs.iter().find(|c| c.name == "retention.ms");
+    let last = (86_400_000 + METADATA_CHANGES - 1).to_string();
+    assert_eq!(
+        retention.and_then(|c| c.value.clone()).as_deref(),
+        Some(last.as_str()),
+        "{retention:?}"
     );
 
     // A new topic with RF=3 over four brokers places replicas on it.
@@ -165,6 +199,17 @@ async fn a_broker_only_node_joins_gets_replicas_and_leaves() {
     // Read back through broker 4 alone.
     assert_eq!(read_all(&fourth, "early", early.len()).await, early);
     assert_eq!(read_all(&fourth, "late", late.len()).await, late);
+
+    // Restarted, it comes back from its own metadata and the voters' log.
+    cluster.kill(index);
+    cluster.spawn(index);
+    eventually("broker 4 back in every Metadata and ISR", || async {
+        let everyone = [1, 2, 3, 4];
+        let info = admin(&voters).describe_topic("late").await.ok()?;
+        let whole = info.partitions.iter().all(|p| p.isr.len() == 3);
+        (whole && brokers(&fourth).await? == everyone).then_some(())
+    })
+    .await;
 
     // And it is decommissioned like any broker.
     let out = weir(
