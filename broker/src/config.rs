@@ -416,6 +416,13 @@ impl BrokerConfig {
                 if roles.iter().any(|r| r != "BROKER" && r != "CONTROLLER") {
                     return Err(v.invalid("roles are broker and controller"));
                 }
+                // Every node serves clients; a controller-only node does not exist here.
+                if !roles.iter().any(|r| r == "BROKER") {
+                    return Err(v.invalid(
+                        "controller-only nodes are not supported: use broker or broker,controller",
+                    ));
+                }
+                c.broker_only_role = !roles.iter().any(|r| r == "CONTROLLER");
             }
             _ => return Err(ConfigError::UnknownKey { key: key.into() }),
         }
@@ -487,8 +494,9 @@ impl BrokerConfig {
         self.validate_cluster()
     }
 
-    /// A clustered broker is one of the voters, and its CONTROLLER listener is
-    /// its voter endpoint; every listener has a name the map knows.
+    /// A clustered voter's CONTROLLER listener is its voter endpoint; a
+    /// clustered broker that is not a voter is broker-only; every listener
+    /// has a name the map knows.
     fn validate_cluster(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, message: String| ConfigError::Invalid {
             key: key.into(),
@@ -548,11 +556,26 @@ impl BrokerConfig {
         if !c.is_clustered() {
             return Ok(());
         }
-        let Some(me) = c.voters.iter().find(|v| v.node_id == self.node_id) else {
+        let me = c.voters.iter().find(|v| v.node_id == self.node_id);
+        if me.is_some() && c.broker_only_role {
             return Err(bad(
-                "controller.quorum.voters",
-                format!("node.id {} is not one of the voters", self.node_id),
+                "process.roles",
+                format!(
+                    "node.id {} is one of controller.quorum.voters, so its roles are broker,controller",
+                    self.node_id
+                ),
             ));
+        }
+        // A broker-only node (not a voter) still links to the voters from
+        // its CONTROLLER listener; it is a learner of the quorum.
+        let Some(me) = me else {
+            return match self.controller_listener() {
+                Some(_) => Ok(()),
+                None => Err(bad(
+                    "listeners",
+                    "a clustered broker needs a CONTROLLER listener (controller.listener.names) for the broker link".into(),
+                )),
+            };
         };
         match self.controller_listener() {
             Some(l) if l.addr.port() == me.port => Ok(()),
@@ -709,6 +732,35 @@ mod tests {
             "nested table key"
         );
         assert_eq!(config.fsync, FsyncPolicy::Always);
+    }
+
+    #[test]
+    fn process_roles_and_broker_only_nodes() {
+        let resolve = |node: &str, roles: Option<&str>| {
+            let mut args = vec![
+                "weir-broker".to_owned(),
+                "--node-id".into(),
+                node.into(),
+                "--listen".into(),
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9094".into(),
+                "--override".into(),
+                "controller.quorum.voters=1@127.0.0.1:9094,2@127.0.0.1:19094".into(),
+            ];
+            if let Some(r) = roles {
+                args.extend(["--override".into(), format!("process.roles={r}")]);
+            }
+            BrokerConfig::resolve(&Cli::try_parse_from(args).unwrap())
+        };
+        assert!(resolve("1", None).is_ok());
+        assert!(resolve("1", Some("broker,controller")).is_ok());
+        // Not a voter: broker-only, with or without the role said.
+        assert!(resolve("4", None).is_ok());
+        let c = resolve("4", Some("broker")).unwrap();
+        assert!(!c.cluster.is_voter(4) && c.cluster.is_voter(1));
+        // A voter cannot be broker-only; controller-only is not supported.
+        assert!(resolve("1", Some("broker")).is_err());
+        assert!(resolve("4", Some("controller")).is_err());
+        assert!(resolve("4", Some("broker,gateway")).is_err());
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub use groups::{
     CommittedOffset, GroupDescription, GroupListing, MemberDescription, OffsetReset, PartitionLag,
     ResetTo, lag_of, reset_target,
 };
-pub use placement::{ELECTION_NOT_NEEDED, ElectionResult, ElectionType, PartitionReassignment};
+pub use placement::{
+    DecommissionError, ELECTION_NOT_NEEDED, ElectionResult, ElectionType, PartitionReassignment,
+    decommission_plan,
+};
 
 const CREATE_TOPICS_KEY: i16 = ApiKey::CreateTopics as i16;
 const DELETE_TOPICS_KEY: i16 = ApiKey::DeleteTopics as i16;

@@ -1,10 +1,12 @@
 //! The ClusterLink actor: runs this broker's ractor_cluster node on its
-//! CONTROLLER listener and keeps a link to every other voter.
+//! CONTROLLER listener and keeps a link to every other voter (a broker-only
+//! node links to every voter).
 //!
 //! ractor_cluster neither reconnects nor detects failures, so this actor does:
 //! it learns from the node server's session events which peers are linked and
 //! re-dials the missing ones with a capped exponential backoff. Of each pair of
-//! brokers only the lower id dials, so a pair never races two sessions.
+//! brokers only the lower id dials (a broker-only node always dials), so a pair
+//! never races two sessions.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -141,10 +143,14 @@ impl Actor for ClusterLink {
             subscription: Box::new(Events(myself.clone())),
         })?;
         let now = Instant::now();
+        // A broker-only node (not a voter) dials every voter; voters never
+        // dial it (they do not know its address) and it links to no other
+        // broker-only node (replication goes over Kafka Fetch, not the link).
+        let voter = args.voters.iter().any(|(id, _)| *id == args.node_id);
         let dialed = args
             .voters
             .iter()
-            .filter(|(id, _)| *id > args.node_id)
+            .filter(|(id, _)| *id > args.node_id || (!voter && *id != args.node_id))
             .map(|(id, addr)| {
                 let peer = Peer {
                     addr: addr.clone(),

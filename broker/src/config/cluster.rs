@@ -174,11 +174,14 @@ pub struct ClusterConfig {
     /// How often the imbalance is checked
     /// (`leader.imbalance.check.interval.seconds`, or `.ms` for tests).
     pub leader_imbalance_check_interval_ms: u64,
+    /// `process.roles` is `broker` alone: this node must not be a voter.
+    pub broker_only_role: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
+            broker_only_role: false,
             voters: Vec::new(),
             controller_listener_names: vec!["CONTROLLER".into()],
             inter_broker_listener_name: None,
@@ -208,6 +211,12 @@ impl ClusterConfig {
     /// Whether this broker is part of a multi-voter quorum.
     pub fn is_clustered(&self) -> bool {
         !self.voters.is_empty()
+    }
+
+    /// Whether broker `node_id` is a voter of the metadata quorum (a
+    /// clustered broker that is not is broker-only: a Raft learner).
+    pub fn is_voter(&self, node_id: i32) -> bool {
+        self.voters.iter().any(|v| v.node_id == node_id)
     }
 
     /// Whether `name` is a controller listener (not served to Kafka clients).

@@ -33,6 +33,9 @@ use weir_client::protocol::limits::TOPIC_NAME_BYTES_MAX;
 
 /// Pause before asking again for an active controller.
 const FORWARD_RETRY_MS: u64 = 100;
+/// How often the active controller looks for linked brokers to add as
+/// metadata learners.
+const ADD_LEARNERS_EVERY_MS: u64 = 1_000;
 
 /// Why a topic change was refused.
 #[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +214,9 @@ pub enum ControllerMsg {
     /// Time to move leadership back to preferred replicas if brokers lead
     /// too few of theirs (on the active controller).
     CheckLeaderImbalance,
+    /// Time to make linked brokers that are not in the quorum learners (on
+    /// the active controller), so broker-only nodes get the metadata.
+    AddLearners,
 }
 
 /// What the controller starts with.
@@ -268,6 +274,11 @@ impl Actor for Controller {
             let every =
                 Duration::from_millis(args.config.cluster.leader_imbalance_check_interval_ms);
             myself.send_interval(every, || ControllerMsg::CheckLeaderImbalance);
+        }
+        if args.link_name.is_some() {
+            myself.send_interval(Duration::from_millis(ADD_LEARNERS_EVERY_MS), || {
+                ControllerMsg::AddLearners
+            });
         }
         let watcher = tokio::spawn(forward_leader_changes(args.quorum.leader_changes(), myself));
         let image = args.images.borrow().clone();
@@ -337,6 +348,7 @@ impl Actor for Controller {
                 state.progress_reassignments().await?;
             }
             ControllerMsg::CheckLeaderImbalance => state.check_leader_imbalance().await?,
+            ControllerMsg::AddLearners => state.add_learners().await?,
         }
         Ok(())
     }
@@ -686,6 +698,45 @@ impl ControllerState {
         Ok(())
     }
 
+    /// The brokers linked to this one now (`None`: not clustered, or the
+    /// link did not answer).
+    async fn linked_peers(&self) -> Option<Vec<i32>> {
+        let name = self.args.link_name.as_ref()?;
+        let link: ActorRef<ClusterLinkMsg> = ractor::registry::where_is(name.clone())?.into();
+        let peers = link.call(ClusterLinkMsg::Peers, Some(Duration::from_millis(500)));
+        match peers.await {
+            Ok(ractor::rpc::CallResult::Success(peers)) => Some(peers),
+            _ => None,
+        }
+    }
+
+    /// On the active controller: every linked broker that is not a member of
+    /// the quorum (a broker-only node: voters are members from the start)
+    /// becomes a learner, so the metadata log reaches it before it registers.
+    async fn add_learners(&mut self) -> Result<(), ActorProcessingErr> {
+        if !self.args.quorum.is_leader() {
+            return Ok(());
+        }
+        let Some(peers) = self.linked_peers().await else {
+            return Ok(());
+        };
+        let members = self.args.quorum.members();
+        for id in peers.into_iter().filter(|id| !members.contains(id)) {
+            match self.args.quorum.add_learner(id).await {
+                Ok(()) => {
+                    tracing::info!(broker = id, "broker-only node added as a metadata learner")
+                }
+                Err(ProposeError::NotLeader(_)) => return Ok(()),
+                Err(ProposeError::Fatal(e)) => {
+                    // (openraft refuses while another membership change is in
+                    // flight: the next round tries again.)
+                    tracing::warn!(broker = id, error = %e, "adding a metadata learner failed")
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A controller that just took over never saw the brokers' last
     /// heartbeats: a broker linked to this one gets half a session to
     /// heartbeat, one that is not (it died, likely with the old controller)
@@ -694,20 +745,7 @@ impl ControllerState {
     async fn seed_leases(&mut self, live: &[i32], now: Instant, session: Duration) {
         let heartbeat =
             Duration::from_millis(self.args.config.cluster.broker_heartbeat_interval_ms);
-        let linked: Option<Vec<i32>> = match &self.args.link_name {
-            Some(name) => match ractor::registry::where_is(name.clone()) {
-                Some(cell) => {
-                    let link: ActorRef<ClusterLinkMsg> = cell.into();
-                    let peers = link.call(ClusterLinkMsg::Peers, Some(Duration::from_millis(500)));
-                    match peers.await {
-                        Ok(ractor::rpc::CallResult::Success(peers)) => Some(peers),
-                        _ => None,
-                    }
-                }
-                None => None,
-            },
-            None => None,
-        };
+        let linked = self.linked_peers().await;
         for &id in live {
             let grace = match &linked {
                 Some(peers) if !peers.contains(&id) => heartbeat,

@@ -139,13 +139,16 @@ impl Quorum {
                 .collect()
         };
         let single = voters.len() == 1;
-        if pristine {
+        // A broker-only member is a learner: the active controller adds it
+        // once it is linked, and it must never make a quorum of its own.
+        let voter = voters.contains_key(&(node_id as u64));
+        if pristine && voter {
             match raft.initialize(voters).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(QuorumError::Raft(e.to_string())),
             }
         }
-        if single {
+        if single && voter {
             // A quorum of one need not wait out an election timeout to lead.
             let _ = raft.trigger().elect().await;
         }
@@ -217,6 +220,36 @@ impl Quorum {
             .voter_ids()
             .map(|id| id as i32)
             .collect()
+    }
+
+    /// Every member of the quorum, voters and learners, by broker id.
+    pub fn members(&self) -> BTreeSet<i32> {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id as i32)
+            .collect()
+    }
+
+    /// On the active controller: makes broker `node_id` a learner, so the
+    /// metadata log (or a snapshot) reaches it; returns once that membership
+    /// change commits, not when the learner has caught up (a broker-only
+    /// node waits for its image itself).
+    pub async fn add_learner(&self, node_id: i32) -> Result<(), ProposeError> {
+        let add = self
+            .raft
+            .add_learner(node_id as u64, BasicNode::default(), false);
+        match tokio::time::timeout(Duration::from_millis(LEADERSHIP_CHECK_MS), add).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(ProposeError::NotLeader(f.leader_id.map(|id| id as i32)))
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(ProposeError::Fatal(e.to_string())),
+            Ok(Err(RaftError::Fatal(e))) => Err(ProposeError::Fatal(e.to_string())),
+            Err(_) => Err(ProposeError::NotLeader(None)),
+        }
     }
 
     /// Stops the Raft node.

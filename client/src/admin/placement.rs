@@ -252,3 +252,183 @@ impl Admin {
             .collect())
     }
 }
+
+/// Why a broker's replicas cannot all move away.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecommissionError {
+    /// Some partitions have more replicas than there are other live brokers
+    /// not already holding them.
+    #[error(
+        "too few brokers left: {} partition(s) cannot move off broker {broker} (e.g. {example}: replicas {replicas:?}, other live brokers {others:?})",
+        count
+    )]
+    TooFewBrokers {
+        /// The broker being decommissioned.
+        broker: i32,
+        /// How many partitions have nowhere to go.
+        count: usize,
+        /// One of them, as `topic-partition`.
+        example: String,
+        /// Its replicas.
+        replicas: Vec<i32>,
+        /// The live brokers other than `broker`.
+        others: Vec<i32>,
+    },
+}
+
+/// The reassignments that move every replica on `broker` elsewhere: in each
+/// `(topic, partition, replicas)` of `placements` (every partition of the
+/// cluster, so the counts are right) that holds `broker`, it is replaced
+/// in place by the live broker not already a replica that holds the fewest
+/// replicas so far (ties: the fewest preferred leaderships when `broker`
+/// was first, then the lowest id). Order is kept, so the preferred leader
+/// changes only where `broker` was it. Partitions are planned in
+/// `(topic, partition)` order so the plan is deterministic. Nothing is
+/// planned unless every partition can move.
+pub fn decommission_plan(
+    placements: &[(String, i32, Vec<i32>)],
+    broker: i32,
+    live: &[i32],
+) -> Result<Vec<(String, i32, Vec<i32>)>, DecommissionError> {
+    let others: Vec<i32> = {
+        let mut o: Vec<i32> = live.iter().copied().filter(|&b| b != broker).collect();
+        o.sort_unstable();
+        o.dedup();
+        o
+    };
+    let mut replicas_of: std::collections::BTreeMap<i32, usize> =
+        others.iter().map(|&b| (b, 0)).collect();
+    let mut preferred_of = replicas_of.clone();
+    for (_, _, replicas) in placements {
+        for (i, r) in replicas.iter().enumerate() {
+            if let Some(n) = replicas_of.get_mut(r) {
+                *n += 1;
+            }
+            if i == 0
+                && let Some(n) = preferred_of.get_mut(r)
+            {
+                *n += 1;
+            }
+        }
+    }
+    let mut moving: Vec<&(String, i32, Vec<i32>)> = placements
+        .iter()
+        .filter(|(_, _, r)| r.contains(&broker))
+        .collect();
+    moving.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut plan = Vec::with_capacity(moving.len());
+    let mut stuck: Vec<&(String, i32, Vec<i32>)> = Vec::new();
+    for entry in moving {
+        let (topic, partition, replicas) = entry;
+        let first = replicas.first() == Some(&broker);
+        let choice = others
+            .iter()
+            .copied()
+            .filter(|b| !replicas.contains(b))
+            .min_by_key(|b| {
+                let leads = if first { preferred_of[b] } else { 0 };
+                (replicas_of[b], leads, *b)
+            });
+        let Some(choice) = choice else {
+            stuck.push(entry);
+            continue;
+        };
+        *replicas_of.entry(choice).or_default() += 1;
+        if first {
+            *preferred_of.entry(choice).or_default() += 1;
+        }
+        let target = replicas
+            .iter()
+            .map(|&r| if r == broker { choice } else { r })
+            .collect();
+        plan.push((topic.clone(), *partition, target));
+    }
+    if let Some((topic, partition, replicas)) = stuck.first() {
+        return Err(DecommissionError::TooFewBrokers {
+            broker,
+            count: stuck.len(),
+            example: format!("{topic}-{partition}"),
+            replicas: replicas.clone(),
+            others,
+        });
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(topic: &str, partition: i32, replicas: &[i32]) -> (String, i32, Vec<i32>) {
+        (topic.into(), partition, replicas.to_vec())
+    }
+
+    #[test]
+    fn replicas_move_in_place_to_the_least_loaded_live_broker() {
+        let placements = vec![
+            p("a", 0, &[3, 1]),
+            p("a", 1, &[1, 3]),
+            p("a", 2, &[2, 1]),
+            p("b", 0, &[3]),
+            p("b", 1, &[1, 2]),
+        ];
+        let plan = decommission_plan(&placements, 3, &[1, 2, 3, 4]).unwrap();
+        // Loads before: 1 -> 4, 2 -> 2, 4 -> 0. a-0 gets 4 (then 1), a-1
+        // gets 4 (1 < 2, then 2); b-0 ties 2 and 4 on replicas and on
+        // preferred leaderships (one each): the lower id.
+        assert_eq!(
+            plan,
+            vec![p("a", 0, &[4, 1]), p("a", 1, &[1, 4]), p("b", 0, &[2])]
+        );
+        // Untouched partitions are not in the plan; order is kept and the
+        // preferred leader changes only where the broker was first.
+        assert!(plan.iter().all(|(_, _, r)| !r.contains(&3)));
+    }
+
+    #[test]
+    fn counts_balance_over_many_partitions() {
+        let placements: Vec<_> = (0..30)
+            .map(|i| p("t", i, &[3, [1, 2][i as usize % 2]]))
+            .collect();
+        let plan = decommission_plan(&placements, 3, &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(plan.len(), 30);
+        let mut load = std::collections::BTreeMap::<i32, usize>::new();
+        for (_, _, r) in &placements {
+            for b in r.iter().filter(|&&b| b != 3) {
+                *load.entry(*b).or_default() += 1;
+            }
+        }
+        for (_, _, r) in &plan {
+            assert_ne!(r[0], r[1], "{r:?}");
+            *load.entry(r[0]).or_default() += 1;
+        }
+        // 60 replicas over 4 brokers: 15 each.
+        assert!(load.values().all(|&n| n == 15), "{load:?}");
+    }
+
+    #[test]
+    fn too_few_brokers_refuses_everything() {
+        let placements = vec![
+            p("a", 0, &[1, 2]),
+            p("a", 1, &[3, 1, 2]),
+            p("b", 0, &[2, 3]),
+        ];
+        let err = decommission_plan(&placements, 3, &[1, 2, 3]).unwrap_err();
+        assert_eq!(
+            err,
+            DecommissionError::TooFewBrokers {
+                broker: 3,
+                count: 1,
+                example: "a-1".into(),
+                replicas: vec![3, 1, 2],
+                others: vec![1, 2],
+            }
+        );
+        assert!(err.to_string().contains("too few brokers"));
+        // A broker holding nothing needs no plan; an unknown one neither.
+        assert_eq!(decommission_plan(&placements, 7, &[1, 2, 3]), Ok(vec![]));
+        // Not live brokers are never chosen (broker 4 is down).
+        let plan = decommission_plan(&[p("c", 0, &[3, 1])], 3, &[1, 2, 3]).unwrap();
+        assert_eq!(plan, vec![p("c", 0, &[2, 1])]);
+    }
+}

@@ -1,6 +1,7 @@
 //! Several release `weir-broker` processes forming one cluster on 127.0.0.1:
 //! each with its own client, INTERNAL (replica fetches) and CONTROLLER ports
-//! and data dir, all voters of the metadata quorum, killed when dropped.
+//! and data dir, voters of the metadata quorum (or broker-only nodes added
+//! later), killed when dropped.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -42,6 +43,8 @@ pub struct LocalCluster {
     dir: tempfile::TempDir,
     /// Extra `--override` settings for every broker.
     overrides: Vec<String>,
+    /// The first this many nodes are the quorum's voters.
+    voter_count: usize,
 }
 
 impl LocalCluster {
@@ -61,6 +64,7 @@ impl LocalCluster {
             nodes,
             dir: tempfile::tempdir().expect("a temp dir"),
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            voter_count: count,
         };
         for i in 0..count {
             cluster.spawn(i);
@@ -81,10 +85,26 @@ impl LocalCluster {
             .join(format!("broker-{}", self.nodes[index].node_id))
     }
 
+    /// Adds and starts a broker-only node (`process.roles=broker`, not a
+    /// voter); returns its index.
+    pub fn add_broker(&mut self) -> usize {
+        let index = self.nodes.len();
+        self.nodes.push(Node {
+            node_id: index as i32 + 1,
+            port: free_port(),
+            internal_port: free_port(),
+            controller_port: free_port(),
+            child: None,
+        });
+        self.spawn(index);
+        index
+    }
+
     fn voters(&self) -> String {
         let voters: Vec<String> = self
             .nodes
             .iter()
+            .take(self.voter_count)
             .map(|n| format!("{}@127.0.0.1:{}", n.node_id, n.controller_port))
             .collect();
         voters.join(",")
@@ -111,6 +131,9 @@ impl LocalCluster {
             .arg(format!("controller.quorum.voters={voters}"))
             .arg("--override")
             .arg("inter.broker.listener.name=INTERNAL");
+        if index >= self.voter_count {
+            command.arg("--override").arg("process.roles=broker");
+        }
         for o in &self.overrides {
             command.arg("--override").arg(o);
         }

@@ -69,6 +69,22 @@ enum ClusterCommand {
         #[arg(long)]
         unclean: bool,
     },
+    /// Move every replica off a broker (internal topics too) by partition
+    /// reassignment, to the live brokers holding the fewest, and wait until
+    /// it holds and leads nothing; then it can be stopped.
+    Decommission {
+        /// The broker's node.id.
+        broker_id: i32,
+        /// Print the reassignments without starting them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Return once the reassignments are recorded, without waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this many seconds (the moves go on).
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +113,15 @@ async fn main() -> anyhow::Result<()> {
             partition,
             unclean,
         }) => placement::elect_leaders(bootstrap, topic, partition, unclean).await,
+        Command::Cluster(ClusterCommand::Decommission {
+            broker_id,
+            dry_run,
+            no_wait,
+            timeout_secs,
+        }) => {
+            let timeout = std::time::Duration::from_secs(timeout_secs);
+            placement::decommission(bootstrap, broker_id, dry_run, !no_wait, timeout).await
+        }
         Command::Group(cmd) => group::run(bootstrap, cmd).await,
         Command::Perf(cmd) => perf::run(bootstrap, cmd).await,
     }

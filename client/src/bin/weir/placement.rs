@@ -1,11 +1,12 @@
-//! `weir cluster elect-leaders`, `weir topic reassign` and
-//! `weir topic reassignments`: leadership and replica placement.
+//! `weir cluster elect-leaders`, `weir cluster decommission`, `weir topic
+//! reassign` and `weir topic reassignments`: leadership and replica
+//! placement.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use weir_client::admin::{Admin, ELECTION_NOT_NEEDED, ElectionType};
+use weir_client::admin::{Admin, ELECTION_NOT_NEEDED, ElectionType, decommission_plan};
 use weir_client::cluster::ClientConfig;
 
 /// How often `weir topic reassign` looks at the reassignment's progress.
@@ -209,6 +210,161 @@ pub async fn list_reassignments(admin: &Admin, topic: Option<String>) -> anyhow:
             r.topic, r.partition, r.replicas, r.adding, r.removing
         );
     }
+    Ok(())
+}
+
+/// Rounds of `weir cluster decommission`: a topic created while replicas
+/// move may be placed on the broker again, so it looks again after each.
+const DECOMMISSION_ROUNDS: usize = 5;
+
+/// `weir cluster decommission`: moves every replica on `broker` (internal
+/// topics included) to other live brokers by partition reassignment, then
+/// waits (up to `timeout`) until it holds and leads nothing.
+pub async fn decommission(
+    bootstrap: &str,
+    broker: i32,
+    dry_run: bool,
+    wait: bool,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let admin = Admin::new(ClientConfig::new(bootstrap))?;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut moved = 0;
+    for _ in 0..DECOMMISSION_ROUNDS {
+        let live: Vec<i32> = admin
+            .cluster_info()
+            .await?
+            .brokers
+            .iter()
+            .map(|b| b.node_id)
+            .collect();
+        if moved == 0 && !live.contains(&broker) {
+            println!("broker {broker} is not live (stopped, fenced or unknown)");
+        }
+        let placements = placements(&admin).await?;
+        let plan = decommission_plan(&placements, broker, &live)?;
+        if plan.is_empty() {
+            break;
+        }
+        if dry_run {
+            for (topic, partition, target) in &plan {
+                println!("{topic}-{partition}: would reassign to {target:?}");
+            }
+            return Ok(());
+        }
+        let results = admin
+            .alter_partition_reassignments(&plan_changes(&plan))
+            .await?;
+        for ((topic, partition, _), r) in plan.iter().zip(results) {
+            r.with_context(|| format!("reassigning {topic}-{partition}"))?;
+        }
+        moved += plan.len();
+        println!(
+            "moving {} partition replica(s) off broker {broker}",
+            plan.len()
+        );
+        if !wait {
+            println!("`weir topic reassignments` shows progress");
+            return Ok(());
+        }
+        let watched: Vec<(String, i32)> = plan.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        wait_for_reassignments(&admin, &watched, deadline, timeout).await?;
+    }
+    let left: Vec<String> = placements(&admin)
+        .await?
+        .into_iter()
+        .filter(|(_, _, r)| r.contains(&broker))
+        .map(|(t, p, _)| format!("{t}-{p}"))
+        .collect();
+    if !left.is_empty() {
+        bail!(
+            "broker {broker} still holds {} replica(s) (e.g. {}): topics keep being placed on it; run again",
+            left.len(),
+            left[0]
+        );
+    }
+    if moved == 0 {
+        println!("broker {broker} holds no replicas");
+    } else {
+        println!(
+            "moved {moved} partition replica(s) off broker {broker} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!(
+        "broker {broker} leads and holds nothing: it can be stopped (it leaves Metadata once fenced)"
+    );
+    Ok(())
+}
+
+/// Every partition's replica set as a reassignment in progress will leave
+/// it (its target), as `(topic, partition, replicas)`.
+async fn placements(admin: &Admin) -> anyhow::Result<Vec<(String, i32, Vec<i32>)>> {
+    let ongoing = admin.list_partition_reassignments(None).await?;
+    let topics = admin.list_topics().await?;
+    Ok(topics
+        .iter()
+        .flat_map(|t| {
+            let ongoing = &ongoing;
+            t.partitions.iter().map(move |p| {
+                let removing = ongoing
+                    .iter()
+                    .find(|r| r.topic == t.name && r.partition == p.partition)
+                    .map(|r| r.removing.clone())
+                    .unwrap_or_default();
+                let target = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|b| !removing.contains(b))
+                    .collect();
+                (t.name.clone(), p.partition, target)
+            })
+        })
+        .collect())
+}
+
+fn plan_changes(plan: &[(String, i32, Vec<i32>)]) -> Vec<(String, i32, Option<Vec<i32>>)> {
+    plan.iter()
+        .map(|(t, p, r)| (t.clone(), *p, Some(r.clone())))
+        .collect()
+}
+
+/// A progress bar until none of `watched` is being reassigned (or the
+/// deadline passes: an error, the moves go on).
+async fn wait_for_reassignments(
+    admin: &Admin,
+    watched: &[(String, i32)],
+    deadline: Instant,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(watched.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} partitions  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    loop {
+        let ongoing = admin.list_partition_reassignments(Some(watched)).await?;
+        bar.set_position((watched.len() - ongoing.len().min(watched.len())) as u64);
+        if ongoing.is_empty() {
+            break;
+        }
+        if let Some(r) = ongoing.first() {
+            bar.set_message(format!(
+                "{}-{} adding {:?}, removing {:?}",
+                r.topic, r.partition, r.adding, r.removing
+            ));
+        }
+        if Instant::now() >= deadline {
+            bar.abandon();
+            bail!("still reassigning after {timeout:?}; `weir topic reassignments` shows progress");
+        }
+        tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+    }
+    bar.finish_with_message("done");
     Ok(())
 }
 
