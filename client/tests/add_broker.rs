@@ -15,7 +15,7 @@ use weir_client::cluster::ClientConfig;
 use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
 use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
 
-use support::cluster::LocalCluster;
+use support::cluster::{LocalCluster, eventually};
 
 /// Longest wait for the cluster to reach a state.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -33,24 +33,6 @@ async fn weir(bootstrap: &str, args: &[&str]) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("running weir"))
         .await
         .unwrap()
-}
-
-/// Retries `attempt` (bounded) until it returns `Some`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut attempt: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        if let Some(v) = attempt().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} not reached in {SETTLE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn brokers(bootstrap: &str) -> Option<Vec<i32>> {

@@ -17,7 +17,7 @@ use weir_client::cluster::ClientConfig;
 use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
 use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
 
-use support::cluster::LocalCluster;
+use support::cluster::{LocalCluster, eventually};
 
 /// Longest wait for the cluster to reach a state.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -52,24 +52,6 @@ async fn placements(bootstrap: &str) -> Vec<(String, i32, Vec<i32>)> {
                 .map(|p| (t.name.clone(), p.partition, p.replicas.clone()))
         })
         .collect()
-}
-
-/// Retries `what` (bounded) until it returns `Some`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut attempt: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        if let Some(v) = attempt().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} not reached in {SETTLE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn replicated(name: &str, replication_factor: i16) -> NewTopic {

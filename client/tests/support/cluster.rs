@@ -182,3 +182,22 @@ impl Drop for LocalCluster {
         }
     }
 }
+
+/// Retries `attempt` (bounded: 60 s, every 200 ms) until it returns `Some`.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    const SETTLE: Duration = Duration::from_secs(60);
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(v) = attempt().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not reached in {SETTLE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
