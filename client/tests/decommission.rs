@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 
 use weir_client::admin::{Admin, NewTopic};
 use weir_client::cluster::ClientConfig;
-use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
-use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use weir_client::producer::ProducerRecord;
 
 use support::cluster::{LocalCluster, eventually};
+use support::load::{produce, produce_while, read_all};
 
-/// Longest wait for the cluster to reach a state.
-const SETTLE: Duration = Duration::from_secs(60);
 /// The decommissioned broker.
 const GONE: i32 = 3;
 const TOPIC: &str = "drain";
@@ -113,7 +111,7 @@ async fn a_decommissioned_broker_is_drained_under_load_without_loss() {
     // The offsets topic exists, with a committed offset, and broker 3 holds
     // replicas of both topics.
     create(&bootstrap, replicated(TOPIC, 2)).await;
-    let preload = produce(&bootstrap, 0..3_000).await;
+    let preload = produce(&bootstrap, 0..3_000, record).await;
     eventually("an offset committed", || async {
         a.commit_group_offsets("g", &[(TOPIC.into(), 0, 42)])
             .await
@@ -145,7 +143,9 @@ async fn a_decommissioned_broker_is_drained_under_load_without_loss() {
         bootstrap.clone(),
         3_000,
         30_000,
+        150,
         running.clone(),
+        record,
     ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
@@ -195,7 +195,7 @@ async fn a_decommissioned_broker_is_drained_under_load_without_loss() {
 
     // Every acknowledged record reads back exactly once; the offset too.
     let acked: BTreeSet<String> = preload.union(&during).cloned().collect();
-    let read = read_all(&bootstrap, acked.len()).await;
+    let read = read_all(&bootstrap, TOPIC, acked.len()).await;
     let missing: Vec<&String> = acked.difference(&read).take(5).collect();
     assert!(
         missing.is_empty(),
@@ -271,74 +271,7 @@ fn value(i: u32) -> String {
     v
 }
 
-fn record(i: u32) -> ProducerRecord {
-    ProducerRecord::new(TOPIC, value(i)).partition(i as i32 % PARTITIONS)
-}
-
-/// Produces `values` (acks=all, idempotent) and waits for every ack.
-async fn produce(bootstrap: &str, values: std::ops::Range<u32>) -> BTreeSet<String> {
-    let producer = Producer::new(ProducerConfig::new(bootstrap)).await.unwrap();
-    let mut sends = Vec::new();
-    for i in values {
-        sends.push((value(i), producer.send(record(i)).await.unwrap()));
-    }
-    producer.flush(Duration::from_secs(30)).await.unwrap();
-    let mut acked = BTreeSet::new();
-    for (v, send) in sends {
-        send.await.unwrap();
-        acked.insert(v);
-    }
-    acked
-}
-
-/// Produces from `first` on (at most `max` records) while `running`, in
-/// small awaited bursts; returns the values acknowledged.
-async fn produce_while(
-    bootstrap: String,
-    first: u32,
-    max: u32,
-    running: Arc<AtomicBool>,
-) -> BTreeSet<String> {
-    let producer = Producer::new(ProducerConfig::new(&bootstrap))
-        .await
-        .unwrap();
-    let mut acked = BTreeSet::new();
-    let mut i = first;
-    while running.load(Ordering::Relaxed) && i < first + max {
-        let mut sends = Vec::new();
-        for _ in 0..150 {
-            sends.push((value(i), producer.send(record(i)).await.unwrap()));
-            i += 1;
-        }
-        for (v, send) in sends {
-            if send.await.is_ok() {
-                acked.insert(v);
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).await.ok();
-    acked
-}
-
-/// Reads the topic from the beginning until `count` distinct values came
-/// (bounded), checking no value comes twice.
-async fn read_all(bootstrap: &str, count: usize) -> BTreeSet<String> {
-    let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap)).unwrap();
-    consumer
-        .assign_topic(TOPIC, Offset::Beginning)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + SETTLE;
-    let mut values = BTreeSet::new();
-    while values.len() < count && Instant::now() < deadline {
-        for r in consumer
-            .poll(10_000, Duration::from_millis(200))
-            .await
-            .unwrap()
-        {
-            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
-            assert!(values.insert(value.clone()), "{} read twice", &value[..8]);
-        }
-    }
-    values
+fn record(i: u32) -> (String, ProducerRecord) {
+    let record = ProducerRecord::new(TOPIC, value(i)).partition(i as i32 % PARTITIONS);
+    (value(i), record)
 }

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use weir_client::admin::{Admin, ELECTION_NOT_NEEDED, ElectionType, NewTopic};
 use weir_client::cluster::{ClientConfig, PartitionInfo};
-use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
-use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use weir_client::producer::ProducerRecord;
 
 use support::cluster::LocalCluster;
+use support::load::{produce, produce_while, read_all};
 
 /// Longest wait for the cluster to reach a state.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -295,13 +295,15 @@ async fn a_partition_moves_under_acks_all_load_without_loss() {
     }
 
     // Preload, then keep an acks=all load running through the move.
-    let preload = produce(&bootstrap, 0..8_000).await;
+    let preload = produce(&bootstrap, 0..8_000, record).await;
     let running = Arc::new(AtomicBool::new(true));
     let load = tokio::spawn(produce_while(
         bootstrap.clone(),
         8_000,
         40_000,
+        200,
         running.clone(),
+        record,
     ));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -359,7 +361,7 @@ async fn a_partition_moves_under_acks_all_load_without_loss() {
 
     // Every acknowledged record reads back exactly once.
     let acked: BTreeSet<String> = preload.union(&during).cloned().collect();
-    let read = read_all(&bootstrap, acked.len()).await;
+    let read = read_all(&bootstrap, "moving", acked.len()).await;
     let missing: Vec<&String> = acked.difference(&read).take(5).collect();
     assert!(
         missing.is_empty(),
@@ -380,72 +382,9 @@ fn value(i: u32) -> String {
     v
 }
 
-/// Produces `values` (acks=all, idempotent) and waits for every ack.
-async fn produce(bootstrap: &str, values: std::ops::Range<u32>) -> BTreeSet<String> {
-    let producer = Producer::new(ProducerConfig::new(bootstrap)).await.unwrap();
-    let mut sends = Vec::new();
-    for i in values {
-        let record = ProducerRecord::new("moving", value(i)).partition(0);
-        sends.push((value(i), producer.send(record).await.unwrap()));
-    }
-    producer.flush(Duration::from_secs(30)).await.unwrap();
-    let mut acked = BTreeSet::new();
-    for (v, send) in sends {
-        send.await.unwrap();
-        acked.insert(v);
-    }
-    acked
-}
-
-/// Produces from `first` on (at most `max` records) while `running`, in
-/// small awaited bursts; returns the values acknowledged.
-async fn produce_while(
-    bootstrap: String,
-    first: u32,
-    max: u32,
-    running: Arc<AtomicBool>,
-) -> BTreeSet<String> {
-    let producer = Producer::new(ProducerConfig::new(&bootstrap))
-        .await
-        .unwrap();
-    let mut acked = BTreeSet::new();
-    let mut i = first;
-    while running.load(Ordering::Relaxed) && i < first + max {
-        let mut sends = Vec::new();
-        for _ in 0..200 {
-            let record = ProducerRecord::new("moving", value(i)).partition(0);
-            sends.push((value(i), producer.send(record).await.unwrap()));
-            i += 1;
-        }
-        for (v, send) in sends {
-            if send.await.is_ok() {
-                acked.insert(v);
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).await.ok();
-    acked
-}
-
-/// Reads "moving" from the beginning until `count` distinct values came
-/// (bounded), checking no value comes twice.
-async fn read_all(bootstrap: &str, count: usize) -> BTreeSet<String> {
-    let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap)).unwrap();
-    consumer
-        .assign_topic("moving", Offset::Beginning)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + SETTLE;
-    let mut values = BTreeSet::new();
-    while values.len() < count && Instant::now() < deadline {
-        for r in consumer
-            .poll(10_000, Duration::from_millis(200))
-            .await
-            .unwrap()
-        {
-            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
-            assert!(values.insert(value.clone()), "{} read twice", &value[..8]);
-        }
-    }
-    values
+fn record(i: u32) -> (String, ProducerRecord) {
+    (
+        value(i),
+        ProducerRecord::new("moving", value(i)).partition(0),
+    )
 }

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod load;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
