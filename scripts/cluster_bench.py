@@ -266,13 +266,18 @@ def controlled_shutdown(cluster, admin, topic):
     return took, leader, new_leader
 
 
-def main():
+def build_tools():
+    """The release broker and the librdkafka load generator."""
     subprocess.run(["cargo", "build", "--release", "-p", "weir-broker"], cwd=ROOT, check=True)
     os.makedirs(os.path.dirname(BENCH), exist_ok=True)
     subprocess.run(
         ["gcc", "-O2", "-o", BENCH, os.path.join(ROOT, "bench", "rdkafka_bench.c"), "-lrdkafka"],
         check=True,
     )
+
+
+def main():
+    build_tools()
     root = tempfile.mkdtemp(prefix="weir-cluster-bench-")
     cluster = Cluster(3, root)
     try:

@@ -388,3 +388,103 @@ fn record(i: u32) -> (String, ProducerRecord) {
         ProducerRecord::new("moving", value(i)).partition(0),
     )
 }
+
+/// Moves the leadership of `__consumer_offsets-0` to `leader` by reordering
+/// its replicas and electing the preferred one (bounded).
+async fn lead_offsets_partition(bootstrap: &str, replicas: Vec<i32>) {
+    let a = admin(bootstrap);
+    let results = a
+        .alter_partition_reassignments(&[(OFFSETS.into(), 0, Some(replicas.clone()))])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    let leader = replicas[0];
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let partitions = describe(bootstrap, OFFSETS).await.unwrap_or_default();
+        if partitions.first().is_some_and(|p| p.leader == leader) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{OFFSETS}-0 never led by {leader}: {partitions:?}"
+        );
+        // Not needed once it leads; PREFERRED_LEADER_NOT_AVAILABLE while the
+        // reordering is being applied: asked again until it leads.
+        let _ = a
+            .elect_leaders(ElectionType::Preferred, Some(&[(OFFSETS.into(), 0)]))
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const OFFSETS: &str = "__consumer_offsets";
+
+/// The committed offset of `g` on `t-0` as the group's coordinator answers
+/// (bounded retries while the coordinator moves).
+async fn committed_offset(bootstrap: &str) -> Option<i64> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match admin(bootstrap).group_offsets("g").await {
+            Ok(offsets) => return offsets.first().map(|o| o.offset),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("offset fetch: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("offset fetch: {e}"),
+        }
+    }
+}
+
+async fn commit_offset(bootstrap: &str, offset: i64) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match admin(bootstrap)
+            .commit_group_offsets("g", &[("t".into(), 0, offset)])
+            .await
+        {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("commit: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("commit: {e}"),
+        }
+    }
+}
+
+/// A broker that leads an offsets partition, loses it, and leads it again
+/// serves the commits made under the other leader, not the view it had:
+/// coordinators give up their groups when leadership leaves and replay the
+/// partition when it returns (Kafka's unload/load on leadership changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_offsets_follow_their_partition_away_and_back() {
+    let _serial = SERIAL.lock().await;
+    let cluster = start_cluster(&[
+        "auto.leader.rebalance.enable=false",
+        "offsets.topic.num.partitions=1",
+    ])
+    .await;
+    let bootstrap = cluster.bootstrap();
+    create(&bootstrap, replicated("t", 1, 3)).await;
+    commit_offset(&bootstrap, 10).await;
+    let first = wait_until(&bootstrap, OFFSETS, "a whole ISR", |ps| {
+        ps[0].isr.len() == 3
+    })
+    .await;
+    let home = first[0].replicas.clone();
+    assert_eq!(committed_offset(&bootstrap).await, Some(10));
+
+    // Away: another replica leads, and takes a commit.
+    let away = vec![home[1], home[0], home[2]];
+    lead_offsets_partition(&bootstrap, away).await;
+    commit_offset(&bootstrap, 20).await;
+    assert_eq!(committed_offset(&bootstrap).await, Some(20));
+
+    // Back: the first leader replays the partition, so it answers 20, not its
+    // old 10 — at once, not after some expiry.
+    lead_offsets_partition(&bootstrap, home).await;
+    assert_eq!(committed_offset(&bootstrap).await, Some(20));
+    commit_offset(&bootstrap, 30).await;
+    assert_eq!(committed_offset(&bootstrap).await, Some(30));
+}

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
-use super::directory::{GroupDirectory, GroupListing, StartingGroup};
+use super::directory::{GroupDirectory, GroupListing, Leadership, StartingGroup};
 use super::offsets::{self, GroupOffsets, LoadedGroup, OFFSETS_TOPIC, OffsetValue};
 use super::state::{
     Effect, Group, GroupLimits, GroupState, JoinRequest, JoinResponse, Reply, SyncResponse, codes,
@@ -143,6 +143,9 @@ pub struct GroupCoordinatorArgs {
     pub limits: GroupLimits,
     /// The broker's group directory.
     pub directory: Arc<GroupDirectory>,
+    /// The leadership of the group's offsets partition this coordinator serves:
+    /// once it ends, what the coordinator holds is stale and kept nowhere.
+    pub leadership: Leadership,
     /// Offsets and stored metadata to start from, or `Unknown` to replay the
     /// offsets partition.
     pub start: StartingGroup,
@@ -399,7 +402,12 @@ impl Actor for GroupCoordinator {
                         // A group that never had a generation has nothing to keep.
                         snapshot: state.group.snapshot().filter(|s| s.generation_id > 0),
                     };
-                    state.args.directory.park(&state.args.group_id, parked, now);
+                    state.args.directory.park(
+                        &state.args.group_id,
+                        state.args.leadership,
+                        parked,
+                        now,
+                    );
                     state.stopping = true;
                     myself.stop(Some("idle".into()));
                     return Ok(());
@@ -589,7 +597,9 @@ impl GroupCoordinatorState {
             state: state.name(),
             protocol_type: protocol_type.unwrap_or_default().to_owned(),
         };
-        self.args.directory.publish(&self.args.group_id, listing);
+        self.args
+            .directory
+            .publish(&self.args.group_id, self.args.leadership, listing);
     }
 
     /// Notes when the group became empty (the retention clock).

@@ -6,6 +6,12 @@
 //! A coordinator publishes its state as it changes and, when it stops while idle,
 //! parks what it holds here; the manager hands it to the next coordinator of that
 //! group, so a group is never replayed from the log twice.
+//!
+//! Everything here belongs to one leadership of an offsets partition (its leader
+//! epoch): when this broker stops leading a partition, the partition's groups are
+//! forgotten, and a coordinator of an older leadership can neither park nor
+//! publish. A broker that leads the partition again replays it, so it never
+//! serves the view it had before another leader took commits.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -36,6 +42,8 @@ struct Inner {
     /// Offsets and metadata of dormant groups, and since when they have been
     /// dormant (ms).
     dormant: HashMap<String, (LoadedGroup, i64)>,
+    /// Offsets partitions this broker leads, with their leader epoch.
+    led: HashMap<i32, i32>,
     /// Offsets partitions replayed into `dormant`.
     loaded_partitions: HashSet<i32>,
     /// Groups whose coordinator failed: their offsets are only in the log now.
@@ -51,13 +59,50 @@ pub enum StartingGroup {
     Unknown,
 }
 
+/// One leadership of an offsets partition: what a coordinator's state belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    /// The offsets partition.
+    pub partition: i32,
+    /// Its leader epoch when this broker took the lead.
+    pub epoch: i32,
+}
+
 const EMPTY: &str = "Empty";
 const STABLE: &str = "Stable";
 
 impl GroupDirectory {
-    /// Records the groups replayed from offsets partition `partition` as dormant.
-    pub fn load(&self, partition: i32, groups: PartitionGroups, now_ms: i64) {
+    /// This broker leads offsets partition `lead.partition` from `lead.epoch`.
+    pub fn lead(&self, lead: Leadership) {
+        self.inner.lock().led.insert(lead.partition, lead.epoch);
+    }
+
+    /// The leadership of `partition` this broker holds, if any.
+    pub fn leadership(&self, partition: i32) -> Option<Leadership> {
+        let epoch = *self.inner.lock().led.get(&partition)?;
+        Some(Leadership { partition, epoch })
+    }
+
+    /// This broker no longer leads offsets partition `partition`: forgets its
+    /// groups (`of_partition` tells a group's partition), so a later leadership
+    /// replays them from the log.
+    pub fn resign(&self, partition: i32, of_partition: impl Fn(&str) -> i32) {
         let mut inner = self.inner.lock();
+        inner.led.remove(&partition);
+        inner.loaded_partitions.remove(&partition);
+        inner.listings.retain(|g, _| of_partition(g) != partition);
+        inner.dormant.retain(|g, _| of_partition(g) != partition);
+        inner.replay.retain(|g| of_partition(g) != partition);
+    }
+
+    /// Records the groups replayed from an offsets partition as dormant, unless
+    /// the leadership they were read under has ended.
+    pub fn load(&self, lead: Leadership, groups: PartitionGroups, now_ms: i64) {
+        let mut inner = self.inner.lock();
+        if inner.led.get(&lead.partition) != Some(&lead.epoch) {
+            return;
+        }
+        let partition = lead.partition;
         for (group_id, loaded) in groups {
             let listing = GroupListing {
                 state: if loaded
@@ -113,9 +158,13 @@ impl GroupDirectory {
         }
     }
 
-    /// Parks a stopping coordinator's state; a group with nothing left is forgotten.
-    pub fn park(&self, group_id: &str, loaded: LoadedGroup, now_ms: i64) {
+    /// Parks a stopping coordinator's state; a group with nothing left is
+    /// forgotten, and so is the state of a leadership that has ended.
+    pub fn park(&self, group_id: &str, lead: Leadership, loaded: LoadedGroup, now_ms: i64) {
         let mut inner = self.inner.lock();
+        if inner.led.get(&lead.partition) != Some(&lead.epoch) {
+            return;
+        }
         if loaded.is_empty() {
             inner.listings.remove(group_id);
             return;
@@ -135,9 +184,12 @@ impl GroupDirectory {
         inner.dormant.insert(group_id.to_owned(), (loaded, now_ms));
     }
 
-    /// Publishes a running group's state.
-    pub fn publish(&self, group_id: &str, listing: GroupListing) {
+    /// Publishes a running group's state (not once its leadership has ended).
+    pub fn publish(&self, group_id: &str, lead: Leadership, listing: GroupListing) {
         let mut inner = self.inner.lock();
+        if inner.led.get(&lead.partition) != Some(&lead.epoch) {
+            return;
+        }
         if inner.listings.get(group_id) != Some(&listing) {
             inner.listings.insert(group_id.to_owned(), listing);
         }
@@ -236,18 +288,24 @@ mod tests {
         }
     }
 
+    const P0: Leadership = Leadership {
+        partition: 0,
+        epoch: 1,
+    };
+
     #[test]
     fn loaded_groups_are_listed_taken_once_and_parked_again() {
         let d = GroupDirectory::default();
         assert_eq!(d.take("a", 0), StartingGroup::Unknown);
-        d.load(0, PartitionGroups::from([("a".into(), offsets(3))]), 0);
+        d.lead(P0);
+        d.load(P0, PartitionGroups::from([("a".into(), offsets(3))]), 0);
         assert!(d.contains("a") && d.is_loaded(0));
         assert_eq!(d.list()[0].1.state, "Empty");
         assert_eq!(d.take("a", 0), StartingGroup::Known(offsets(3)));
         assert_eq!(d.take("a", 0), StartingGroup::Known(LoadedGroup::default()));
-        d.park("a", offsets(4), 10);
+        d.park("a", P0, offsets(4), 10);
         assert_eq!(d.take("a", 0), StartingGroup::Known(offsets(4)));
-        d.park("a", LoadedGroup::default(), 10);
+        d.park("a", P0, LoadedGroup::default(), 10);
         assert!(!d.contains("a"), "a group without offsets is forgotten");
         d.mark_for_replay("a");
         assert_eq!(d.take("a", 0), StartingGroup::Unknown, "after a failure");
@@ -255,10 +313,54 @@ mod tests {
     }
 
     #[test]
+    fn a_resigned_partition_is_forgotten_and_its_old_leadership_ignored() {
+        let d = GroupDirectory::default();
+        let p1 = Leadership {
+            partition: 1,
+            epoch: 1,
+        };
+        let of_partition = |g: &str| if g.starts_with('a') { 0 } else { 1 };
+        d.lead(P0);
+        d.lead(p1);
+        d.load(P0, PartitionGroups::from([("a".into(), offsets(3))]), 0);
+        d.load(p1, PartitionGroups::from([("b".into(), offsets(5))]), 0);
+        d.resign(0, of_partition);
+        assert!(!d.contains("a") && d.contains("b") && !d.is_loaded(0));
+        assert_eq!(d.leadership(0), None);
+        assert_eq!(
+            d.take("a", 0),
+            StartingGroup::Unknown,
+            "replayed, not stale"
+        );
+        // A coordinator of the ended leadership parks and publishes nothing.
+        d.park("a2", P0, offsets(4), 10);
+        d.publish(
+            "a3",
+            P0,
+            GroupListing {
+                state: STABLE,
+                protocol_type: "consumer".into(),
+            },
+        );
+        assert!(!d.contains("a2") && !d.contains("a3"));
+        // Led again, at a later epoch: a late load of the old one is dropped.
+        let again = Leadership {
+            partition: 0,
+            epoch: 3,
+        };
+        d.lead(again);
+        d.load(P0, PartitionGroups::from([("a".into(), offsets(3))]), 0);
+        assert!(!d.is_loaded(0));
+        d.load(again, PartitionGroups::from([("a".into(), offsets(9))]), 0);
+        assert_eq!(d.take("a", 0), StartingGroup::Known(offsets(9)));
+    }
+
+    #[test]
     fn expiry_removes_offsets_and_forgets_emptied_groups() {
         let d = GroupDirectory::default();
-        d.park("old", offsets(1), 0);
-        d.park("new", offsets(1), 100);
+        d.lead(P0);
+        d.park("old", P0, offsets(1), 0);
+        d.park("new", P0, offsets(1), 100);
         let gone = d.expire(|_, since| {
             if since < 50 {
                 vec![("t".into(), 0)]

@@ -1,11 +1,17 @@
-//! The GroupManager actor: creates the internal offsets topic, replays each of
-//! its partitions once into the [`GroupDirectory`], and finds or starts the
-//! GroupCoordinator of a group on demand, handing it the group's offsets. A
-//! coordinator that stops idle parks its offsets in the directory; one that fails
-//! is forgotten, and the next coordinator of its group replays them from the log.
-//! Offsets of dormant groups (no coordinator) expire here.
+//! The GroupManager actor: creates the internal offsets topic, replays each
+//! offsets partition this broker leads into the [`GroupDirectory`], and finds or
+//! starts the GroupCoordinator of a group on demand, handing it the group's
+//! offsets. A coordinator that stops idle parks its offsets in the directory; one
+//! that fails is forgotten, and the next coordinator of its group replays them
+//! from the log. Offsets of dormant groups (no coordinator) expire here.
+//!
+//! Leadership of the offsets partitions moves (failover, reassignment,
+//! preferred-leader election): when this broker stops leading one, its
+//! coordinators stop and its groups are forgotten; when it takes the lead
+//! (again), the partition is replayed, as Kafka's coordinator unloads and loads
+//! a partition's groups on leadership changes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +19,11 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use ractor_cluster_derive::RactorMessage;
 
 use super::coordinator::{GroupCoordinator, GroupCoordinatorArgs, GroupMsg, now_ms};
-use super::directory::{GroupDirectory, StartingGroup};
-use super::offsets::{self, OFFSETS_TOPIC};
+use super::directory::{GroupDirectory, Leadership, StartingGroup};
+use super::offsets::{self, OFFSETS_TOPIC, PartitionGroups};
 use super::state::{GroupLimits, codes};
 use crate::context::BrokerCtx;
-use crate::controller::{TopicError, TopicSpec};
+use crate::controller::{MetadataImage, TopicError, TopicSpec};
 use crate::limits::TOPIC_READY_WAIT_MS;
 use crate::partition::PartitionEntry;
 
@@ -45,11 +51,22 @@ pub enum GroupManagerMsg {
         msg: Box<GroupMsg>,
         routed: RpcReplyPort<Result<(), i16>>,
     },
-    /// The offsets partitions have been replayed into the directory.
-    Loaded,
+    /// The start-up replay is done: the offsets partitions led then, and what
+    /// each replayed.
+    Loaded {
+        led: LedPartitions,
+        loads: Vec<(Leadership, PartitionGroups)>,
+    },
+    /// The offsets partitions this broker leads now.
+    LeadershipChanged(LedPartitions),
+    /// An offsets partition led since start-up has been replayed.
+    PartitionLoaded(Leadership, PartitionGroups),
     /// Time to expire dormant groups' offsets.
     ExpireDormant,
 }
+
+/// Offsets partitions led by this broker, with their leader epochs.
+pub type LedPartitions = BTreeMap<i32, i32>;
 
 /// What the manager starts with.
 #[derive(Clone)]
@@ -71,6 +88,8 @@ pub struct GroupManagerState {
     by_actor: HashMap<ActorId, String>,
     /// Whether the start-up replay of the offsets partitions is done.
     loaded: bool,
+    /// The offsets partitions led, as last seen.
+    led: LedPartitions,
     /// Requests that arrived during the replay, forwarded in order once it is
     /// done (clients see a slower answer instead of a retriable error).
     waiting: VecDeque<Waiting>,
@@ -99,8 +118,15 @@ impl Actor for GroupManager {
         let manager = myself.clone();
         tokio::spawn(async move {
             ensure_offsets_topic(&ctx).await;
-            load_offsets(&ctx).await;
-            let _ = manager.cast(GroupManagerMsg::Loaded);
+            let led = led_partitions(&ctx.image(), ctx.config.node_id);
+            let mut loads = Vec::new();
+            for (&partition, &epoch) in &led {
+                let lead = Leadership { partition, epoch };
+                if let Some(groups) = load_partition(&ctx, partition).await {
+                    loads.push((lead, groups));
+                }
+            }
+            let _ = manager.cast(GroupManagerMsg::Loaded { led, loads });
         });
         let check_ms = args.ctx.config.offsets_retention_check_interval_ms.max(1);
         myself.send_interval(Duration::from_millis(check_ms), || {
@@ -111,6 +137,7 @@ impl Actor for GroupManager {
             coordinators: HashMap::new(),
             by_actor: HashMap::new(),
             loaded: false,
+            led: LedPartitions::new(),
             waiting: VecDeque::new(),
         })
     }
@@ -140,18 +167,38 @@ impl Actor for GroupManager {
                 let result = state.route(&myself, group_id, create, *msg).await;
                 let _ = routed.send(result);
             }
-            GroupManagerMsg::Loaded => {
+            GroupManagerMsg::Loaded { led, loads } => {
+                for (&partition, &epoch) in &led {
+                    state.directory().lead(Leadership { partition, epoch });
+                }
+                for (lead, groups) in loads {
+                    state.directory().load(lead, groups, now_ms());
+                }
+                state.led = led;
                 state.loaded = true;
                 let (groups, waiting) = (state.directory().list().len(), state.waiting.len());
                 tracing::info!(groups, waiting, "group offsets loaded");
-                // Groups stored mid-generation get their coordinator now, so the
-                // sessions of members that never come back expire.
-                for group_id in state.directory().dormant_with_members() {
-                    let _ = state.coordinator(&myself, group_id, false).await;
-                }
+                state.start_stored_generations(&myself).await;
                 while let Some(w) = state.waiting.pop_front() {
                     let result = state.route(&myself, w.group_id, w.create, w.msg).await;
                     let _ = w.routed.send(result);
+                }
+                watch_leadership(state.args.ctx.clone(), myself.clone());
+            }
+            GroupManagerMsg::LeadershipChanged(led) => state.on_leadership(&myself, led),
+            GroupManagerMsg::PartitionLoaded(lead, mut groups) => {
+                if state.led.get(&lead.partition) == Some(&lead.epoch) {
+                    // A group whose coordinator started meanwhile replayed its
+                    // own offsets, newer than these.
+                    groups.retain(|group_id, _| !state.coordinators.contains_key(group_id));
+                    tracing::info!(
+                        partition = lead.partition,
+                        epoch = lead.epoch,
+                        groups = groups.len(),
+                        "offsets partition loaded on taking the lead"
+                    );
+                    state.directory().load(lead, groups, now_ms());
+                    state.start_stored_generations(&myself).await;
                 }
             }
             GroupManagerMsg::ExpireDormant => state.expire_dormant(),
@@ -191,20 +238,90 @@ impl GroupManagerState {
         &self.args.ctx.groups
     }
 
-    /// Whether this broker coordinates `group_id`: it leads the group's offsets
-    /// partition (or the offsets topic does not exist yet: its creation is on
-    /// the way, and requests wait for the load).
-    fn coordinates(&self, group_id: &str) -> bool {
+    fn partition_of(&self, group_id: &str) -> i32 {
+        offsets::partition_for(group_id, self.args.ctx.config.offsets_topic_num_partitions)
+    }
+
+    /// The leadership under which this broker coordinates `group_id`: it leads
+    /// the group's offsets partition and has taken up that leadership here.
+    /// NOT_COORDINATOR when another broker leads it; COORDINATOR_LOAD_IN_PROGRESS
+    /// while the offsets topic is being created or a new leadership is taken up.
+    fn serving(&self, group_id: &str) -> Result<Leadership, i16> {
         let ctx = &self.args.ctx;
-        let partition = offsets::partition_for(group_id, ctx.config.offsets_topic_num_partitions);
+        let partition = self.partition_of(group_id);
         let image = ctx.image();
-        match image.topic(OFFSETS_TOPIC) {
-            Some(topic) => topic
-                .partitions
-                .get(partition as usize)
-                .is_some_and(|p| p.leader == ctx.config.node_id),
-            None => true,
+        let Some(topic) = image.topic(OFFSETS_TOPIC) else {
+            return Err(codes::COORDINATOR_LOAD_IN_PROGRESS);
+        };
+        match topic.partitions.get(partition as usize) {
+            Some(p) if p.leader == ctx.config.node_id => {
+                match self.directory().leadership(partition) {
+                    Some(lead) if lead.epoch == p.leader_epoch => Ok(lead),
+                    _ => Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
+                }
+            }
+            _ => Err(codes::NOT_COORDINATOR),
         }
+    }
+
+    /// Groups stored mid-generation get their coordinator now, so the sessions
+    /// of members that never come back expire.
+    async fn start_stored_generations(&mut self, myself: &ActorRef<GroupManagerMsg>) {
+        for group_id in self.directory().dormant_with_members() {
+            let _ = self.coordinator(myself, group_id, false).await;
+        }
+    }
+
+    /// Follows the leadership of the offsets partitions: gives up the groups of
+    /// partitions no longer led (or led under a new epoch) and replays the
+    /// partitions newly led.
+    fn on_leadership(&mut self, myself: &ActorRef<GroupManagerMsg>, led: LedPartitions) {
+        let old = std::mem::replace(&mut self.led, led);
+        for (&partition, &epoch) in &old {
+            if self.led.get(&partition) != Some(&epoch) {
+                self.resign(partition, epoch);
+            }
+        }
+        for (&partition, &epoch) in &self.led {
+            if old.get(&partition) == Some(&epoch) {
+                continue;
+            }
+            let lead = Leadership { partition, epoch };
+            self.directory().lead(lead);
+            let (ctx, manager) = (self.args.ctx.clone(), myself.clone());
+            tokio::spawn(async move {
+                if let Some(groups) = load_partition(&ctx, partition).await {
+                    let _ = manager.cast(GroupManagerMsg::PartitionLoaded(lead, groups));
+                }
+            });
+        }
+    }
+
+    /// Stops the coordinators of an offsets partition no longer led here and
+    /// forgets its groups: their members are told COORDINATOR_NOT_AVAILABLE and
+    /// find the new leader.
+    fn resign(&mut self, partition: i32, epoch: i32) {
+        let stopping: Vec<String> = self
+            .coordinators
+            .keys()
+            .filter(|g| self.partition_of(g) == partition)
+            .cloned()
+            .collect();
+        for group_id in &stopping {
+            if let Some(coordinator) = self.coordinators.remove(group_id) {
+                self.by_actor.remove(&coordinator.get_id());
+                coordinator.stop(Some("offsets partition leadership moved".into()));
+            }
+        }
+        let partitions = self.args.ctx.config.offsets_topic_num_partitions;
+        self.directory()
+            .resign(partition, |g| offsets::partition_for(g, partitions));
+        tracing::info!(
+            partition,
+            epoch,
+            coordinators = stopping.len(),
+            "offsets partition no longer led here; its groups unloaded"
+        );
     }
 
     /// Casts `msg` to the group's coordinator. One that stopped but was not yet
@@ -216,8 +333,8 @@ impl GroupManagerState {
         create: bool,
         msg: GroupMsg,
     ) -> Result<(), i16> {
-        if !self.coordinates(&group_id) {
-            return Err(codes::NOT_COORDINATOR);
+        if self.loaded {
+            self.serving(&group_id)?;
         }
         let coordinator = self.coordinator(myself, group_id.clone(), create).await?;
         let msg = match coordinator.cast(msg) {
@@ -252,8 +369,8 @@ impl GroupManagerState {
         if self.coordinators.len() >= GROUPS_MAX {
             return Err(codes::COORDINATOR_NOT_AVAILABLE);
         }
+        let leadership = self.serving(&group_id)?;
         let config = &self.args.ctx.config;
-        let partition = offsets::partition_for(&group_id, config.offsets_topic_num_partitions);
         let args = GroupCoordinatorArgs {
             group_id: group_id.clone(),
             offsets_partitions: config.offsets_topic_num_partitions,
@@ -265,7 +382,8 @@ impl GroupManagerState {
                 ..GroupLimits::default()
             },
             directory: self.directory().clone(),
-            start: self.directory().take(&group_id, partition),
+            leadership,
+            start: self.directory().take(&group_id, leadership.partition),
             retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
             retention_check_ms: config.offsets_retention_check_interval_ms as i64,
             idle_stop_ms: super::coordinator::IDLE_STOP_MS_DEFAULT,
@@ -282,7 +400,8 @@ impl GroupManagerState {
             }
             Err(e) => {
                 if let Some(offsets) = kept {
-                    self.directory().park(&group_id, offsets, now_ms());
+                    self.directory()
+                        .park(&group_id, leadership, offsets, now_ms());
                 }
                 tracing::debug!(group_id, error = %e, "group coordinator not ready");
                 Err(codes::COORDINATOR_LOAD_IN_PROGRESS)
@@ -319,49 +438,83 @@ impl GroupManagerState {
     }
 }
 
-/// Replays every online offsets partition this broker leads into the
-/// directory, one pass each.
-async fn load_offsets(ctx: &Arc<BrokerCtx>) {
-    let image = ctx.image();
-    let led = |partition: i32| {
-        image
-            .topic(OFFSETS_TOPIC)
-            .and_then(|t| t.partitions.get(partition as usize))
-            .is_some_and(|p| p.leader == ctx.config.node_id)
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(TOPIC_READY_WAIT_MS);
-    for partition in (0..ctx.config.offsets_topic_num_partitions).filter(|&p| led(p)) {
-        // A partition just created may still be recovering: wait (bounded)
-        // rather than start groups whose offsets are not loaded.
-        while ctx.partitions.lookup(OFFSETS_TOPIC, partition).is_none()
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let Some(PartitionEntry::Online(handle)) = ctx.partitions.lookup(OFFSETS_TOPIC, partition)
-        else {
-            tracing::warn!(
-                partition,
-                "{OFFSETS_TOPIC} partition not online; its groups load on demand"
-            );
-            continue;
-        };
-        let reader = handle.reader.clone();
-        let started = std::time::Instant::now();
-        let loaded =
-            tokio::task::spawn_blocking(move || offsets::load_partition(&reader, None)).await;
-        match loaded {
-            Ok(Ok(groups)) => {
-                tracing::debug!(
-                    partition,
-                    groups = groups.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "offsets partition loaded"
-                );
-                ctx.groups.load(partition, groups, now_ms());
+/// The offsets partitions `node_id` leads in `image`, with their epochs.
+fn led_partitions(image: &MetadataImage, node_id: i32) -> LedPartitions {
+    image
+        .topic(OFFSETS_TOPIC)
+        .map(|topic| {
+            (0..)
+                .zip(&topic.partitions)
+                .filter(|(_, p)| p.leader == node_id)
+                .map(|(i, p)| (i, p.leader_epoch))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Tells the manager each change of the offsets partitions this broker leads,
+/// until it stops.
+fn watch_leadership(ctx: Arc<BrokerCtx>, manager: ActorRef<GroupManagerMsg>) {
+    tokio::spawn(async move {
+        let mut images = ctx.images.clone();
+        let mut last = None;
+        loop {
+            let led = led_partitions(&images.borrow_and_update(), ctx.config.node_id);
+            if last.as_ref() != Some(&led) {
+                let changed = GroupManagerMsg::LeadershipChanged(led.clone());
+                if manager.cast(changed).is_err() {
+                    break;
+                }
+                last = Some(led);
             }
-            Ok(Err(e)) => tracing::warn!(partition, error = %e, "offsets partition not loaded"),
-            Err(e) => tracing::warn!(partition, error = %e, "offsets load task failed"),
+            if images.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Replays offsets partition `partition` (waiting, bounded, for it to come
+/// online), or `None` when it cannot: its groups then replay one by one as
+/// their coordinators start.
+async fn load_partition(ctx: &Arc<BrokerCtx>, partition: i32) -> Option<PartitionGroups> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(TOPIC_READY_WAIT_MS);
+    // A partition just created or just led may still be recovering.
+    while !matches!(
+        ctx.partitions.lookup(OFFSETS_TOPIC, partition),
+        Some(PartitionEntry::Online(_))
+    ) && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let Some(PartitionEntry::Online(handle)) = ctx.partitions.lookup(OFFSETS_TOPIC, partition)
+    else {
+        tracing::warn!(
+            partition,
+            "{OFFSETS_TOPIC} partition not online; its groups load on demand"
+        );
+        return None;
+    };
+    let reader = handle.reader.clone();
+    let started = std::time::Instant::now();
+    let loaded = tokio::task::spawn_blocking(move || offsets::load_partition(&reader, None)).await;
+    match loaded {
+        Ok(Ok(groups)) => {
+            tracing::debug!(
+                partition,
+                groups = groups.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "offsets partition loaded"
+            );
+            Some(groups)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(partition, error = %e, "offsets partition not loaded");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(partition, error = %e, "offsets load task failed");
+            None
         }
     }
 }

@@ -94,7 +94,13 @@ async fn spawn_coordinator(
         }),
     );
     let directory = Arc::new(GroupDirectory::default());
+    let leadership = Leadership {
+        partition: offsets::partition_for("g", partitions),
+        epoch: 0,
+    };
+    directory.lead(leadership);
     let args = GroupCoordinatorArgs {
+        leadership,
         group_id: "g".into(),
         offsets_partitions: partitions,
         registry,
