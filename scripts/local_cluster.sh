@@ -7,7 +7,8 @@
 #
 # Broker N listens for clients on 9092 + (N-1)*10000 (9092, 19092, 29092),
 # serves its followers' fetches on its INTERNAL port 9093 + (N-1)*10000 and
-# links to the others on its CONTROLLER port 9094 + (N-1)*10000. Topics get
+# links to the others on its CONTROLLER port 9094 + (N-1)*10000, and answers
+# /healthz and /readyz on its HTTP port 9644 + (N-1)*10000. Topics get
 # three replicas (fewer with fewer brokers) and acks=all needs two in sync
 # (`min.insync.replicas`), Kafka's usual production settings. Data lives in
 # DATA_ROOT/broker-N (default ./weir-cluster-data); start again to restart on
@@ -41,6 +42,7 @@ for n in $(seq 1 "$count"); do
     --data-dir "$root/broker-$n" \
     --override "controller.quorum.voters=$voters" \
     --override inter.broker.listener.name=INTERNAL \
+    --override "http.listener=127.0.0.1:$((9644 + (n - 1) * 10000))" \
     --override "default.replication.factor=$rf" \
     --override "min.insync.replicas=$min_isr" \
     2>>"$root/broker-$n.log" &

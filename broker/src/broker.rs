@@ -65,6 +65,8 @@ pub struct Broker {
     quorum: Quorum,
     /// Renews this broker's lease with the active controller.
     heartbeats: tokio::task::JoinHandle<()>,
+    /// The HTTP port's address and server task, when it is on.
+    http: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Broker {
@@ -81,6 +83,7 @@ impl Broker {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let (sockets, listen_addrs) = bind_listeners(&config)?;
+        let http_socket = crate::http::bind(&config)?;
         let config = Arc::new(config);
         let prefix = format!("weir.{}.", config.node_id);
         let endpoints = endpoints(&config, &listen_addrs);
@@ -116,6 +119,7 @@ impl Broker {
             group_manager_name: format!("{prefix}group-manager"),
             groups: Default::default(),
             producer_ids: Default::default(),
+            readiness: Default::default(),
         });
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),
@@ -219,7 +223,17 @@ impl Broker {
         for spec in specs {
             start_child(&supervisor, spec).await?;
         }
+        ctx.readiness.listeners_opened();
+        let http = match http_socket {
+            Some(socket) => {
+                let (addr, task) = crate::http::serve(socket, ctx.clone())?;
+                tracing::info!(%addr, "HTTP port: /healthz, /readyz");
+                Some((addr, task))
+            }
+            None => None,
+        };
         Ok(Self {
+            http,
             supervisor,
             supervisor_done,
             listen_addrs,
@@ -243,6 +257,11 @@ impl Broker {
         &self.listen_addrs
     }
 
+    /// Where the HTTP port is bound, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// Shared handler context (tests inspect the image and registry).
     pub fn ctx(&self) -> &Arc<BrokerCtx> {
         &self.ctx
@@ -253,6 +272,9 @@ impl Broker {
     /// let connections finish in-flight requests, stop partitions (which
     /// flush), stop the rest, join the flusher.
     pub async fn shutdown(self) {
+        if let Some((_, task)) = &self.http {
+            task.abort();
+        }
         if self.ctx.config.cluster.is_clustered() {
             self.heartbeats.abort();
             controlled_shutdown(&self.ctx).await;
@@ -517,10 +539,11 @@ async fn heartbeat(ctx: Arc<BrokerCtx>) {
             .await;
         match answer {
             ControllerReply::Registered if failing => {
+                ctx.readiness.heartbeat_taken();
                 failing = false;
                 tracing::info!("heartbeats reach the active controller again");
             }
-            ControllerReply::Registered => {}
+            ControllerReply::Registered => ctx.readiness.heartbeat_taken(),
             other if !failing => {
                 failing = true;
                 tracing::warn!(answer = ?other, "heartbeat not taken");

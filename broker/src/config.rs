@@ -85,6 +85,21 @@ impl FromStr for ListenerConfig {
     }
 }
 
+/// Where the HTTP port binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpListener {
+    /// Bind address.
+    pub addr: SocketAddr,
+    /// Whether it was configured (a configured port that cannot be bound stops
+    /// the broker; the default one, taken by another broker on the same host,
+    /// only turns the port off, with a warning).
+    pub explicit: bool,
+}
+
+/// `http.listener`'s default.
+pub const HTTP_LISTENER_DEFAULT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9644);
+
 /// A listener's bind address: an IP address with its port, or a host name
 /// resolved once, at start (as Kafka binds `PLAINTEXT://broker-1:9092` to the
 /// address the name has then).
@@ -164,6 +179,9 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i64,
     /// Log output format (`log.format`).
     pub log_format: LogFormat,
+    /// The HTTP port for /healthz and /readyz (`http.listener`, host:port;
+    /// empty turns it off).
+    pub http_listener: Option<HttpListener>,
     /// Cluster settings (quorum voters, listener roles, replication).
     pub cluster: ClusterConfig,
 }
@@ -200,6 +218,10 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             group_initial_rebalance_delay_ms: 100,
             log_format: LogFormat::Text,
+            http_listener: Some(HttpListener {
+                addr: HTTP_LISTENER_DEFAULT,
+                explicit: false,
+            }),
             cluster: ClusterConfig::default(),
         }
     }
@@ -360,6 +382,16 @@ impl BrokerConfig {
                 self.group_initial_rebalance_delay_ms = v.parse()?
             }
             "log.format" => self.log_format = v.parse()?,
+            "http.listener" => {
+                let addr = v.string()?;
+                self.http_listener = match addr.trim() {
+                    "" => None,
+                    addr => Some(HttpListener {
+                        addr: bind_addr(addr).map_err(|m| v.invalid(m))?,
+                        explicit: true,
+                    }),
+                };
+            }
             _ => return self.apply_cluster_property(key, &v),
         }
         Ok(())

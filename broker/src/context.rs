@@ -16,6 +16,7 @@ use crate::controller::{
 use crate::group::GroupDirectory;
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, PRODUCER_ID_BLOCK, TOPIC_READY_WAIT_MS};
 use crate::partition::PartitionRegistry;
+use crate::readiness::Readiness;
 
 /// Shared broker context handed to handlers.
 pub struct BrokerCtx {
@@ -34,6 +35,8 @@ pub struct BrokerCtx {
     pub groups: Arc<GroupDirectory>,
     /// The block of producer ids this broker hands out: the ids left in it.
     pub producer_ids: tokio::sync::Mutex<std::ops::Range<i64>>,
+    /// What readiness is judged from (listeners open, heartbeats taken).
+    pub readiness: Readiness,
 }
 
 impl BrokerCtx {

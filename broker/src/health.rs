@@ -1,10 +1,13 @@
 //! `weir-broker health`: exits 0 only when a broker is ready to serve, for
 //! container health checks (a `FROM scratch` image has no curl or shell).
 //!
-//! Ready means what a client needs: the broker's client listener answers a
-//! Kafka Metadata request, and the answer names an active controller and lists
-//! this broker, which a broker only does once its metadata is loaded and, in a
-//! cluster, once it is registered with the controller and not fenced.
+//! It asks the broker's HTTP port for `/readyz`, which judges what only the
+//! broker knows ([`crate::readiness`]: listeners open, registered and not
+//! fenced, its heartbeats taken by the active controller — a broker cut off
+//! from the quorum is not ready). With the HTTP port off (`http.listener=""`)
+//! or `--address` given, it asks the client listener for Kafka Metadata
+//! instead: ready when the answer names an active controller and lists this
+//! broker (a cut-off broker still lists itself there).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
@@ -14,6 +17,7 @@ use weir_client::admin::Admin;
 use weir_client::cluster::{ClientConfig, ClusterInfo};
 
 use crate::config::{BrokerConfig, ConfigError};
+use crate::http::Status;
 
 /// Flags of `weir-broker health`; what they leave out comes from the broker's
 /// own configuration (`--config`, `WEIR_*` environment, flags before `health`).
@@ -23,7 +27,10 @@ pub struct HealthArgs {
     /// listener, with 0.0.0.0 or [::] asked on loopback).
     #[arg(long)]
     pub address: Option<String>,
-    /// The broker id that must be listed (default: the configured node.id).
+    /// The broker's HTTP port, `host:port` (default: its `http.listener`).
+    #[arg(long)]
+    pub http: Option<String>,
+    /// The broker id that must answer (default: the configured node.id).
     #[arg(long)]
     pub node_id: Option<i32>,
     /// How long the whole check may take before it counts as a failure.
@@ -46,6 +53,16 @@ pub enum NotReady {
     /// No active controller is known.
     #[error("no active controller is known")]
     NoController,
+    /// `/readyz` says not ready.
+    #[error("broker {node_id}: {reason}")]
+    NotReady { node_id: i32, reason: String },
+    /// Another broker answered on the HTTP port.
+    #[error("broker {answered} answered on {addr}, not broker {node_id}")]
+    OtherBroker {
+        addr: String,
+        node_id: i32,
+        answered: i32,
+    },
     /// This broker is not listed: not registered yet, or fenced.
     #[error("broker {node_id} is not listed (not registered yet, or fenced); listed: {listed:?}")]
     NotListed { node_id: i32, listed: Vec<i32> },
@@ -71,13 +88,86 @@ pub fn main(config: Result<BrokerConfig, ConfigError>, args: &HealthArgs) -> Exi
     }
 }
 
-/// Asks the broker's listener for Metadata and judges the answer.
+/// Asks the broker (its `/readyz`, or Kafka Metadata) and judges the answer.
 pub async fn check(
     config: Result<BrokerConfig, ConfigError>,
     args: &HealthArgs,
 ) -> Result<String, NotReady> {
-    let (addr, node_id) = target(config, args)?;
-    let timeout_ms = args.timeout_ms;
+    match target(config, args)? {
+        Probe::Readyz { addr, node_id } => {
+            let timeout_ms = args.timeout_ms;
+            let asked = tokio::time::timeout(Duration::from_millis(timeout_ms), readyz(&addr))
+                .await
+                .map_err(|_| NotReady::TimedOut {
+                    addr: addr.clone(),
+                    timeout_ms,
+                })?;
+            let (code, status) = asked.map_err(|message| NotReady::Unreachable {
+                addr: addr.clone(),
+                message,
+            })?;
+            judge_readyz(&addr, code, status, node_id)
+        }
+        Probe::Metadata { addr, node_id } => metadata(addr, node_id, args.timeout_ms).await,
+    }
+}
+
+/// GET `/readyz` from `addr`: the status code and the decoded answer.
+async fn readyz(addr: &str) -> Result<(u16, Status), String> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get("/readyz")
+        .header(hyper::header::HOST, addr)
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let code = response.status().as_u16();
+    let body = Limited::new(response.into_body(), READYZ_BYTES_MAX)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    connection.abort();
+    let status = serde_json::from_slice(&body)
+        .map_err(|e| format!("HTTP {code}, not a readiness answer: {e}"))?;
+    Ok((code, status))
+}
+
+/// A readiness answer is a few hundred bytes; more is not one.
+const READYZ_BYTES_MAX: usize = 64 * 1024;
+
+/// Ready when `node_id` answered 200 and ready.
+fn judge_readyz(addr: &str, code: u16, status: Status, node_id: i32) -> Result<String, NotReady> {
+    if status.node_id != node_id {
+        return Err(NotReady::OtherBroker {
+            addr: addr.into(),
+            node_id,
+            answered: status.node_id,
+        });
+    }
+    if code == 200 && status.ready {
+        return Ok(format!("ready: broker {node_id} ({addr}/readyz)"));
+    }
+    Err(NotReady::NotReady {
+        node_id,
+        reason: status
+            .reason
+            .unwrap_or_else(|| format!("/readyz answered HTTP {code}")),
+    })
+}
+
+/// Asks the broker's client listener for Metadata and judges the answer.
+async fn metadata(addr: String, node_id: i32, timeout_ms: u64) -> Result<String, NotReady> {
     let mut client = ClientConfig::new(&addr);
     client.client_id = "weir-broker-health".into();
     client.request_timeout = Duration::from_millis(timeout_ms);
@@ -97,16 +187,43 @@ pub async fn check(
     judge(&info, node_id)
 }
 
-/// The address to ask and the id that must be listed: the flags, else the
-/// broker's configuration.
-fn target(
-    config: Result<BrokerConfig, ConfigError>,
-    args: &HealthArgs,
-) -> Result<(String, i32), NotReady> {
-    if let (Some(addr), Some(id)) = (&args.address, args.node_id) {
-        return Ok((addr.clone(), id));
+/// What to ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    /// The HTTP port's `/readyz`.
+    Readyz { addr: String, node_id: i32 },
+    /// The client listener's Metadata.
+    Metadata { addr: String, node_id: i32 },
+}
+
+/// The address to ask and the id that must answer: the flags, else the
+/// broker's configuration (its HTTP port when on, else its client listener).
+fn target(config: Result<BrokerConfig, ConfigError>, args: &HealthArgs) -> Result<Probe, NotReady> {
+    match (&args.http, &args.address, args.node_id) {
+        (Some(addr), _, Some(node_id)) => {
+            return Ok(Probe::Readyz {
+                addr: addr.clone(),
+                node_id,
+            });
+        }
+        (None, Some(addr), Some(node_id)) => {
+            return Ok(Probe::Metadata {
+                addr: addr.clone(),
+                node_id,
+            });
+        }
+        _ => {}
     }
     let config = config.map_err(|e| NotReady::Config(format!("broker config: {e}")))?;
+    let node_id = args.node_id.unwrap_or(config.node_id);
+    let http = match (&args.http, &args.address) {
+        (Some(addr), _) => Some(addr.clone()),
+        (None, None) => config.http_listener.map(|h| local_addr(h.addr).to_string()),
+        (None, Some(_)) => None,
+    };
+    if let Some(addr) = http {
+        return Ok(Probe::Readyz { addr, node_id });
+    }
     let addr = match &args.address {
         Some(addr) => addr.clone(),
         None => {
@@ -117,7 +234,7 @@ fn target(
             local_addr(listener.addr).to_string()
         }
     };
-    Ok((addr, args.node_id.unwrap_or(config.node_id)))
+    Ok(Probe::Metadata { addr, node_id })
 }
 
 /// Where a process on the same host reaches a listener bound to `addr`.
@@ -193,18 +310,67 @@ mod tests {
     fn flags_win_over_a_broken_config() {
         let args = HealthArgs {
             address: Some("127.0.0.1:1".into()),
+            http: None,
             node_id: Some(4),
             timeout_ms: 100,
         };
-        let broken = Err(ConfigError::UnknownKey { key: "x".into() });
-        assert_eq!(target(broken, &args).unwrap(), ("127.0.0.1:1".into(), 4));
+        let broken = || Err(ConfigError::UnknownKey { key: "x".into() });
+        let metadata = |addr: &str, node_id| Probe::Metadata {
+            addr: addr.into(),
+            node_id,
+        };
+        assert_eq!(target(broken(), &args).unwrap(), metadata("127.0.0.1:1", 4));
+        let http = HealthArgs {
+            http: Some("127.0.0.1:2".into()),
+            ..args.clone()
+        };
+        let readyz = Probe::Readyz {
+            addr: "127.0.0.1:2".into(),
+            node_id: 4,
+        };
+        assert_eq!(target(broken(), &http).unwrap(), readyz);
+        // The configuration's HTTP port by default; its client listener when
+        // the port is off.
         let defaults = HealthArgs {
             address: None,
+            http: None,
             node_id: None,
             timeout_ms: 100,
         };
-        let (addr, id) = target(Ok(BrokerConfig::default()), &defaults).unwrap();
-        assert_eq!((addr.as_str(), id), ("127.0.0.1:9092", 0));
+        let readyz = Probe::Readyz {
+            addr: "127.0.0.1:9644".into(),
+            node_id: 0,
+        };
+        assert_eq!(
+            target(Ok(BrokerConfig::default()), &defaults).unwrap(),
+            readyz
+        );
+        let off = BrokerConfig {
+            http_listener: None,
+            ..BrokerConfig::default()
+        };
+        assert_eq!(
+            target(Ok(off), &defaults).unwrap(),
+            metadata("127.0.0.1:9092", 0)
+        );
+    }
+
+    #[test]
+    fn readyz_must_come_from_this_broker_and_say_ready() {
+        let status = |node_id, ready: bool| Status {
+            node_id,
+            ready,
+            reason: (!ready).then(|| "cut off from the quorum".into()),
+        };
+        assert!(judge_readyz("a", 200, status(1, true), 1).is_ok());
+        assert!(matches!(
+            judge_readyz("a", 503, status(1, false), 1),
+            Err(NotReady::NotReady { reason, .. }) if reason.contains("cut off")
+        ));
+        assert!(matches!(
+            judge_readyz("a", 200, status(2, true), 1),
+            Err(NotReady::OtherBroker { answered: 2, .. })
+        ));
     }
 
     #[tokio::test]
@@ -216,10 +382,18 @@ mod tests {
             .port();
         let args = HealthArgs {
             address: Some(format!("127.0.0.1:{port}")),
+            http: None,
             node_id: Some(1),
             timeout_ms: 1_000,
         };
         let err = check(Err(ConfigError::UnknownKey { key: "x".into() }), &args).await;
         assert!(err.is_err(), "{err:?}");
+        let http = HealthArgs {
+            address: None,
+            http: Some(format!("127.0.0.1:{port}")),
+            ..args
+        };
+        let err = check(Err(ConfigError::UnknownKey { key: "x".into() }), &http).await;
+        assert!(matches!(err, Err(NotReady::Unreachable { .. })), "{err:?}");
     }
 }

@@ -163,5 +163,6 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         group_manager_name: "conn-test.group-manager".into(),
         groups: Default::default(),
         producer_ids: Default::default(),
+        readiness: Default::default(),
     })
 }

@@ -620,6 +620,17 @@ impl ControllerState {
         if !self.args.quorum.is_leader() {
             return Ok(ControllerReply::NotController);
         }
+        // This broker's own heartbeats never cross the network: a controller
+        // cut off from the quorum would take them for ever, so they are taken
+        // only while a majority confirms the leadership (this broker's
+        // readiness rests on them).
+        if node_id == self.args.config.node_id {
+            match self.args.quorum.confirm_leadership().await {
+                Ok(()) => {}
+                Err(ProposeError::NotLeader(_)) => return Ok(ControllerReply::NotController),
+                Err(ProposeError::Fatal(e)) => return Err(e.into()),
+            }
+        }
         self.leases.insert(node_id, Instant::now());
         let fenced = self
             .args

@@ -19,6 +19,8 @@ pub struct Node {
     pub internal_port: u16,
     /// CONTROLLER port (broker link and Raft).
     pub controller_port: u16,
+    /// HTTP port (/healthz, /readyz).
+    pub http_port: u16,
     /// The running process, if any.
     child: Option<Child>,
 }
@@ -57,6 +59,7 @@ impl LocalCluster {
                 port: free_port(),
                 internal_port: free_port(),
                 controller_port: free_port(),
+                http_port: free_port(),
                 child: None,
             })
             .collect();
@@ -94,6 +97,7 @@ impl LocalCluster {
             port: free_port(),
             internal_port: free_port(),
             controller_port: free_port(),
+            http_port: free_port(),
             child: None,
         });
         self.spawn(index);
@@ -130,7 +134,9 @@ impl LocalCluster {
             .arg("--override")
             .arg(format!("controller.quorum.voters={voters}"))
             .arg("--override")
-            .arg("inter.broker.listener.name=INTERNAL");
+            .arg("inter.broker.listener.name=INTERNAL")
+            .arg("--override")
+            .arg(format!("http.listener=127.0.0.1:{}", node.http_port));
         if index >= self.voter_count {
             command.arg("--override").arg("process.roles=broker");
         }
@@ -164,6 +170,37 @@ impl LocalCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops (`STOP`) or resumes (`CONT`) broker `index`'s process: a
+    /// broker that stops answering without its sockets closing.
+    pub fn signal(&self, index: usize, signal: &str) {
+        let child = self.nodes[index].child.as_ref().expect("a running broker");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} broker {index}");
+    }
+
+    /// `weir-broker health` of broker `index` (through its HTTP port's
+    /// /readyz): whether it exited 0, and what it printed.
+    pub fn health(&self, index: usize) -> (bool, String) {
+        let node = &self.nodes[index];
+        let out = Command::new(binary())
+            .args(["health", "--timeout-ms", "2000", "--node-id"])
+            .arg(node.node_id.to_string())
+            .arg("--http")
+            .arg(format!("127.0.0.1:{}", node.http_port))
+            .output()
+            .expect("running weir-broker health");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text.trim().to_owned())
     }
 
     /// The index of broker `node_id`.

@@ -131,6 +131,7 @@ async fn fixture() -> Fixture {
         group_manager_name: "ofle-test.group-manager".into(),
         groups: Default::default(),
         producer_ids: Default::default(),
+        readiness: Default::default(),
     });
     Fixture { ctx, _probe: probe }
 }
