@@ -20,7 +20,7 @@ pub mod topic_config;
 
 pub use actor::{
     Controller, ControllerArgs, ControllerMsg, ControllerReply, ControllerRequest, PartitionsSpec,
-    TopicError, TopicSpec,
+    TopicError, TopicSpec, validate_topic_name,
 };
 pub use alter::ConfigAlteration;
 pub use decisions::{ElectionError, ElectionType, ReassignmentError};

@@ -488,3 +488,75 @@ async fn group_offsets_follow_their_partition_away_and_back() {
     commit_offset(&bootstrap, 30).await;
     assert_eq!(committed_offset(&bootstrap).await, Some(30));
 }
+
+/// A broker down while its replica moves away and while a topic it holds is
+/// deleted finds those copies stray when it returns, and deletes them (as
+/// Kafka deletes stray replicas); what it still holds stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_back_from_the_dead_deletes_its_stray_copies() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = start_cluster(&["auto.leader.rebalance.enable=false"]).await;
+    let bootstrap = cluster.bootstrap();
+    create(&bootstrap, replicated("strays", 1, 2)).await;
+    create(&bootstrap, replicated("gone", 1, 3)).await;
+    let before = wait_until(&bootstrap, "strays", "a whole ISR", |ps| {
+        ps[0].isr.len() == 2
+    })
+    .await;
+    let (dropped, kept) = (before[0].replicas[0], before[0].replicas[1]);
+    let added = (1..=3).find(|b| !before[0].replicas.contains(b)).unwrap();
+    let index = cluster.index_of(dropped);
+    let dir = cluster.data_dir(index);
+    assert!(dir.join("strays-0").exists() && dir.join("gone-0").exists());
+
+    cluster.kill(index);
+    let survivor = cluster
+        .nodes
+        .iter()
+        .find(|n| n.is_running())
+        .unwrap()
+        .bootstrap();
+    let a = admin(&survivor);
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let moved = a
+            .alter_partition_reassignments(&[("strays".into(), 0, Some(vec![kept, added]))])
+            .await;
+        if moved.as_ref().is_ok_and(|r| r[0].is_ok()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reassignment refused: {moved:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_until(
+        &survivor,
+        "strays",
+        "the move done without the dead broker",
+        |ps| ps[0].replicas == [kept, added] && ps[0].isr.len() == 2,
+    )
+    .await;
+    let deleted = a.delete_topics(&["gone".into()]).await.unwrap();
+    assert!(deleted[0].is_ok(), "{deleted:?}");
+
+    cluster.spawn(index);
+    let deadline = Instant::now() + SETTLE;
+    while dir.join("strays-0").exists() || dir.join("gone-0").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "stray copies still in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dir.join("__cluster_metadata").exists());
+    let offsets_copies = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("__consumer_offsets-")
+        })
+        .count();
+    assert!(offsets_copies > 0, "what it still holds stays");
+}

@@ -85,6 +85,8 @@ pub struct PartitionManagerState {
     fetchers: HashMap<i32, ActorRef<FetcherMsg>>,
     /// Followed partitions: (leader, leader epoch) each is followed under.
     following: BTreeMap<TopicPartition, (i32, i32)>,
+    /// Whether the data dir was searched for stray partitions (once per start).
+    strays_checked: bool,
 }
 
 impl Actor for PartitionManager {
@@ -117,6 +119,7 @@ impl Actor for PartitionManager {
             watcher,
             fetchers: HashMap::new(),
             following: BTreeMap::new(),
+            strays_checked: false,
         })
     }
 
@@ -244,6 +247,13 @@ impl PartitionManagerState {
         for tp in gone {
             self.remove(&tp).await?;
         }
+        // The manager starts once this broker's registration is applied, so
+        // the image holds every topic created before: a partition directory
+        // it does not give this broker is a stray.
+        if !self.strays_checked && image.brokers.contains_key(&node) {
+            self.strays_checked = true;
+            self.delete_strays(&desired).await;
+        }
         for (tp, (config, assignment)) in desired {
             let Some(hosted) = self.hosted.get_mut(&tp) else {
                 self.add(tp, config, assignment).await?;
@@ -271,6 +281,44 @@ impl PartitionManagerState {
         }
         self.args.registry.mark_reconciled(image.version);
         Ok(())
+    }
+
+    /// Deletes partition directories the metadata does not give this broker:
+    /// copies left by a broker that was down when its replica moved away or
+    /// its topic was deleted (Kafka's stray replicas).
+    async fn delete_strays<V>(&self, desired: &HashMap<TopicPartition, V>) {
+        let (fs, data_dir) = (self.args.fs.clone(), self.args.config.data_dir.clone());
+        let entries = match fs.list_dir(&data_dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the data dir for stray partitions");
+                return;
+            }
+        };
+        for path in entries {
+            let Some(tp) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(partition_of_dir)
+            else {
+                continue;
+            };
+            if desired.contains_key(&tp) || self.hosted.contains_key(&tp) {
+                continue;
+            }
+            let fs = fs.clone();
+            let removed = tokio::task::spawn_blocking(move || fs.remove_dir_all(&path)).await;
+            match removed {
+                Ok(Ok(())) => tracing::info!(
+                    partition = %tp,
+                    "stray partition deleted (this broker is not one of its replicas)"
+                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(partition = %tp, error = %e, "stray partition not deleted")
+                }
+                Err(e) => tracing::warn!(partition = %tp, error = %e, "stray deletion task failed"),
+            }
+        }
     }
 
     fn partition_dir(&self, tp: &TopicPartition) -> PathBuf {
@@ -423,5 +471,45 @@ impl PartitionManagerState {
         tokio::task::spawn_blocking(move || fs.remove_dir_all(&dir)).await??;
         tracing::info!(partition = %tp, "partition deleted");
         Ok(())
+    }
+}
+
+/// The partition a data-dir entry named `topic-N` holds, if its name is one.
+fn partition_of_dir(name: &str) -> Option<TopicPartition> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    let partition: i32 = partition.parse().ok().filter(|p| *p >= 0)?;
+    crate::controller::validate_topic_name(topic).ok()?;
+    Some(TopicPartition::new(topic, partition))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_dirs_are_told_from_other_entries() {
+        assert_eq!(
+            partition_of_dir("my-topic-12"),
+            Some(TopicPartition::new("my-topic", 12))
+        );
+        assert_eq!(
+            partition_of_dir("__consumer_offsets-3"),
+            Some(TopicPartition::new("__consumer_offsets", 3))
+        );
+        // ("orders--1" is topic "orders-", partition 1: a legal name.)
+        assert_eq!(
+            partition_of_dir("orders--1"),
+            Some(TopicPartition::new("orders-", 1))
+        );
+        for other in [
+            "__cluster_metadata",
+            "orders",
+            "orders-",
+            "orders-x",
+            "-3",
+            "a b-1",
+        ] {
+            assert_eq!(partition_of_dir(other), None, "{other}");
+        }
     }
 }

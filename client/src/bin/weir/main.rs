@@ -89,6 +89,7 @@ enum ClusterCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    exit_quietly_on_a_closed_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -125,4 +126,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Group(cmd) => group::run(bootstrap, cmd).await,
         Command::Perf(cmd) => perf::run(bootstrap, cmd).await,
     }
+}
+
+/// `weir ... | head` closes stdout early, and Rust's `println!` then panics
+/// with a broken pipe; a reader that has seen enough is not an error, so the
+/// CLI exits 0 quietly instead, as Unix tools do.
+fn exit_quietly_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
