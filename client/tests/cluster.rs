@@ -196,12 +196,7 @@ async fn three_processes_form_a_cluster_and_survive_the_controller() {
     // lead them), under a new leader epoch.
     let index = cluster.index_of(controller);
     cluster.kill(index);
-    let survivor = cluster
-        .nodes
-        .iter()
-        .find(|n| n.is_running())
-        .unwrap()
-        .bootstrap();
+    let survivor = cluster.running_bootstrap();
     let alive: BTreeSet<i32> = all.iter().copied().filter(|&id| id != controller).collect();
     let moved = wait_for(&survivor, "a new controller, the dead broker fenced", |i| {
         i.controller_id > 0 && i.controller_id != controller && ids(i) == alive

@@ -121,12 +121,7 @@ async fn leadership_moved_away(overrides: &[&str], topic: &str) -> (LocalCluster
         .expect("a preferred leader that is not the controller");
     let index = cluster.index_of(victim);
     cluster.kill(index);
-    let survivor = cluster
-        .nodes
-        .iter()
-        .find(|n| n.is_running())
-        .unwrap()
-        .bootstrap();
+    let survivor = cluster.running_bootstrap();
     wait_until(&survivor, topic, "leadership moved away", |ps| {
         ps.iter().all(|p| p.leader >= 0 && p.leader != victim)
     })
@@ -510,12 +505,7 @@ async fn a_broker_back_from_the_dead_deletes_its_stray_copies() {
     assert!(dir.join("strays-0").exists() && dir.join("gone-0").exists());
 
     cluster.kill(index);
-    let survivor = cluster
-        .nodes
-        .iter()
-        .find(|n| n.is_running())
-        .unwrap()
-        .bootstrap();
+    let survivor = cluster.running_bootstrap();
     let a = admin(&survivor);
     let deadline = Instant::now() + SETTLE;
     loop {

@@ -203,6 +203,12 @@ impl LocalCluster {
         (out.status.success(), text.trim().to_owned())
     }
 
+    /// `127.0.0.1:port` of the first broker still running.
+    pub fn running_bootstrap(&self) -> String {
+        let node = self.nodes.iter().find(|n| n.is_running());
+        node.expect("a running broker").bootstrap()
+    }
+
     /// The index of broker `node_id`.
     pub fn index_of(&self, node_id: i32) -> usize {
         self.nodes
