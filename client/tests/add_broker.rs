@@ -8,17 +8,15 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use weir_client::admin::{Admin, AlterConfigOp, ConfigResource, NewTopic};
 use weir_client::cluster::ClientConfig;
-use weir_client::consumer::{Consumer, ConsumerConfig, Offset};
-use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
+use weir_client::producer::ProducerRecord;
 
 use support::cluster::{LocalCluster, eventually};
+use support::load::read_all;
 
-/// Longest wait for the cluster to reach a state.
-const SETTLE: Duration = Duration::from_secs(60);
 /// Metadata entries committed before broker 4 starts: past the snapshot
 /// interval (1000).
 const METADATA_CHANGES: u64 = 1_300;
@@ -57,43 +55,14 @@ async fn replicas(bootstrap: &str, topic: &str) -> Option<Vec<Vec<i32>>> {
     Some(info.partitions.iter().map(|p| p.replicas.clone()).collect())
 }
 
-/// Produces `count` records to every partition of `topic` (acks=all).
+/// Produces `count` records spread over the partitions of `topic` (acks=all).
 async fn produce(bootstrap: &str, topic: &str, partitions: i32, count: u32) -> BTreeSet<String> {
-    let producer = Producer::new(ProducerConfig::new(bootstrap)).await.unwrap();
-    let mut sends = Vec::new();
-    for i in 0..count {
+    support::load::produce(bootstrap, 0..count, |i| {
         let v = format!("{topic}-{i}");
         let record = ProducerRecord::new(topic, v.clone()).partition(i as i32 % partitions);
-        sends.push((v, producer.send(record).await.unwrap()));
-    }
-    producer.flush(Duration::from_secs(30)).await.unwrap();
-    let mut acked = BTreeSet::new();
-    for (v, send) in sends {
-        send.await.unwrap();
-        acked.insert(v);
-    }
-    acked
-}
-
-async fn read_all(bootstrap: &str, topic: &str, count: usize) -> BTreeSet<String> {
-    let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap)).unwrap();
-    consumer
-        .assign_topic(topic, Offset::Beginning)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + SETTLE;
-    let mut values = BTreeSet::new();
-    while values.len() < count && Instant::now() < deadline {
-        for r in consumer
-            .poll(10_000, Duration::from_millis(200))
-            .await
-            .unwrap()
-        {
-            let value = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
-            assert!(values.insert(value.clone()), "{value} read twice");
-        }
-    }
-    values
+        (v, record)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ pub type MakeRecord = fn(u32) -> (String, ProducerRecord);
 pub async fn produce(
     bootstrap: &str,
     indexes: std::ops::Range<u32>,
-    make: MakeRecord,
+    make: impl Fn(u32) -> (String, ProducerRecord),
 ) -> BTreeSet<String> {
     let producer = Producer::new(ProducerConfig::new(bootstrap)).await.unwrap();
     let mut sends = Vec::new();
