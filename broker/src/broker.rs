@@ -9,6 +9,7 @@
 //! ├── PartitionManager ── Supervisor ── Partition × partitions
 //! │                    └─ ReplicaFetcher × leader brokers followed
 //! ├── GroupManager ── GroupCoordinator × groups (started on demand)
+//! ├── TxnManager ── TxnCoordinator × transactional ids (started on demand)
 //! └── Listener × listeners ── Connection × clients (temporary)
 //! ```
 //!
@@ -43,6 +44,7 @@ use crate::log::{FileSystem, Flusher, RealFs};
 use crate::partition::{
     IsrChange, IsrChanges, PartitionManager, PartitionManagerArgs, PartitionRegistry,
 };
+use crate::txn::{TxnManager, TxnManagerArgs};
 
 /// A running broker.
 pub struct Broker {
@@ -117,6 +119,7 @@ impl Broker {
             controller_name: format!("{prefix}controller"),
             partitions: registry.clone(),
             group_manager_name: format!("{prefix}group-manager"),
+            txn_manager_name: format!("{prefix}txn-manager"),
             groups: Default::default(),
             producer_ids: Default::default(),
             readiness: Default::default(),
@@ -190,6 +193,19 @@ impl Broker {
                 let args = group_args.clone();
                 async move {
                     Actor::spawn_linked(Some(name), GroupManager, args, sup)
+                        .await
+                        .map(|(a, _)| a.get_cell())
+                }
+            },
+        ));
+        let txn_args = TxnManagerArgs { ctx: ctx.clone() };
+        specs.push(ChildSpec::new(
+            ctx.txn_manager_name.clone(),
+            Restart::Permanent,
+            move |sup, name| {
+                let args = txn_args.clone();
+                async move {
+                    Actor::spawn_linked(Some(name), TxnManager, args, sup)
                         .await
                         .map(|(a, _)| a.get_cell())
                 }

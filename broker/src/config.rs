@@ -164,6 +164,21 @@ pub struct BrokerConfig {
     /// Segment size of `__consumer_offsets` (`offsets.topic.segment.bytes`; small,
     /// so compaction gets sealed segments to work on soon).
     pub offsets_topic_segment_bytes: u64,
+    /// Partitions of `__transaction_state` (`transaction.state.log.num.partitions`;
+    /// 10 here as for the offsets topic, Kafka's 50 being many actors for a
+    /// small broker).
+    pub transaction_state_log_num_partitions: i32,
+    /// Segment size of `__transaction_state` (`transaction.state.log.segment.bytes`).
+    pub transaction_state_log_segment_bytes: u64,
+    /// Largest `transaction.timeout.ms` a producer may ask for
+    /// (`transaction.max.timeout.ms`).
+    pub transaction_max_timeout_ms: i32,
+    /// A transactional id idle this long is forgotten
+    /// (`transactional.id.expiration.ms`).
+    pub transactional_id_expiration_ms: i64,
+    /// How often expired transactions are looked for
+    /// (`transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
     /// Offsets of a group that has been empty this long are deleted
     /// (`offsets.retention.minutes`, Kafka's 7 days by default).
     pub offsets_retention_minutes: i64,
@@ -212,6 +227,11 @@ impl Default for BrokerConfig {
             max_partitions: limits::PARTITIONS_MAX_DEFAULT,
             offsets_topic_num_partitions: 10,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            transaction_state_log_num_partitions: 10,
+            transaction_state_log_segment_bytes: 100 * 1024 * 1024,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 7 * 24 * 3600 * 1000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_retention_check_interval_ms: 600_000,
             group_min_session_timeout_ms: 6_000,
@@ -373,6 +393,17 @@ impl BrokerConfig {
             "offsets.topic.num.partitions" => self.offsets_topic_num_partitions = v.parse()?,
             "offsets.topic.segment.bytes" => self.offsets_topic_segment_bytes = v.parse()?,
             "offsets.retention.minutes" => self.offsets_retention_minutes = v.parse()?,
+            "transaction.state.log.num.partitions" => {
+                self.transaction_state_log_num_partitions = v.parse()?
+            }
+            "transaction.state.log.segment.bytes" => {
+                self.transaction_state_log_segment_bytes = v.parse()?
+            }
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = v.parse()?,
+            "transactional.id.expiration.ms" => self.transactional_id_expiration_ms = v.parse()?,
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms = v.parse()?
+            }
             "offsets.retention.check.interval.ms" => {
                 self.offsets_retention_check_interval_ms = v.parse()?
             }
@@ -424,6 +455,9 @@ impl BrokerConfig {
             "default.replication.factor" => c.default_replication_factor = v.parse()?,
             "min.insync.replicas" => c.min_insync_replicas = v.parse()?,
             "offsets.topic.replication.factor" => c.offsets_topic_replication_factor = v.parse()?,
+            "transaction.state.log.replication.factor" => {
+                c.transaction_state_log_replication_factor = v.parse()?
+            }
             "unclean.leader.election.enable" => c.unclean_leader_election = v.parse()?,
             "replica.lag.time.max.ms" => c.replica_lag_time_max_ms = v.parse()?,
             "controller.quorum.heartbeat.interval.ms" => {
@@ -510,6 +544,20 @@ impl BrokerConfig {
                 "offsets.topic.segment.bytes",
                 "below the minimum segment size",
             ));
+        }
+        if !(1..=limits::PARTITIONS_PER_TOPIC_MAX)
+            .contains(&self.transaction_state_log_num_partitions)
+        {
+            return Err(bad("transaction.state.log.num.partitions", "out of range"));
+        }
+        if self.transaction_state_log_segment_bytes < limits::SEGMENT_BYTES_MIN {
+            return Err(bad(
+                "transaction.state.log.segment.bytes",
+                "below the minimum segment size",
+            ));
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err(bad("transaction.max.timeout.ms", "must be at least 1"));
         }
         if self.offsets_retention_minutes < 1 {
             return Err(bad("offsets.retention.minutes", "must be at least 1"));

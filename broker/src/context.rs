@@ -31,6 +31,8 @@ pub struct BrokerCtx {
     pub partitions: Arc<PartitionRegistry>,
     /// Registered name of the group manager actor.
     pub group_manager_name: String,
+    /// Registered name of the transaction manager actor.
+    pub txn_manager_name: String,
     /// Every consumer group known on this broker (ListGroups reads it directly).
     pub groups: Arc<GroupDirectory>,
     /// The block of producer ids this broker hands out: the ids left in it.

@@ -31,3 +31,5 @@ pub use topic_config::TopicConfig;
 /// The internal topic that keeps consumer groups' offsets (partition =
 /// hash(group) mod N); its leaders are the group coordinators.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// The internal topic of transaction metadata.
+pub const TXN_STATE_TOPIC: &str = "__transaction_state";

@@ -16,4 +16,5 @@ pub mod log;
 pub mod partition;
 pub mod readiness;
 pub mod replica;
+pub mod txn;
 pub mod wire;

@@ -7,6 +7,7 @@ pub mod manager;
 pub mod producers;
 pub mod registry;
 pub mod replication;
+pub mod txns;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +31,8 @@ pub enum PartitionError {
     /// Magic 0/1 message sets (only RecordBatch v2 is accepted).
     #[error("only record batch format v2 (magic 2) is supported")]
     UnsupportedMessageFormat,
-    /// A well-formed batch Weir refuses (transactional, control).
+    /// A well-formed batch Weir refuses (a control batch from a client, a
+    /// transactional batch without a producer id).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
     /// The log failed (I/O, fsync); the partition restarts and recovers.

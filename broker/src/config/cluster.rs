@@ -150,6 +150,9 @@ pub struct ClusterConfig {
     /// Replicas of `__consumer_offsets` (`offsets.topic.replication.factor`,
     /// capped by the live brokers).
     pub offsets_topic_replication_factor: i16,
+    /// Replicas of `__transaction_state`, capped by the live brokers
+    /// (`transaction.state.log.replication.factor`).
+    pub transaction_state_log_replication_factor: i16,
     /// Whether an out-of-sync replica may become leader
     /// (`unclean.leader.election.enable`).
     pub unclean_leader_election: bool,
@@ -191,6 +194,7 @@ impl Default for ClusterConfig {
             default_replication_factor: 1,
             min_insync_replicas: 1,
             offsets_topic_replication_factor: 3,
+            transaction_state_log_replication_factor: 3,
             unclean_leader_election: false,
             replica_lag_time_max_ms: 10_000,
             // Timings that hold on two starved cores: Kafka's 1 s election

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::watch;
 
-use super::OFFSETS_TOPIC;
 use super::alter::{self, ConfigAlteration};
 use super::decisions::{self, ElectionError, ElectionType, ReassignmentError};
 use super::image::MetadataImage;
@@ -23,6 +22,7 @@ use super::quorum::{ProposeError, Quorum};
 use super::records::{Endpoint, MetadataRecord};
 use super::store::{FileStore, MetadataStore};
 use super::topic_config::TopicConfig;
+use super::{OFFSETS_TOPIC, TXN_STATE_TOPIC};
 use crate::cluster::{ClusterLinkMsg, ControllerGatewayMsg, ControllerService, controller_gateway};
 use crate::config::BrokerConfig;
 use crate::limits::{
@@ -1034,6 +1034,12 @@ impl ControllerState {
                 .cluster
                 .offsets_topic_replication_factor
                 .min(live),
+            None if spec.name == TXN_STATE_TOPIC => self
+                .args
+                .config
+                .cluster
+                .transaction_state_log_replication_factor
+                .min(live),
             None => self.args.config.cluster.default_replication_factor,
         };
         if replication_factor < 1 || replication_factor > live {
@@ -1110,9 +1116,9 @@ impl ControllerState {
             .image
             .topic(&spec.name)
             .ok_or_else(|| TopicError::UnknownTopic(spec.name.clone()))?;
-        if spec.name == OFFSETS_TOPIC {
+        if spec.name == OFFSETS_TOPIC || spec.name == TXN_STATE_TOPIC {
             return Err(TopicError::InvalidRequest(format!(
-                "the partition count of {} is fixed (offsets.topic.num.partitions)",
+                "the partition count of {} is fixed",
                 spec.name
             )));
         }

@@ -22,12 +22,15 @@ use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 use tokio::sync::watch;
-use weir_client::protocol::records::{BatchError, RecordBatchView, batches};
+use weir_client::protocol::records::{
+    BatchError, CONTROL_MASK, RecordBatchView, TRANSACTIONAL_MASK, batches,
+};
 
 use super::PartitionError;
 use super::producers::{ProducerBatch, ProducerStates, SequenceCheck};
 use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
 use super::replication::{IsrChanges, Role};
+use super::txns::{AbortedIndex, Marker, TxnState, marker_batch, marker_of};
 use crate::controller::topic_config::TimestampType;
 use crate::controller::{PartitionImage, TopicConfig};
 use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX, PRODUCER_ID_EXPIRATION_MS};
@@ -100,6 +103,16 @@ pub enum PartitionMsg {
         reset: ReplicaReset,
         reply: RpcReplyPort<Result<i64, PartitionError>>,
     },
+    /// Leader: end `producer_id`'s transaction here with a COMMIT or ABORT
+    /// marker (WriteTxnMarkers); answered once it is replicated and durable,
+    /// as an acks=all append is.
+    WriteMarker {
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: Marker,
+        coordinator_epoch: i32,
+        reply: AppendReply,
+    },
 }
 
 /// How a follower's log must move before it fetches again.
@@ -156,6 +169,15 @@ impl std::fmt::Debug for PartitionMsg {
             } => write!(
                 f,
                 "ResetReplica {{ leader_epoch: {leader_epoch}, reset: {reset:?} }}"
+            ),
+            Self::WriteMarker {
+                producer_id,
+                producer_epoch,
+                marker,
+                ..
+            } => write!(
+                f,
+                "WriteMarker {{ producer_id: {producer_id}, producer_epoch: {producer_epoch}, marker: {marker:?} }}"
             ),
         }
     }
@@ -241,6 +263,10 @@ pub struct PartitionState {
     last_compaction: (i64, i64),
     /// Idempotent producers' sequences (rebuilt from the log at start).
     pub(super) producers: ProducerStates,
+    /// Open and aborted transactions (rebuilt from the log at start).
+    pub(super) txns: TxnState,
+    /// Publishes the last stable offset (wakes parked read_committed fetches).
+    pub(super) last_stable: watch::Sender<i64>,
 }
 
 impl Actor for Partition {
@@ -255,10 +281,11 @@ impl Actor for Partition {
     ) -> Result<Self::State, ActorProcessingErr> {
         let (dir, fs, log_config) = (args.dir.clone(), args.fs.clone(), log_config(&args.config));
         // Recovery scans files: keep it off the async workers.
-        let (log, producers) = tokio::task::spawn_blocking(move || {
+        let (log, producers, mut txns) = tokio::task::spawn_blocking(move || {
             let log = Log::open(&dir, log_config, fs)?;
-            let producers = rebuild_producers(&log)?;
-            Ok::<_, LogError>((log, producers))
+            let mut txns = TxnState::new(AbortedIndex::default());
+            let producers = rebuild_states(&log, &mut txns)?;
+            Ok::<_, LogError>((log, producers, txns))
         })
         .await??;
         let reader = log.reader();
@@ -276,12 +303,16 @@ impl Actor for Partition {
         let (high_watermark, hw_rx) = watch::channel(initial_hw);
         let (log_end, log_end_rx) = watch::channel(reader.log_end_offset());
         let epoch_start_offset = Arc::new(AtomicI64::new(-1));
+        txns.on_high_watermark(initial_hw);
+        let (last_stable, last_stable_rx) = watch::channel(txns.last_stable_offset(initial_hw));
         let handle = PartitionHandle {
             actor: myself.clone(),
             reader,
             high_watermark: hw_rx,
             log_end: log_end_rx,
             epoch_start_offset: epoch_start_offset.clone(),
+            last_stable: last_stable_rx,
+            aborted: txns.aborted().clone(),
         };
         args.registry
             .set(args.tp.clone(), PartitionEntry::Online(handle));
@@ -307,6 +338,8 @@ impl Actor for Partition {
             compacting: false,
             last_compaction: (-1, 0),
             producers,
+            txns,
+            last_stable,
         };
         state.on_assignment(&myself, assignment);
         Ok(state)
@@ -379,6 +412,19 @@ impl Actor for Partition {
                 let result = state.on_reset_replica(leader_epoch, reset);
                 state.answer_replica(result, reply)?;
             }
+            PartitionMsg::WriteMarker {
+                producer_id,
+                producer_epoch,
+                marker,
+                coordinator_epoch,
+                reply,
+            } => state.on_write_marker(
+                &myself,
+                (producer_id, producer_epoch),
+                marker,
+                coordinator_epoch,
+                reply,
+            )?,
         }
         Ok(())
     }
@@ -437,7 +483,7 @@ impl PartitionState {
         let mut first = None;
         let mut last_offset = -1;
         let leader_epoch = self.assignment.leader_epoch;
-        for (range, _) in views {
+        for (range, facts) in views {
             match self
                 .log
                 .append(records.slice(range), append_time, leader_epoch)
@@ -449,6 +495,11 @@ impl PartitionState {
                         let stamp = append_time.unwrap_or(max_timestamp);
                         self.producers.record(&batch, info.base_offset, stamp);
                     }
+                    if facts.transactional {
+                        let p = facts.producer;
+                        self.txns
+                            .on_data(p.producer_id, p.epoch, info.base_offset, now_ms());
+                    }
                 }
                 Err(e) => return self.fail_append(e, reply),
             }
@@ -456,6 +507,7 @@ impl PartitionState {
         let reader = self.log.reader();
         self.log_end.send_replace(reader.log_end_offset());
         self.maybe_advance_high_watermark();
+        self.publish_stable();
         let outcome = AppendOutcome {
             base_offset: first.unwrap_or(-1),
             log_append_time_ms: append_time.unwrap_or(-1),
@@ -465,8 +517,84 @@ impl PartitionState {
         Ok(())
     }
 
+    /// Leader: ends a transaction here with a marker, acknowledged as an
+    /// acks=all append is (the coordinator counts the transaction complete
+    /// only when every marker is replicated).
+    fn on_write_marker(
+        &mut self,
+        myself: &ActorRef<PartitionMsg>,
+        (producer_id, producer_epoch): (i64, i16),
+        marker: Marker,
+        coordinator_epoch: i32,
+        reply: AppendReply,
+    ) -> Result<(), ActorProcessingErr> {
+        if self.pending_acks.len() >= PENDING_ACKS_MAX {
+            let _ = reply.send(Err(PartitionError::Timeout));
+            return Ok(());
+        }
+        if let Err(e) = self.check_can_append(-1) {
+            let _ = reply.send(Err(e));
+            return Ok(());
+        }
+        if let Some(current) = self.producers.epoch_of(producer_id)
+            && producer_epoch < current
+        {
+            let why = format!(
+                "marker of producer {producer_id} epoch {producer_epoch} is older than the current epoch {current}"
+            );
+            let _ = reply.send(Err(PartitionError::InvalidProducerEpoch(why)));
+            return Ok(());
+        }
+        let now = now_ms();
+        let batch = marker_batch(producer_id, producer_epoch, marker, coordinator_epoch, now);
+        let info = match self.log.append(batch, None, self.assignment.leader_epoch) {
+            Ok(info) => info,
+            Err(e) => return self.fail_append(e, reply),
+        };
+        self.producers.on_marker(producer_id, producer_epoch, now);
+        self.txns.on_marker(producer_id, marker, info.base_offset);
+        tracing::debug!(partition = %self.args.tp, producer_id, producer_epoch, ?marker, offset = info.base_offset, "transaction marker written");
+        let reader = self.log.reader();
+        self.log_end.send_replace(reader.log_end_offset());
+        self.maybe_advance_high_watermark();
+        self.publish_stable();
+        let outcome = AppendOutcome {
+            base_offset: info.base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: reader.log_start_offset(),
+        };
+        self.acknowledge(myself, -1, info.last_offset, outcome, reply);
+        Ok(())
+    }
+
+    /// Publishes the last stable offset after the high watermark or the
+    /// open transactions changed.
+    pub(super) fn publish_stable(&mut self) {
+        let hw = *self.high_watermark.borrow();
+        self.txns.on_high_watermark(hw);
+        let lso = self.txns.last_stable_offset(hw);
+        self.last_stable.send_if_modified(|current| {
+            let changed = *current != lso;
+            *current = lso;
+            changed
+        });
+    }
+
     /// The idempotence verdict on a record set.
     fn check_sequences(&self, views: &[(std::ops::Range<usize>, BatchFacts)]) -> Verdict {
+        // Transactional batches without sequences (a coordinator's offset
+        // commits) are still fenced by their producer's epoch.
+        for (_, facts) in views.iter().filter(|(_, f)| f.transactional) {
+            let p = facts.producer;
+            if let Some(current) = self.producers.epoch_of(p.producer_id)
+                && p.epoch < current
+            {
+                return Verdict::Refuse(PartitionError::InvalidProducerEpoch(format!(
+                    "producer {} epoch {} is older than the current epoch {current}",
+                    p.producer_id, p.epoch
+                )));
+            }
+        }
         if !views.iter().any(|(_, f)| f.producer.is_idempotent()) {
             return Verdict::Append(None);
         }
@@ -700,6 +828,7 @@ impl PartitionState {
         }
         match self.log.delete_records_before(offset) {
             Ok(log_start_offset) => {
+                self.txns.on_log_start(log_start_offset);
                 tracing::info!(partition = %self.args.tp, log_start_offset, "records deleted");
                 let _ = reply.send(Ok(log_start_offset));
                 Ok(())
@@ -720,6 +849,7 @@ impl PartitionState {
             return Ok(());
         }
         let deleted = self.log.apply_retention(now_ms())?;
+        self.txns.on_log_start(self.log.reader().log_start_offset());
         if deleted > 0 {
             tracing::info!(partition = %self.args.tp, deleted, "retention deleted segments");
         }
@@ -747,6 +877,8 @@ struct BatchFacts {
     producer: ProducerBatch,
     /// Its max timestamp.
     max_timestamp: i64,
+    /// Part of a transaction.
+    transactional: bool,
 }
 
 /// Splits a record set into whole v2 batches, checking each (magic, CRC, size).
@@ -772,9 +904,16 @@ fn validate(
         // offset per record.
         view.check_produced()
             .map_err(|e| PartitionError::InvalidRecord(e.to_string()))?;
-        if view.is_transactional() || view.is_control() {
+        // Markers are the transaction coordinator's to write (WriteTxnMarkers),
+        // never a producer's; a transaction needs a producer id.
+        if view.is_control() {
             return Err(PartitionError::InvalidRecord(
-                "transactions are not supported".into(),
+                "clients may not write control batches".into(),
+            ));
+        }
+        if view.is_transactional() && view.producer_id() < 0 {
+            return Err(PartitionError::InvalidRecord(
+                "a transactional batch needs a producer id".into(),
             ));
         }
         let facts = BatchFacts {
@@ -785,6 +924,7 @@ fn validate(
                 last_offset_delta: view.last_offset_delta(),
             },
             max_timestamp: view.max_timestamp(),
+            transactional: view.is_transactional(),
         };
         ranges.push((position..position + len, facts));
         position += len;
@@ -795,9 +935,21 @@ fn validate(
     Ok(ranges)
 }
 
-/// Producer state from the batch headers of a freshly opened (or truncated) log.
-pub(super) fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
+/// A transactional batch met while scanning headers.
+struct TxnBatch {
+    producer_id: i64,
+    epoch: i16,
+    base_offset: i64,
+    max_timestamp: i64,
+    control: bool,
+}
+
+/// Producer and transaction state from the batch headers of a freshly opened
+/// (or truncated) log. A marker's type is in its record, so each control
+/// batch (one per transaction and partition) is read back whole.
+pub(super) fn rebuild_states(log: &Log, txns: &mut TxnState) -> Result<ProducerStates, LogError> {
     let mut producers = ProducerStates::default();
+    let mut transactional = Vec::new();
     log.scan_headers(|h| {
         let batch = ProducerBatch {
             producer_id: h.producer_id,
@@ -808,9 +960,51 @@ pub(super) fn rebuild_producers(log: &Log) -> Result<ProducerStates, LogError> {
         if batch.is_idempotent() {
             producers.record(&batch, h.base_offset, h.max_timestamp);
         }
+        if h.attributes & TRANSACTIONAL_MASK != 0 && h.producer_id >= 0 {
+            transactional.push(TxnBatch {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+                base_offset: h.base_offset,
+                max_timestamp: h.max_timestamp,
+                control: h.attributes & CONTROL_MASK != 0,
+            });
+        }
     })?;
+    let reader = log.reader();
+    // Ended transactions whose marker is below the checkpointed high
+    // watermark are replicated: they never hold the LSO back again.
+    let replicated = log
+        .checkpointed_high_watermark()
+        .unwrap_or_else(|| reader.log_start_offset())
+        .min(reader.log_end_offset());
+    let mut replay = txns.reset(replicated);
+    for b in transactional {
+        if !b.control {
+            replay.data(b.producer_id, b.epoch, b.base_offset, b.max_timestamp);
+            continue;
+        }
+        let read = reader
+            .read(b.base_offset, CONTROL_READ_BYTES, i64::MAX, true)
+            .map_err(|e| LogError::Corrupt {
+                base_offset: b.base_offset,
+                position: 0,
+                reason: format!("reading the marker back: {e}"),
+            })?;
+        let marker = batches(&read.records)
+            .next()
+            .and_then(Result::ok)
+            .and_then(|(view, _)| marker_of(&view));
+        if let Some(marker) = marker {
+            replay.marker(b.producer_id, marker, b.base_offset);
+            producers.on_marker(b.producer_id, b.epoch, b.max_timestamp);
+        }
+    }
+    replay.finish();
     Ok(producers)
 }
+
+/// Bytes read to get one marker back (a control batch is about 80).
+const CONTROL_READ_BYTES: usize = 4096;
 
 fn log_config(config: &TopicConfig) -> LogConfig {
     LogConfig {

@@ -1,7 +1,7 @@
 //! Idempotent producer state of one partition: per producer id, its epoch and
 //! the last few batches it appended, so that a retried batch is answered with
 //! its original offsets instead of being written twice (Kafka's
-//! `ProducerStateManager`, without transactions).
+//! `ProducerStateManager`; its transaction half is `txns.rs`).
 //!
 //! The rules follow Kafka's `ProducerAppendInfo.checkSequence`:
 //! - an older epoch than the one seen is fenced (INVALID_PRODUCER_EPOCH);
@@ -174,6 +174,30 @@ impl ProducerStates {
             last_offset: base_offset + i64::from(batch.last_offset_delta),
         });
         entry.last_timestamp_ms = entry.last_timestamp_ms.max(max_timestamp_ms);
+    }
+
+    /// The epoch last seen of `producer_id`, if it is remembered.
+    pub fn epoch_of(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// A transaction marker of `producer_id` under `epoch` was written: an
+    /// epoch newer than the producer's fences the older one (the coordinator
+    /// bumped it to abort a zombie's transaction) and restarts its sequences.
+    pub fn on_marker(&mut self, producer_id: i64, epoch: i16, timestamp_ms: i64) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+                last_timestamp_ms: timestamp_ms,
+            });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
     }
 
     /// Forgets producers that appended nothing for `max_age_ms` (Kafka's

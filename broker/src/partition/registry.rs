@@ -11,6 +11,7 @@ use ractor::ActorRef;
 use tokio::sync::watch;
 
 use super::actor::PartitionMsg;
+use super::txns::AbortedIndex;
 use crate::log::LogReader;
 
 /// A topic-partition key.
@@ -54,6 +55,11 @@ pub struct PartitionHandle {
     /// not know where the committed log ends (ListOffsets answers
     /// OFFSET_NOT_AVAILABLE, as Kafka's does).
     pub epoch_start_offset: Arc<AtomicI64>,
+    /// The last stable offset (read_committed fetches read below it; its
+    /// changes wake them).
+    pub last_stable: watch::Receiver<i64>,
+    /// The aborted transactions read_committed fetches are told of.
+    pub aborted: AbortedIndex,
 }
 
 /// A partition's state in the registry.

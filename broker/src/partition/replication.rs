@@ -17,9 +17,10 @@ use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 use weir_client::protocol::records::batches;
 
 use super::PartitionError;
-use super::actor::{PartitionMsg, PartitionState, ReplicaReset, now_ms, rebuild_producers};
+use super::actor::{PartitionMsg, PartitionState, ReplicaReset, now_ms, rebuild_states};
 use super::producers::ProducerBatch;
 use super::registry::TopicPartition;
+use super::txns::marker_of;
 use crate::controller::PartitionImage;
 use crate::log::LogError;
 
@@ -275,6 +276,7 @@ impl PartitionState {
         }
         if hw > *self.high_watermark.borrow() {
             self.high_watermark.send_replace(hw);
+            self.publish_stable();
         }
         self.release_acks();
     }
@@ -483,6 +485,16 @@ impl PartitionState {
                 self.producers
                     .record(&producer, info.base_offset, info.max_timestamp);
             }
+            if view.is_transactional() && producer.producer_id >= 0 {
+                let (pid, epoch) = (producer.producer_id, producer.epoch);
+                if !view.is_control() {
+                    self.txns
+                        .on_data(pid, epoch, info.base_offset, info.max_timestamp);
+                } else if let Some(marker) = marker_of(&view) {
+                    self.txns.on_marker(pid, marker, info.base_offset);
+                    self.producers.on_marker(pid, epoch, info.max_timestamp);
+                }
+            }
         }
         let reader = self.log.reader();
         let end = reader.log_end_offset();
@@ -491,6 +503,7 @@ impl PartitionState {
         if hw != *self.high_watermark.borrow() {
             self.high_watermark.send_replace(hw);
         }
+        self.publish_stable();
         if leader_log_start_offset > reader.log_start_offset() && leader_log_start_offset <= hw {
             self.log.delete_records_before(leader_log_start_offset)?;
         }
@@ -534,12 +547,13 @@ impl PartitionState {
                 self.log.truncate_fully_and_start_at(offset)?;
             }
         }
-        self.producers = rebuild_producers(&self.log)?;
+        self.producers = rebuild_states(&self.log, &mut self.txns)?;
         let end = self.log.reader().log_end_offset();
         self.log_end.send_replace(end);
         if *self.high_watermark.borrow() > end {
             self.high_watermark.send_replace(end);
         }
+        self.publish_stable();
         Ok(end)
     }
 

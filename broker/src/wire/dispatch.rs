@@ -82,6 +82,9 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseF
         Request::ListPartitionReassignments(r) => {
             super::list_partition_reassignments::start(ctx, header, r)
         }
+        Request::AddPartitionsToTxn(r) => super::add_partitions_to_txn::start(ctx, header, r),
+        Request::EndTxn(r) => super::end_txn::start(ctx, header, r),
+        Request::WriteTxnMarkers(r) => super::write_txn_markers::start(ctx, header, r),
     }
 }
 

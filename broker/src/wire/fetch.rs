@@ -13,9 +13,9 @@ use bytes::Bytes;
 use futures_util::future::select_all;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -37,6 +37,11 @@ struct PartitionRead {
     error_code: i16,
     /// High watermark at read time (-1 on error).
     high_watermark: i64,
+    /// Last stable offset at read time (-1 on error).
+    last_stable_offset: i64,
+    /// For read_committed: the aborted transactions (producer id, first
+    /// offset) the records read overlap.
+    aborted: Vec<(i64, i64)>,
     /// Log start offset at read time (-1 on error).
     log_start_offset: i64,
     /// Whole batches read (empty, never null).
@@ -45,6 +50,9 @@ struct PartitionRead {
     /// where it ends here.
     diverging: Option<(i32, i64)>,
 }
+
+/// Fetch's isolation level for reading committed records only.
+const READ_COMMITTED: i8 = 1;
 
 /// How soon a parked fetch looks again when a partition it waits on restarts.
 const RESTART_POLL: Duration = Duration::from_millis(20);
@@ -137,6 +145,7 @@ fn read_all(
             // wakes us: consumers wait for the high watermark, followers for
             // the log end.
             let high_watermark = *handle.high_watermark.borrow();
+            let last_stable_offset = *handle.last_stable.borrow();
             let (watch, limit) = match follower {
                 Some(replica) => {
                     let _ = handle.actor.cast(PartitionMsg::FollowerFetched {
@@ -146,6 +155,12 @@ fn read_all(
                     let mut watch = handle.log_end.clone();
                     let end = *watch.borrow_and_update();
                     (watch, end)
+                }
+                // read_committed reads below the last stable offset only.
+                None if request.isolation_level == READ_COMMITTED => {
+                    let mut watch = handle.last_stable.clone();
+                    let lso = *watch.borrow_and_update();
+                    (watch, lso)
                 }
                 None => {
                     let mut watch = handle.high_watermark.clone();
@@ -160,6 +175,8 @@ fn read_all(
                     partition: p.partition,
                     error_code: errors::NONE,
                     high_watermark,
+                    last_stable_offset,
+                    aborted: Vec::new(),
                     log_start_offset: handle.reader.log_start_offset(),
                     records: Bytes::new(),
                     diverging: Some(diverging),
@@ -173,10 +190,20 @@ fn read_all(
             let result = match read {
                 Ok(read) => {
                     budget = budget.saturating_sub(read.records.len());
+                    let aborted = match end_offset(&read.records) {
+                        Some(end)
+                            if follower.is_none() && request.isolation_level == READ_COMMITTED =>
+                        {
+                            handle.aborted.overlapping(p.fetch_offset, end)
+                        }
+                        _ => Vec::new(),
+                    };
                     PartitionRead {
                         partition: p.partition,
                         error_code: errors::NONE,
                         high_watermark,
+                        last_stable_offset,
+                        aborted,
                         log_start_offset,
                         records: read.records,
                         diverging: None,
@@ -184,6 +211,7 @@ fn read_all(
                 }
                 Err(ReadError::OffsetOutOfRange { .. }) => PartitionRead {
                     high_watermark,
+                    last_stable_offset,
                     log_start_offset,
                     ..failed(p.partition, ResponseError::OffsetOutOfRange.code())
                 },
@@ -205,6 +233,8 @@ fn failed(partition: i32, error_code: i16) -> PartitionRead {
         partition,
         error_code,
         high_watermark: -1,
+        last_stable_offset: -1,
+        aborted: Vec::new(),
         log_start_offset: -1,
         records: Bytes::new(),
         diverging: None,
@@ -224,6 +254,30 @@ fn diverging_epoch(
     }
     let (epoch, end_offset) = reader.end_offset_for_epoch(p.last_fetched_epoch);
     (end_offset < p.fetch_offset || epoch < p.last_fetched_epoch).then_some((epoch, end_offset))
+}
+
+/// The offset after the last whole batch of `records` (read from the
+/// headers alone: the log wrote them, they need no checking here).
+fn end_offset(records: &Bytes) -> Option<i64> {
+    let header = |at: usize, len: usize| records.get(at..at + len);
+    let mut position = 0;
+    let mut end = None;
+    while let (Some(base), Some(length), Some(delta)) = (
+        header(position, 8),
+        header(position + 8, 4),
+        header(position + 23, 4),
+    ) {
+        let base = i64::from_be_bytes(base.try_into().ok()?);
+        let length = i32::from_be_bytes(length.try_into().ok()?);
+        let delta = i32::from_be_bytes(delta.try_into().ok()?);
+        let total = 12 + length.max(0) as usize;
+        if position + total > records.len() {
+            break;
+        }
+        end = Some(base + i64::from(delta) + 1);
+        position += total;
+    }
+    end
 }
 
 /// Parks until any watched high watermark moves or the deadline passes.
@@ -250,10 +304,18 @@ fn response(reads: Vec<TopicReads>) -> FetchResponse {
                         .with_partition_index(p.partition)
                         .with_error_code(p.error_code)
                         .with_high_watermark(p.high_watermark)
-                        // No transactions: the last stable offset is the high watermark.
-                        .with_last_stable_offset(p.high_watermark)
+                        .with_last_stable_offset(p.last_stable_offset)
                         .with_log_start_offset(p.log_start_offset)
-                        .with_aborted_transactions(Some(Vec::new()))
+                        .with_aborted_transactions(Some(
+                            p.aborted
+                                .into_iter()
+                                .map(|(producer_id, first_offset)| {
+                                    AbortedTransaction::default()
+                                        .with_producer_id(ProducerId(producer_id))
+                                        .with_first_offset(first_offset)
+                                })
+                                .collect(),
+                        ))
                         .with_records(Some(p.records))
                 })
                 .collect();

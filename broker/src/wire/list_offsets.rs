@@ -21,6 +21,8 @@ use crate::partition::PartitionEntry;
 
 /// The replica id of a consumer's request.
 const CONSUMER_REPLICA_ID: i32 = -1;
+/// ListOffsets' isolation level for reading committed records only.
+const READ_COMMITTED: i8 = 1;
 /// Kafka's debugging replica id: answered by any replica, leader or not.
 const DEBUGGING_REPLICA_ID: i32 = -2;
 
@@ -36,7 +38,14 @@ pub fn start(
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|p| lookup(ctx, request.replica_id, &topic.name, p))
+                .map(|p| {
+                    lookup(
+                        ctx,
+                        (request.replica_id, request.isolation_level),
+                        &topic.name,
+                        p,
+                    )
+                })
                 .collect();
             ListOffsetsTopicResponse::default()
                 .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
@@ -49,7 +58,7 @@ pub fn start(
 
 fn lookup(
     ctx: &BrokerCtx,
-    replica_id: i32,
+    (replica_id, isolation_level): (i32, i8),
     topic: &str,
     p: &ListOffsetsPartition,
 ) -> ListOffsetsPartitionResponse {
@@ -81,9 +90,13 @@ fn lookup(
             return response.with_error_code(errors::NOT_LEADER_OR_FOLLOWER);
         }
     }
-    // Without transactions the last stable offset equals the high watermark, so
-    // both isolation levels get the same answer.
     let high_watermark = *handle.high_watermark.borrow();
+    // read_committed's end of the log is the last stable offset.
+    let latest = if isolation_level == READ_COMMITTED {
+        *handle.last_stable.borrow()
+    } else {
+        high_watermark
+    };
     // A new leader whose high watermark has not reached the start of its
     // epoch does not yet know where the committed log ends: a client asks
     // again (Kafka's OFFSET_NOT_AVAILABLE) rather than being sent backwards.
@@ -92,10 +105,10 @@ fn lookup(
         return response.with_error_code(errors::OFFSET_NOT_AVAILABLE);
     }
     match timestamp {
-        LATEST_TIMESTAMP => response.with_offset(high_watermark),
+        LATEST_TIMESTAMP => response.with_offset(latest),
         EARLIEST_TIMESTAMP => response.with_offset(handle.reader.log_start_offset()),
         ts if ts >= 0 => match handle.reader.offset_for_timestamp(ts) {
-            Ok(Some((offset, found_ts))) if offset < high_watermark => {
+            Ok(Some((offset, found_ts))) if offset < latest => {
                 response.with_offset(offset).with_timestamp(found_ts)
             }
             Ok(_) => response,

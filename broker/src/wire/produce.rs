@@ -127,9 +127,6 @@ pub fn start(
 
 /// A request-wide reason to refuse every partition.
 fn refusal(request: &ProduceRequest) -> Option<i16> {
-    if request.transactional_id.is_some() {
-        return Some(ResponseError::TransactionalIdAuthorizationFailed.code());
-    }
     if !(-1..=1).contains(&request.acks) {
         return Some(ResponseError::InvalidRequiredAcks.code());
     }

@@ -27,6 +27,9 @@ pub enum ApiKey {
     DeleteRecords = 21,
     InitProducerId = 22,
     OffsetForLeaderEpoch = 23,
+    AddPartitionsToTxn = 24,
+    EndTxn = 26,
+    WriteTxnMarkers = 27,
     DescribeConfigs = 32,
     AlterConfigs = 33,
     CreatePartitions = 37,
@@ -80,6 +83,9 @@ impl ApiKey {
             Self::ElectLeaders => "ElectLeaders",
             Self::AlterPartitionReassignments => "AlterPartitionReassignments",
             Self::ListPartitionReassignments => "ListPartitionReassignments",
+            Self::AddPartitionsToTxn => "AddPartitionsToTxn",
+            Self::EndTxn => "EndTxn",
+            Self::WriteTxnMarkers => "WriteTxnMarkers",
         }
     }
 }
@@ -150,6 +156,9 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::ElectLeaders, 0, 2, 2),
     spec(ApiKey::AlterPartitionReassignments, 0, 0, 0),
     spec(ApiKey::ListPartitionReassignments, 0, 0, 0),
+    spec(ApiKey::AddPartitionsToTxn, 0, 5, 3),
+    spec(ApiKey::EndTxn, 0, 4, 3),
+    spec(ApiKey::WriteTxnMarkers, 1, 1, 1),
 ];
 
 /// The spec of a served API by wire key.

@@ -3,6 +3,8 @@
 //! Each decoder reads exactly the fields of its served versions through the bounded
 //! [`Reader`]; names follow Kafka's schemas verbatim.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -14,7 +16,10 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -25,6 +30,7 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -32,9 +38,13 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use bytes::Bytes;
 
+pub use add_offsets_to_txn::AddOffsetsToTxnRequest;
+pub use add_partitions_to_txn::AddPartitionsToTxnRequest;
 pub use alter_configs::AlterConfigsRequest;
 pub use alter_partition_reassignments::AlterPartitionReassignmentsRequest;
 pub use api_versions::ApiVersionsRequest;
@@ -46,7 +56,10 @@ pub use delete_topics::DeleteTopicsRequest;
 pub use describe_cluster::DescribeClusterRequest;
 pub use describe_configs::DescribeConfigsRequest;
 pub use describe_groups::DescribeGroupsRequest;
+pub use describe_producers::DescribeProducersRequest;
+pub use describe_transactions::DescribeTransactionsRequest;
 pub use elect_leaders::ElectLeadersRequest;
+pub use end_txn::EndTxnRequest;
 pub use fetch::FetchRequest;
 pub use find_coordinator::FindCoordinatorRequest;
 pub use heartbeat::HeartbeatRequest;
@@ -57,6 +70,7 @@ pub use leave_group::LeaveGroupRequest;
 pub use list_groups::ListGroupsRequest;
 pub use list_offsets::ListOffsetsRequest;
 pub use list_partition_reassignments::ListPartitionReassignmentsRequest;
+pub use list_transactions::ListTransactionsRequest;
 pub use metadata::MetadataRequest;
 pub use offset_commit::OffsetCommitRequest;
 pub use offset_delete::OffsetDeleteRequest;
@@ -64,6 +78,8 @@ pub use offset_fetch::OffsetFetchRequest;
 pub use offset_for_leader_epoch::OffsetForLeaderEpochRequest;
 pub use produce::ProduceRequest;
 pub use sync_group::SyncGroupRequest;
+pub use txn_offset_commit::TxnOffsetCommitRequest;
+pub use write_txn_markers::WriteTxnMarkersRequest;
 
 use super::api::{ApiKey, api_spec};
 use super::error::DecodeError;
@@ -102,6 +118,9 @@ pub enum Request {
     ElectLeaders(ElectLeadersRequest),
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
     ListPartitionReassignments(ListPartitionReassignmentsRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    WriteTxnMarkers(WriteTxnMarkersRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -181,6 +200,13 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::ListPartitionReassignments => Request::ListPartitionReassignments(
             ListPartitionReassignmentsRequest::decode(reader, v)?,
         ),
+        ApiKey::AddPartitionsToTxn => {
+            Request::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(reader, v)?)
+        }
+        ApiKey::EndTxn => Request::EndTxn(EndTxnRequest::decode(reader, v)?),
+        ApiKey::WriteTxnMarkers => {
+            Request::WriteTxnMarkers(WriteTxnMarkersRequest::decode(reader, v)?)
+        }
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka
     // sends a few in some flexible versions, and Kafka accepts them.

@@ -7,6 +7,8 @@
 //! each `decode` reads exactly its version's fields, skips unknown tagged fields and
 //! requires the body to end where the last field does.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -18,6 +20,7 @@ pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -35,7 +38,11 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
+pub use add_offsets_to_txn::AddOffsetsToTxnResponse;
+pub use add_partitions_to_txn::AddPartitionsToTxnResponse;
 pub use alter_configs::AlterConfigsResponse;
 pub use alter_partition_reassignments::AlterPartitionReassignmentsResponse;
 pub use api_versions::ApiVersionsResponse;
@@ -47,6 +54,7 @@ pub use delete_topics::DeleteTopicsResponse;
 pub use describe_configs::DescribeConfigsResponse;
 pub use describe_groups::DescribeGroupsResponse;
 pub use elect_leaders::ElectLeadersResponse;
+pub use end_txn::EndTxnResponse;
 pub use fetch::FetchResponse;
 pub use find_coordinator::FindCoordinatorResponse;
 pub use heartbeat::HeartbeatResponse;
@@ -64,6 +72,8 @@ pub use offset_fetch::OffsetFetchResponse;
 pub use offset_for_leader_epoch::OffsetForLeaderEpochResponse;
 pub use produce::ProduceResponse;
 pub use sync_group::SyncGroupResponse;
+pub use txn_offset_commit::TxnOffsetCommitResponse;
+pub use write_txn_markers::WriteTxnMarkersResponse;
 
 use super::error::DecodeError;
 use super::reader::Reader;
@@ -97,6 +107,13 @@ pub const OFFSET_DELETE_VERSION: i16 = 0;
 pub const ELECT_LEADERS_VERSION: i16 = 2;
 pub const ALTER_PARTITION_REASSIGNMENTS_VERSION: i16 = 0;
 pub const LIST_PARTITION_REASSIGNMENTS_VERSION: i16 = 0;
+// Transactions: the client's AddPartitionsToTxn form is v0–3 (v4+ is the batched
+// broker-to-broker form); WriteTxnMarkers is what the broker's marker sender sends.
+pub const ADD_PARTITIONS_TO_TXN_VERSION: i16 = 3;
+pub const ADD_OFFSETS_TO_TXN_VERSION: i16 = 4;
+pub const END_TXN_VERSION: i16 = 4;
+pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+pub const TXN_OFFSET_COMMIT_VERSION: i16 = 4;
 
 /// The first flexible version of every API in Kafka's schemas (as of
 /// kafka-protocol 0.18), `None` for APIs that never became flexible.

@@ -9,6 +9,7 @@
 
 mod bodies;
 mod mutate;
+pub mod txn_bodies;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{

@@ -89,6 +89,8 @@ async fn spawn_coordinator(
             actor: probe.actor().clone(),
             reader: log.reader(),
             log_end: high_watermark.clone(),
+            last_stable: high_watermark.clone(),
+            aborted: Default::default(),
             epoch_start_offset: Default::default(),
             high_watermark,
         }),

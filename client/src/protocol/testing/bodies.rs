@@ -8,7 +8,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::{SAMPLE_TOPIC, SampleBody, Shape, is_flexible, sample_batch};
+use super::{SAMPLE_TOPIC, SampleBody, Shape, is_flexible, sample_batch, txn_bodies};
 use crate::protocol::api::ApiKey;
 use crate::protocol::records::testing::{TestRecord, build_batch_of};
 
@@ -87,6 +87,9 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         | ApiKey::ListPartitionReassignments => {
             SampleBody::Encoded(placement_body(key, v, rich, &tags))
         }
+        ApiKey::AddPartitionsToTxn => SampleBody::Encoded(txn_bodies::add_partitions_to_txn(v)),
+        ApiKey::EndTxn => SampleBody::Encoded(txn_bodies::end_txn(v)),
+        ApiKey::WriteTxnMarkers => SampleBody::Encoded(txn_bodies::write_txn_markers(v)),
     }
 }
 
