@@ -23,6 +23,7 @@ pub mod elect_leaders;
 pub mod encode;
 /// The Kafka error-code table (kept below every layer that answers with codes).
 pub use crate::errors;
+pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod end_txn;
 pub mod fetch;
@@ -42,6 +43,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod txn_route;
 pub mod write_txn_markers;
 

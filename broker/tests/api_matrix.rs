@@ -298,6 +298,19 @@ async fn check_api(client: &mut Client, key: ApiKey, v: i16) {
             uninitialised_txn(p.partition_error_code)
         }
         ApiKey::EndTxn => uninitialised_txn(EndTxnResponse::decode(&mut b, v).unwrap().error_code),
+        ApiKey::AddOffsetsToTxn => uninitialised_txn(
+            AddOffsetsToTxnResponse::decode(&mut b, v)
+                .unwrap()
+                .error_code,
+        ),
+        // The group coordinator takes the offsets into the (sample)
+        // producer's transaction; they count if its marker ever commits.
+        ApiKey::TxnOffsetCommit => {
+            let resp = TxnOffsetCommitResponse::decode(&mut b, v).unwrap();
+            let topic = &resp.topics[0];
+            assert_eq!(topic.name.0.as_str(), SAMPLE_TOPIC);
+            topic.partitions[0].error_code
+        }
         // The sample marks partition 0 of the sample topic, which this broker
         // leads: the marker is written.
         ApiKey::WriteTxnMarkers => {

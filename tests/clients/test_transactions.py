@@ -468,6 +468,9 @@ def consume_transform_produce(bootstrap: str, in_topic: str, out_topic: str, gro
             producer.send_offsets_to_transaction(
                 consumer.position(assignment), consumer.consumer_group_metadata(), API_TIMEOUT_S)
             if batch == abort_batch:
+                # Flushed first: an abort purges records librdkafka has not
+                # sent yet, and read_uncommitted must find them in the log.
+                assert producer.flush(API_TIMEOUT_S) == 0
                 producer.abort_transaction(API_TIMEOUT_S)
                 aborted_inputs += [m.value() for m in msgs]
                 # Rewind to what the group committed (the aborted offsets never were).

@@ -14,7 +14,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster_derive::RactorMessage;
 
 use super::directory::{GroupDirectory, GroupListing, Leadership, StartingGroup};
-use super::offsets::{self, GroupOffsets, LoadedGroup, OFFSETS_TOPIC, OffsetValue};
+use super::offsets::{
+    self, GroupOffsets, LoadedGroup, OFFSETS_TOPIC, OffsetValue, PendingTxnOffsets,
+};
 use super::state::{
     Effect, Group, GroupLimits, GroupState, JoinRequest, JoinResponse, Reply, SyncResponse, codes,
 };
@@ -32,6 +34,16 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 
 /// A partition's offset as OffsetFetch returns it (`None` when nothing is committed).
 pub type FetchedOffset = ((String, i32), Option<OffsetValue>);
+
+/// What OffsetFetch gets from a coordinator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchedOffsets {
+    /// The committed offsets asked for.
+    pub offsets: Vec<FetchedOffset>,
+    /// Of those, the partitions an open transaction has offsets for (only
+    /// when stable offsets were required: UNSTABLE_OFFSET_COMMIT).
+    pub unstable: Vec<(String, i32)>,
+}
 
 /// Messages of a [`GroupCoordinator`].
 #[derive(RactorMessage)]
@@ -80,11 +92,26 @@ pub enum GroupMsg {
         result: Result<(), i16>,
         reply: RpcReplyPort<i16>,
     },
-    /// OffsetFetch; `None` for every committed partition.
+    /// OffsetFetch; `None` for every committed partition. With
+    /// `require_stable` (KIP-447), partitions with offsets of an open
+    /// transaction are listed as unstable.
     FetchOffsets {
         partitions: Option<Vec<(String, i32)>>,
-        reply: RpcReplyPort<Vec<FetchedOffset>>,
+        require_stable: bool,
+        reply: RpcReplyPort<FetchedOffsets>,
     },
+    /// TxnOffsetCommit: offsets that count once `producer`'s transaction
+    /// commits; one error code for the whole request.
+    TxnCommit {
+        producer: (i64, i16),
+        generation_id: i32,
+        member_id: String,
+        group_instance_id: Option<String>,
+        offsets: Vec<((String, i32), OffsetValue)>,
+        reply: RpcReplyPort<i16>,
+    },
+    /// A transaction's marker was written to this group's offsets partition.
+    TxnCompleted { producer_id: i64, commit: bool },
     /// DescribeGroups.
     Describe {
         reply: RpcReplyPort<GroupDescription>,
@@ -168,6 +195,8 @@ pub struct GroupCoordinatorState {
     group: Group,
     /// Committed offsets.
     offsets: GroupOffsets,
+    /// Offsets of open transactions, by producer id.
+    pending: PendingTxnOffsets,
     /// Parked JoinGroup replies by member id.
     joins: HashMap<String, RpcReplyPort<JoinResponse>>,
     /// Parked SyncGroup replies by member id.
@@ -256,6 +285,7 @@ impl Actor for GroupCoordinator {
             group,
             args,
             offsets: loaded.offsets,
+            pending: loaded.pending,
             stored,
             joins: HashMap::new(),
             syncs: HashMap::new(),
@@ -371,9 +401,48 @@ impl Actor for GroupCoordinator {
             } => {
                 let _ = reply.send(state.on_commit_done(seq, offsets, result));
             }
-            GroupMsg::FetchOffsets { partitions, reply } => {
-                let _ = reply.send(state.fetch_offsets(partitions));
+            GroupMsg::FetchOffsets {
+                partitions,
+                require_stable,
+                reply,
+            } => {
+                let offsets = state.fetch_offsets(partitions);
+                let unstable = if require_stable {
+                    offsets
+                        .iter()
+                        .map(|(key, _)| key)
+                        .filter(|key| state.pending.values().any(|p| p.contains_key(*key)))
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let _ = reply.send(FetchedOffsets { offsets, unstable });
             }
+            GroupMsg::TxnCommit {
+                producer,
+                generation_id,
+                member_id,
+                group_instance_id,
+                offsets,
+                reply,
+            } => {
+                let code = if state
+                    .group
+                    .is_fenced(&member_id, group_instance_id.as_deref())
+                {
+                    codes::FENCED_INSTANCE_ID
+                } else {
+                    state
+                        .on_txn_commit(producer, generation_id, &member_id, offsets, now)
+                        .await
+                };
+                let _ = reply.send(code);
+            }
+            GroupMsg::TxnCompleted {
+                producer_id,
+                commit,
+            } => state.on_txn_completed(producer_id, commit),
             GroupMsg::Describe { reply } => {
                 let _ = reply.send(state.describe());
             }
@@ -393,7 +462,13 @@ impl Actor for GroupCoordinator {
                 state.track_empty(now);
                 state.expire_offsets(now).await;
                 let idle = now - state.last_request_ms > state.args.idle_stop_ms;
-                if idle && state.group.state == GroupState::Empty && state.joins.is_empty() {
+                // Offsets of open transactions stay with a running coordinator,
+                // which their markers reach.
+                if idle
+                    && state.group.state == GroupState::Empty
+                    && state.joins.is_empty()
+                    && state.pending.is_empty()
+                {
                     // Hand the offsets to the directory first: the manager forgets
                     // this actor only after it has stopped, so the next coordinator
                     // of the group always finds them there.
@@ -401,6 +476,7 @@ impl Actor for GroupCoordinator {
                         offsets: std::mem::take(&mut state.offsets),
                         // A group that never had a generation has nothing to keep.
                         snapshot: state.group.snapshot().filter(|s| s.generation_id > 0),
+                        pending: PendingTxnOffsets::new(),
                     };
                     state.args.directory.park(
                         &state.args.group_id,
@@ -536,6 +612,64 @@ impl GroupCoordinatorState {
             }
         }
         codes::NONE
+    }
+
+    /// TxnOffsetCommit: checks the member (when the request names one, v3+),
+    /// writes the offsets as part of the producer's transaction (acks=all),
+    /// and holds them until its marker.
+    async fn on_txn_commit(
+        &mut self,
+        producer: (i64, i16),
+        generation_id: i32,
+        member_id: &str,
+        commits: Vec<((String, i32), OffsetValue)>,
+        now: i64,
+    ) -> i16 {
+        let named = generation_id >= 0 || !member_id.is_empty();
+        if named && let Some(code) = self.commit_check(generation_id, member_id) {
+            return code;
+        }
+        if commits.iter().any(|(_, v)| {
+            v.metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > OFFSET_METADATA_BYTES_MAX)
+        }) {
+            return codes::OFFSET_METADATA_TOO_LARGE;
+        }
+        let args = &self.args;
+        let batch = offsets::txn_commit_batch(&args.group_id, &commits, producer, now);
+        let submitted = offsets::submit_batch(
+            &args.registry,
+            args.offsets_partitions,
+            &args.group_id,
+            batch,
+        );
+        let result = match submitted {
+            Ok(pending) => pending.durable().await,
+            Err(code) => Err(code),
+        };
+        match result {
+            Ok(()) => {
+                self.pending.entry(producer.0).or_default().extend(commits);
+                codes::NONE
+            }
+            Err(code) => code,
+        }
+    }
+
+    /// A transaction's marker reached the offsets partition: its offsets
+    /// count (commit) or are dropped (abort).
+    fn on_txn_completed(&mut self, producer_id: i64, commit: bool) {
+        let Some(offsets) = self.pending.remove(&producer_id) else {
+            return;
+        };
+        if commit {
+            self.commit_seq += 1;
+            for (key, value) in offsets {
+                self.applied_seq.insert(key.clone(), self.commit_seq);
+                self.offsets.insert(key, value);
+            }
+        }
     }
 
     /// Writes offset records durably to the group's offsets partition.

@@ -184,6 +184,22 @@ impl GroupDirectory {
         inner.dormant.insert(group_id.to_owned(), (loaded, now_ms));
     }
 
+    /// A transaction's marker reached an offsets partition: dormant groups
+    /// of `in_partition` settle their offsets of that transaction.
+    pub fn complete_txn(
+        &self,
+        producer_id: i64,
+        commit: bool,
+        in_partition: impl Fn(&str) -> bool,
+    ) {
+        let mut inner = self.inner.lock();
+        for (group_id, (loaded, _)) in inner.dormant.iter_mut() {
+            if in_partition(group_id) {
+                loaded.complete_txn(producer_id, commit);
+            }
+        }
+    }
+
     /// Publishes a running group's state (not once its leadership has ended).
     pub fn publish(&self, group_id: &str, lead: Leadership, listing: GroupListing) {
         let mut inner = self.inner.lock();
@@ -285,6 +301,7 @@ mod tests {
         LoadedGroup {
             offsets: o,
             snapshot: None,
+            ..LoadedGroup::default()
         }
     }
 

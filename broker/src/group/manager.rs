@@ -63,6 +63,13 @@ pub enum GroupManagerMsg {
     PartitionLoaded(Leadership, PartitionGroups),
     /// Time to expire dormant groups' offsets.
     ExpireDormant,
+    /// A transaction's marker was written to offsets partition `partition`:
+    /// its groups settle the offsets the transaction committed.
+    TxnCompleted {
+        partition: i32,
+        producer_id: i64,
+        commit: bool,
+    },
 }
 
 /// Offsets partitions led by this broker, with their leader epochs.
@@ -202,6 +209,25 @@ impl Actor for GroupManager {
                 }
             }
             GroupManagerMsg::ExpireDormant => state.expire_dormant(),
+            GroupManagerMsg::TxnCompleted {
+                partition,
+                producer_id,
+                commit,
+            } => {
+                for (group_id, coordinator) in &state.coordinators {
+                    if state.partition_of(group_id) == partition {
+                        let _ = coordinator.cast(GroupMsg::TxnCompleted {
+                            producer_id,
+                            commit,
+                        });
+                    }
+                }
+                state
+                    .directory()
+                    .complete_txn(producer_id, commit, |group_id| {
+                        state.partition_of(group_id) == partition
+                    });
+            }
         }
         Ok(())
     }

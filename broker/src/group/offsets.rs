@@ -13,11 +13,12 @@ use bytes::Bytes;
 use ractor::RpcReplyPort;
 use ractor::concurrency::oneshot;
 use serde::{Deserialize, Serialize};
-use weir_client::protocol::batch_encoder::{NewRecord, encode_batch};
+use weir_client::protocol::batch_encoder::{NewRecord, encode_batch, encode_transactional_batch};
 use weir_client::protocol::records::batches;
 
 use super::state::{GroupSnapshot, codes};
 use crate::log::{LogReader, ReadError};
+use crate::partition::txns::{Marker, marker_of};
 use crate::partition::{
     AppendOutcome, PartitionEntry, PartitionError, PartitionMsg, PartitionRegistry,
 };
@@ -28,6 +29,8 @@ pub use crate::controller::OFFSETS_TOPIC;
 const REPLAY_READ_BYTES: usize = 4 * 1024 * 1024;
 /// Steps a replay takes at most (bounds a corrupt or endless log).
 const REPLAY_STEPS_MAX: usize = 1_000_000;
+/// INVALID_PRODUCER_EPOCH.
+const INVALID_PRODUCER_EPOCH: i16 = 47;
 /// Longest an offsets append waits to become durable.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,12 +84,30 @@ pub struct LoadedGroup {
     pub offsets: GroupOffsets,
     /// The last stored group metadata.
     pub snapshot: Option<GroupSnapshot>,
+    /// Offsets committed by open transactions (TxnOffsetCommit), by producer
+    /// id: they count once the transaction's COMMIT marker is written.
+    pub pending: PendingTxnOffsets,
 }
 
+/// Offsets of open transactions by producer id.
+pub type PendingTxnOffsets = HashMap<i64, GroupOffsets>;
+
 impl LoadedGroup {
-    /// Whether anything worth keeping is left: offsets, or members.
+    /// Whether anything worth keeping is left: offsets, members, or offsets
+    /// of open transactions.
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty() && self.snapshot.as_ref().is_none_or(|s| s.members.is_empty())
+        self.offsets.is_empty()
+            && self.pending.is_empty()
+            && self.snapshot.as_ref().is_none_or(|s| s.members.is_empty())
+    }
+
+    /// A transaction of `producer_id` ended: its offsets count (commit) or go.
+    pub fn complete_txn(&mut self, producer_id: i64, commit: bool) {
+        if let Some(offsets) = self.pending.remove(&producer_id)
+            && commit
+        {
+            self.offsets.extend(offsets);
+        }
     }
 }
 
@@ -121,6 +142,33 @@ pub fn commit_batch(
         })
         .collect();
     encode_batch(&records)
+}
+
+/// A transactional batch (part of `producer_id`'s transaction) holding
+/// `commits`, as TxnOffsetCommit writes them.
+pub fn txn_commit_batch(
+    group: &str,
+    commits: &[((String, i32), OffsetValue)],
+    (producer_id, producer_epoch): (i64, i16),
+    now_ms: i64,
+) -> Option<Bytes> {
+    let records: Vec<NewRecord> = commits
+        .iter()
+        .map(|((topic, partition), value)| {
+            let key = OffsetKey {
+                version: OFFSET_KEY_VERSION,
+                group: group.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            NewRecord {
+                key: postcard::to_stdvec(&key).ok().map(Bytes::from),
+                value: postcard::to_stdvec(value).ok().map(Bytes::from),
+                timestamp_ms: now_ms,
+            }
+        })
+        .collect();
+    encode_transactional_batch(&records, producer_id, producer_epoch)
 }
 
 /// What a replay found of every group in one offsets partition, by group id.
@@ -168,10 +216,20 @@ pub fn load_partition(
         }
         for (view, _) in batches(&read.records).flatten() {
             position = view.base_offset() + i64::from(view.last_offset_delta()) + 1;
+            if view.is_control() {
+                if let Some(marker) = marker_of(&view) {
+                    let commit = marker == Marker::Commit;
+                    for group in groups.values_mut() {
+                        group.complete_txn(view.producer_id(), commit);
+                    }
+                }
+                continue;
+            }
+            let txn = view.is_transactional().then(|| view.producer_id());
             for record in view.records().into_iter().flatten().flatten() {
                 apply_record(
                     &mut groups,
-                    only,
+                    (only, txn),
                     record.key.as_deref(),
                     record.value.as_deref(),
                 );
@@ -182,9 +240,11 @@ pub fn load_partition(
     Ok(groups)
 }
 
+/// Applies one record; a record of an open transaction (`txn`: its
+/// producer) is held as pending until the transaction's marker.
 fn apply_record(
     groups: &mut PartitionGroups,
-    only: Option<&str>,
+    (only, txn): (Option<&str>, Option<i64>),
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) {
@@ -201,7 +261,14 @@ fn apply_record(
                 return;
             }
             let slot = (key.topic, key.partition);
-            match value.and_then(|v| postcard::from_bytes::<OffsetValue>(v).ok()) {
+            let value = value.and_then(|v| postcard::from_bytes::<OffsetValue>(v).ok());
+            if let (Some(producer_id), Some(value)) = (txn, &value) {
+                let group = groups.entry(key.group).or_default();
+                let pending = group.pending.entry(producer_id).or_default();
+                pending.insert(slot, value.clone());
+                return;
+            }
+            match value {
                 Some(value) => {
                     let group = groups.entry(key.group).or_default();
                     group.offsets.insert(slot, value);
@@ -327,6 +394,8 @@ impl PendingAppend {
         };
         match tokio::time::timeout(APPEND_TIMEOUT, rx).await {
             Ok(Ok(Ok(_))) => Ok(()),
+            // A transactional commit of a fenced producer (TxnOffsetCommit).
+            Ok(Ok(Err(PartitionError::InvalidProducerEpoch(_)))) => Err(INVALID_PRODUCER_EPOCH),
             Ok(_) => Err(codes::COORDINATOR_NOT_AVAILABLE),
             Err(_) => Err(codes::REQUEST_TIMED_OUT),
         }

@@ -4,6 +4,9 @@
 //! WriteTxnMarkers request to their leader's inter-broker listener. Rounds
 //! repeat until every partition has its marker, following leaders as they
 //! move; a partition whose topic is gone needs none.
+//!
+//! A marker on a `__consumer_offsets` partition also settles the offsets the
+//! transaction committed there (TxnOffsetCommit).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use weir_client::protocol::responses::WriteTxnMarkersResponse;
 
 use crate::context::BrokerCtx;
 use crate::errors;
+use crate::group::offsets::OFFSETS_TOPIC;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 use crate::partition::txns::Marker;
 use crate::partition::{PartitionEntry, PartitionMsg};
@@ -135,11 +139,16 @@ pub async fn write_local(
         },
         Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS)),
     );
-    match call.await {
+    let code = match call.await {
         Ok(CallResult::Success(Ok(_))) => errors::NONE,
         Ok(CallResult::Success(Err(e))) => errors::partition_error_code(&e),
         _ => errors::REQUEST_TIMED_OUT,
+    };
+    if code == errors::NONE && topic == OFFSETS_TOPIC {
+        let commit = job.marker == Marker::Commit;
+        crate::group::txn_offsets_completed(ctx, partition, job.producer_id, commit);
     }
+    code
 }
 
 /// Sends one WriteTxnMarkers to `leader`; the partitions it wrote.

@@ -83,8 +83,10 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseF
             super::list_partition_reassignments::start(ctx, header, r)
         }
         Request::AddPartitionsToTxn(r) => super::add_partitions_to_txn::start(ctx, header, r),
+        Request::AddOffsetsToTxn(r) => super::add_offsets_to_txn::start(ctx, header, r),
         Request::EndTxn(r) => super::end_txn::start(ctx, header, r),
         Request::WriteTxnMarkers(r) => super::write_txn_markers::start(ctx, header, r),
+        Request::TxnOffsetCommit(r) => super::txn_offset_commit::start(ctx, header, r),
     }
 }
 

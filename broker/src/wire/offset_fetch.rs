@@ -17,6 +17,10 @@ use super::dispatch::ResponseFuture;
 use super::encode::reply;
 use super::{BrokerCtx, GroupRoute, errors, send_to_group};
 use crate::group::GroupMsg;
+use crate::group::coordinator::FetchedOffsets;
+
+/// UNSTABLE_OFFSET_COMMIT: a transaction with offsets for the partition is open.
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 
 pub fn start(
@@ -33,8 +37,13 @@ pub fn start(
     });
     let requested: Vec<(String, i32)> = partitions.clone().unwrap_or_default();
     // Fetching offsets never creates a group; an unknown one has none.
+    let require_stable = request.require_stable;
     let call = send_to_group(ctx, &request.group_id, GroupRoute::Existing, |reply| {
-        GroupMsg::FetchOffsets { partitions, reply }
+        GroupMsg::FetchOffsets {
+            partitions,
+            require_stable,
+            reply,
+        }
     });
     Box::pin(async move {
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
@@ -42,14 +51,27 @@ pub fn start(
         let (fetched, code) = match result {
             Ok(fetched) => (fetched, errors::NONE),
             Err(errors::GROUP_ID_NOT_FOUND) => (
-                requested.into_iter().map(|key| (key, None)).collect(),
+                FetchedOffsets {
+                    offsets: requested.into_iter().map(|key| (key, None)).collect(),
+                    unstable: Vec::new(),
+                },
                 errors::NONE,
             ),
-            Err(code) => (Vec::new(), code),
+            Err(code) => (FetchedOffsets::default(), code),
         };
         let mut by_topic: BTreeMap<String, Vec<OffsetFetchResponsePartition>> = BTreeMap::new();
-        for ((topic, partition), value) in fetched {
+        for ((topic, partition), value) in fetched.offsets {
             let p = OffsetFetchResponsePartition::default().with_partition_index(partition);
+            // KIP-447: an open transaction's offsets for it are not settled;
+            // the consumer asks again (UNSTABLE_OFFSET_COMMIT is retriable).
+            if fetched.unstable.contains(&(topic.clone(), partition)) {
+                let p = p
+                    .with_committed_offset(-1)
+                    .with_metadata(Some(StrBytes::default()))
+                    .with_error_code(UNSTABLE_OFFSET_COMMIT);
+                by_topic.entry(topic).or_default().push(p);
+                continue;
+            }
             let p = match value {
                 Some(value) => p
                     .with_committed_offset(value.offset)

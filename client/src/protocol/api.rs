@@ -28,8 +28,10 @@ pub enum ApiKey {
     InitProducerId = 22,
     OffsetForLeaderEpoch = 23,
     AddPartitionsToTxn = 24,
+    AddOffsetsToTxn = 25,
     EndTxn = 26,
     WriteTxnMarkers = 27,
+    TxnOffsetCommit = 28,
     DescribeConfigs = 32,
     AlterConfigs = 33,
     CreatePartitions = 37,
@@ -84,8 +86,10 @@ impl ApiKey {
             Self::AlterPartitionReassignments => "AlterPartitionReassignments",
             Self::ListPartitionReassignments => "ListPartitionReassignments",
             Self::AddPartitionsToTxn => "AddPartitionsToTxn",
+            Self::AddOffsetsToTxn => "AddOffsetsToTxn",
             Self::EndTxn => "EndTxn",
             Self::WriteTxnMarkers => "WriteTxnMarkers",
+            Self::TxnOffsetCommit => "TxnOffsetCommit",
         }
     }
 }
@@ -157,8 +161,10 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::AlterPartitionReassignments, 0, 0, 0),
     spec(ApiKey::ListPartitionReassignments, 0, 0, 0),
     spec(ApiKey::AddPartitionsToTxn, 0, 5, 3),
+    spec(ApiKey::AddOffsetsToTxn, 0, 4, 3),
     spec(ApiKey::EndTxn, 0, 4, 3),
     spec(ApiKey::WriteTxnMarkers, 1, 1, 1),
+    spec(ApiKey::TxnOffsetCommit, 0, 4, 3),
 ];
 
 /// The spec of a served API by wire key.

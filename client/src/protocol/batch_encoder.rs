@@ -80,6 +80,24 @@ pub fn encode_batch(records: &[NewRecord]) -> Option<Bytes> {
     Some(out.freeze())
 }
 
+/// Like [`encode_batch`], but part of `producer_id`'s transaction (the
+/// transactional attribute and producer fields set, no sequence: what a
+/// group coordinator writes for TxnOffsetCommit).
+pub fn encode_transactional_batch(
+    records: &[NewRecord],
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Option<Bytes> {
+    let plain = encode_batch(records)?;
+    let mut out = BytesMut::from(&plain[..]);
+    out[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+    out[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    out[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Some(out.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +124,20 @@ mod tests {
         assert_eq!(decoded[1].value, None);
         assert_eq!(decoded[1].timestamp_delta, 5);
         assert!(encode_batch(&[]).is_none());
+    }
+
+    #[test]
+    fn transactional_batches_carry_their_producer() {
+        let records = vec![NewRecord {
+            key: Some(Bytes::from_static(b"k")),
+            value: None,
+            timestamp_ms: 3,
+        }];
+        let batch = encode_transactional_batch(&records, 77, 4).unwrap();
+        let (view, _) = RecordBatchView::parse(&batch).unwrap();
+        assert!(view.is_transactional() && !view.is_control());
+        assert_eq!((view.producer_id(), view.producer_epoch()), (77, 4));
+        assert_eq!(view.base_sequence(), -1);
+        assert_eq!(view.records().unwrap().count(), 1);
     }
 }

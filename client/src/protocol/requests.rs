@@ -119,8 +119,10 @@ pub enum Request {
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
     ListPartitionReassignments(ListPartitionReassignmentsRequest),
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
     EndTxn(EndTxnRequest),
     WriteTxnMarkers(WriteTxnMarkersRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -203,9 +205,15 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         ApiKey::AddPartitionsToTxn => {
             Request::AddPartitionsToTxn(AddPartitionsToTxnRequest::decode(reader, v)?)
         }
+        ApiKey::AddOffsetsToTxn => {
+            Request::AddOffsetsToTxn(AddOffsetsToTxnRequest::decode(reader, v)?)
+        }
         ApiKey::EndTxn => Request::EndTxn(EndTxnRequest::decode(reader, v)?),
         ApiKey::WriteTxnMarkers => {
             Request::WriteTxnMarkers(WriteTxnMarkersRequest::decode(reader, v)?)
+        }
+        ApiKey::TxnOffsetCommit => {
+            Request::TxnOffsetCommit(TxnOffsetCommitRequest::decode(reader, v)?)
         }
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka

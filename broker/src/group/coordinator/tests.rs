@@ -166,6 +166,7 @@ fn known(entries: &[(&str, i32, i64)]) -> StartingGroup {
             .map(|(t, p, o)| ((t.to_string(), *p), value(*o)))
             .collect(),
         snapshot: None,
+        ..LoadedGroup::default()
     })
 }
 
@@ -232,6 +233,7 @@ async fn fetch_all(c: &ActorRef<GroupMsg>) -> Vec<FetchedOffset> {
     c.call(
         |reply| GroupMsg::FetchOffsets {
             partitions: None,
+            require_stable: false,
             reply,
         },
         WAIT,
@@ -239,6 +241,7 @@ async fn fetch_all(c: &ActorRef<GroupMsg>) -> Vec<FetchedOffset> {
     .await
     .unwrap()
     .unwrap()
+    .offsets
 }
 
 fn join_request() -> JoinRequest {
@@ -325,13 +328,15 @@ async fn a_member_joins_syncs_commits_durably_and_reads_back() {
         .call(
             |reply| GroupMsg::FetchOffsets {
                 partitions: None,
+                require_stable: false,
                 reply,
             },
             WAIT,
         )
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .offsets;
     assert_eq!(fetched.len(), 1);
     assert_eq!(fetched[0].0, ("t".to_string(), 0));
     assert_eq!(fetched[0].1.as_ref().map(|v| v.offset), Some(42));
@@ -596,6 +601,7 @@ async fn a_stable_generation_is_stored_and_a_new_coordinator_resumes_it() {
         start: StartingGroup::Known(LoadedGroup {
             offsets: GroupOffsets::new(),
             snapshot: Some(snapshot),
+            ..LoadedGroup::default()
         }),
         ..Options::default()
     })
@@ -617,4 +623,72 @@ async fn a_stable_generation_is_stored_and_a_new_coordinator_resumes_it() {
         Some(&None),
         "deleting tombstones the metadata"
     );
+}
+
+async fn txn_commit(c: &ActorRef<GroupMsg>, producer_id: i64, offset: i64) -> i16 {
+    c.call(
+        |reply| GroupMsg::TxnCommit {
+            producer: (producer_id, 0),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            offsets: vec![(("t".to_string(), 0), value(offset))],
+            reply,
+        },
+        WAIT,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+async fn fetch_stable(c: &ActorRef<GroupMsg>) -> FetchedOffsets {
+    c.call(
+        |reply| GroupMsg::FetchOffsets {
+            partitions: Some(vec![("t".to_string(), 0)]),
+            require_stable: true,
+            reply,
+        },
+        WAIT,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn transactional_offsets_are_unstable_until_their_marker_settles_them() {
+    let (c, _probe, setup) = setup_with(Options {
+        start: known(&[("t", 0, 3)]),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(txn_commit(&c, 7, 10).await, codes::NONE);
+    // Written as part of producer 7's transaction.
+    let batch = setup.appended.lock()[0].clone();
+    let (view, _) = weir_client::protocol::records::RecordBatchView::parse(&batch).unwrap();
+    assert!(view.is_transactional());
+    assert_eq!(view.producer_id(), 7);
+    // Open: the old offset stands, and a stable read is told to retry.
+    let open = fetch_stable(&c).await;
+    assert_eq!(open.unstable, vec![("t".to_string(), 0)]);
+    assert_eq!(fetch_all(&c).await[0].1.as_ref().unwrap().offset, 3);
+    // Aborted: dropped. Committed: counted.
+    c.cast(GroupMsg::TxnCompleted {
+        producer_id: 7,
+        commit: false,
+    })
+    .unwrap();
+    assert!(fetch_stable(&c).await.unstable.is_empty());
+    assert_eq!(fetch_all(&c).await[0].1.as_ref().unwrap().offset, 3);
+    assert_eq!(txn_commit(&c, 8, 20).await, codes::NONE);
+    c.cast(GroupMsg::TxnCompleted {
+        producer_id: 8,
+        commit: true,
+    })
+    .unwrap();
+    let settled = fetch_stable(&c).await;
+    assert!(settled.unstable.is_empty());
+    assert_eq!(settled.offsets[0].1.as_ref().unwrap().offset, 20);
+    c.stop(None);
 }

@@ -43,6 +43,50 @@ fn one_replay_finds_every_group_with_tombstones_applied() {
 }
 
 #[test]
+fn transactional_offsets_count_only_after_their_commit_marker() {
+    use crate::partition::txns::{Marker, marker_batch};
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&PathBuf::from("/sim/t"), LogConfig::default(), fs).unwrap();
+    commit(&mut log, "g", "t", 0, Some(value(1, 1)));
+    let txn = |offset| txn_commit_batch("g", &[(("t".into(), 0), value(offset, 2))], (7, 0), 2);
+    // Producer 7 commits offset 5 in a transaction that aborts, then 9 in
+    // one that commits; producer 8's offset 20 is still open at the end.
+    log.append(txn(5).unwrap(), None, 0).unwrap();
+    log.append(marker_batch(7, 0, Marker::Abort, 0, 3), None, 0)
+        .unwrap();
+    let loaded = load_group(&log.reader(), "g").unwrap();
+    assert_eq!(
+        loaded.offsets[&("t".to_string(), 0)].offset,
+        1,
+        "aborted: not counted"
+    );
+    assert!(loaded.pending.is_empty());
+    log.append(txn(9).unwrap(), None, 0).unwrap();
+    let open = load_group(&log.reader(), "g").unwrap();
+    assert_eq!(
+        open.offsets[&("t".to_string(), 0)].offset,
+        1,
+        "open: not yet counted"
+    );
+    assert_eq!(open.pending[&7][&("t".to_string(), 0)].offset, 9);
+    log.append(marker_batch(7, 0, Marker::Commit, 0, 4), None, 0)
+        .unwrap();
+    let batch = txn_commit_batch("g", &[(("t".into(), 0), value(20, 5))], (8, 0), 5).unwrap();
+    log.append(batch, None, 0).unwrap();
+    let mut loaded = load_group(&log.reader(), "g").unwrap();
+    assert_eq!(
+        loaded.offsets[&("t".to_string(), 0)].offset,
+        9,
+        "committed: counted"
+    );
+    assert_eq!(loaded.pending.keys().collect::<Vec<_>>(), vec![&8]);
+    // The coordinator settles what the replay left open when the marker comes.
+    loaded.complete_txn(8, true);
+    assert_eq!(loaded.offsets[&("t".to_string(), 0)].offset, 20);
+    assert!(loaded.pending.is_empty());
+}
+
+#[test]
 fn retention_counts_from_the_later_of_commit_and_empty() {
     let mut offsets = GroupOffsets::new();
     offsets.insert(("t".into(), 0), value(1, 1_000));

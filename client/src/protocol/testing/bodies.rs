@@ -88,8 +88,10 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
             SampleBody::Encoded(placement_body(key, v, rich, &tags))
         }
         ApiKey::AddPartitionsToTxn => SampleBody::Encoded(txn_bodies::add_partitions_to_txn(v)),
+        ApiKey::AddOffsetsToTxn => SampleBody::Encoded(txn_bodies::add_offsets_to_txn(v)),
         ApiKey::EndTxn => SampleBody::Encoded(txn_bodies::end_txn(v)),
         ApiKey::WriteTxnMarkers => SampleBody::Encoded(txn_bodies::write_txn_markers(v)),
+        ApiKey::TxnOffsetCommit => SampleBody::Encoded(txn_bodies::txn_offset_commit(v)),
     }
 }
 
