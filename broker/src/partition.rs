@@ -12,7 +12,9 @@ pub mod txns;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{AppendOutcome, Partition, PartitionArgs, PartitionMsg, ReplicaReset};
+pub use actor::{
+    AppendOutcome, Partition, PartitionArgs, PartitionMsg, ProducerDescription, ReplicaReset,
+};
 pub use manager::{PartitionManager, PartitionManagerArgs};
 pub use registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
 pub use replication::{IsrChange, IsrChanges};

@@ -5,6 +5,13 @@
 //!
 //! `seek`, `pause` and `resume` change the shared positions; a seek bumps the
 //! partition's epoch so data fetched for the old position is dropped.
+//!
+//! Transactions: control batches (commit and abort markers) are never handed
+//! to the application; with [`IsolationLevel::ReadCommitted`] the consumer
+//! reads only below the last stable offset and drops the records of aborted
+//! transactions (from the Fetch answer's aborted transactions, as Kafka's
+//! consumers do). Positions move past skipped batches once the application
+//! has taken everything before them.
 
 pub mod assignor;
 mod fetcher;
@@ -21,7 +28,29 @@ use tokio::sync::{Notify, mpsc};
 use crate::cluster::{ClientConfig, Cluster};
 use crate::error::ClientError;
 
-pub use fetcher::list_offset;
+pub use fetcher::{list_offset, list_offset_with};
+
+/// `isolation.level`: which records of transactions a consumer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record up to the high watermark, aborted transactions included
+    /// (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Records of committed transactions (and non-transactional ones) only,
+    /// up to the last stable offset: nothing of an open or aborted transaction.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value (Fetch, ListOffsets): 0 or 1.
+    pub fn as_i8(self) -> i8 {
+        match self {
+            Self::ReadUncommitted => 0,
+            Self::ReadCommitted => 1,
+        }
+    }
+}
 
 /// Consumer settings (Kafka's names in the docs).
 #[derive(Debug, Clone)]
@@ -36,8 +65,8 @@ pub struct ConsumerConfig {
     pub fetch_max_bytes: i32,
     /// `max.partition.fetch.bytes`.
     pub max_partition_fetch_bytes: i32,
-    /// `isolation.level`: read_committed (1) or read_uncommitted (0).
-    pub isolation_level: i8,
+    /// `isolation.level`.
+    pub isolation_level: IsolationLevel,
     /// Where to start when a position is out of range (`auto.offset.reset`).
     pub auto_offset_reset: Offset,
     /// Fetch answers buffered ahead of `poll`.
@@ -53,7 +82,7 @@ impl ConsumerConfig {
             fetch_max_wait: Duration::from_millis(500),
             fetch_max_bytes: 50 << 20,
             max_partition_fetch_bytes: 8 << 20,
-            isolation_level: 0,
+            isolation_level: IsolationLevel::ReadUncommitted,
             auto_offset_reset: Offset::Beginning,
             prefetch: 4,
         }
@@ -140,6 +169,8 @@ pub(crate) struct PartitionPosition {
     in_flight: bool,
     /// The broker's high watermark from the last fetch (for lag).
     high_watermark: i64,
+    /// The broker's last stable offset from the last fetch (read_committed's end).
+    last_stable_offset: i64,
     /// Leader epoch of the last batch fetched (-1: none since the last
     /// seek): what a new leader is asked to confirm (KIP-320).
     last_fetched_epoch: i32,
@@ -157,6 +188,33 @@ pub(crate) struct Fetched {
     partition: i32,
     epoch: u64,
     records: Result<Vec<ConsumerRecord>, ClientError>,
+    /// The offset after everything fetched (skipped batches included).
+    next: i64,
+}
+
+/// What `poll` takes from: records, and where a partition's position goes
+/// once the records before are taken (past control batches and aborted
+/// transactions, which hand out nothing).
+#[derive(Debug)]
+enum Buffered {
+    Record(ConsumerRecord),
+    Advance {
+        topic: Arc<str>,
+        partition: i32,
+        next: i64,
+    },
+}
+
+impl Buffered {
+    fn is_of(&self, topic: &str, partition: i32) -> bool {
+        let (t, p) = match self {
+            Self::Record(r) => (r.topic.as_ref(), r.partition),
+            Self::Advance {
+                topic, partition, ..
+            } => (topic.as_ref(), *partition),
+        };
+        t == topic && p == partition
+    }
 }
 
 /// State shared with the fetch task.
@@ -175,7 +233,7 @@ pub struct Consumer {
     fetched: mpsc::Receiver<Fetched>,
     filter: Option<HeaderFilter>,
     /// Records fetched but not yet returned by `poll`.
-    buffered: std::collections::VecDeque<ConsumerRecord>,
+    buffered: std::collections::VecDeque<Buffered>,
 }
 
 impl Consumer {
@@ -266,8 +324,7 @@ impl Consumer {
             };
             *p = PartitionPosition::at(at, p.epoch + 1);
         }
-        self.buffered
-            .retain(|r| !(r.topic.as_ref() == topic && r.partition == partition));
+        self.buffered.retain(|b| !b.is_of(topic, partition));
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -291,11 +348,8 @@ impl Consumer {
             }
         }
         if paused {
-            self.buffered.retain(|r| {
-                !partitions
-                    .iter()
-                    .any(|(t, p)| r.topic.as_ref() == t && r.partition == *p)
-            });
+            self.buffered
+                .retain(|b| !partitions.iter().any(|(t, p)| b.is_of(t, *p)));
             for ((t, p), pos) in positions.iter_mut() {
                 if partitions
                     .iter()
@@ -325,11 +379,8 @@ impl Consumer {
                 positions.insert((topic, partition), PartitionPosition::at(at, fresh_epoch()));
             }
         }
-        self.buffered.retain(|r| {
-            !remove
-                .iter()
-                .any(|(t, p)| *t == r.topic && *p == r.partition)
-        });
+        self.buffered
+            .retain(|b| !remove.iter().any(|(t, p)| b.is_of(t, *p)));
         self.shared.wake.notify_one();
     }
 
@@ -360,6 +411,25 @@ impl Consumer {
             .lock()
             .get(&(Arc::from(topic), partition))
             .map(|p| p.high_watermark)
+    }
+
+    /// The last stable offset seen in the last fetch of a partition (where a
+    /// read_committed consumer's partition ends for now).
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.shared
+            .positions
+            .lock()
+            .get(&(Arc::from(topic), partition))
+            .map(|p| p.last_stable_offset)
+    }
+
+    /// Where a partition ends for this consumer as of the last fetch: the last
+    /// stable offset for read_committed, else the high watermark.
+    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        match self.shared.config.isolation_level {
+            IsolationLevel::ReadCommitted => self.last_stable_offset(topic, partition),
+            IsolationLevel::ReadUncommitted => self.high_watermark(topic, partition),
+        }
     }
 
     /// Up to `max` records, waiting at most `timeout` for the first.
@@ -400,7 +470,17 @@ impl Consumer {
         // Filtered records stay buffered until the application gets that far:
         // moving the position past them any sooner would let a commit skip the
         // passing records still buffered in front of them.
-        self.buffered.extend(fetched.records?);
+        let records = fetched.records?;
+        let after_last = records.last().map(|r| r.offset + 1);
+        self.buffered
+            .extend(records.into_iter().map(Buffered::Record));
+        if after_last.is_none_or(|at| at < fetched.next) {
+            self.buffered.push_back(Buffered::Advance {
+                topic: fetched.topic,
+                partition: fetched.partition,
+                next: fetched.next,
+            });
+        }
         Ok(())
     }
 
@@ -409,13 +489,28 @@ impl Consumer {
     fn take_buffered(&mut self, max: usize) -> Vec<ConsumerRecord> {
         let mut out = Vec::new();
         let mut next: HashMap<(Arc<str>, i32), i64> = HashMap::new();
-        while out.len() < max {
-            let Some(record) = self.buffered.pop_front() else {
+        loop {
+            // Advances right behind the last record taken are taken too.
+            let full = out.len() >= max;
+            if full && !matches!(self.buffered.front(), Some(Buffered::Advance { .. })) {
                 break;
-            };
-            next.insert((record.topic.clone(), record.partition), record.offset + 1);
-            if self.filter.as_ref().is_none_or(|f| f.matches(&record)) {
-                out.push(record);
+            }
+            match self.buffered.pop_front() {
+                None => break,
+                Some(Buffered::Advance {
+                    topic,
+                    partition,
+                    next: at,
+                }) => {
+                    let n = next.entry((topic, partition)).or_insert(at);
+                    *n = (*n).max(at);
+                }
+                Some(Buffered::Record(record)) => {
+                    next.insert((record.topic.clone(), record.partition), record.offset + 1);
+                    if self.filter.as_ref().is_none_or(|f| f.matches(&record)) {
+                        out.push(record);
+                    }
+                }
             }
         }
         let mut positions = self.shared.positions.lock();
@@ -433,19 +528,16 @@ impl Consumer {
         partition: i32,
         offset: Offset,
     ) -> Result<i64, ClientError> {
+        let cluster = &self.shared.cluster;
+        let isolation = self.shared.config.isolation_level;
+        let list = |timestamp| list_offset_with(cluster, topic, partition, timestamp, isolation);
         match offset {
             Offset::At(at) if at >= 0 => Ok(at),
-            Offset::At(_) | Offset::Beginning => {
-                list_offset(&self.shared.cluster, topic, partition, -2).await
-            }
-            Offset::End => list_offset(&self.shared.cluster, topic, partition, -1).await,
+            Offset::At(_) | Offset::Beginning => list(-2).await,
+            Offset::End => list(-1).await,
             Offset::Timestamp(ts) => {
-                let at = list_offset(&self.shared.cluster, topic, partition, ts).await?;
-                if at < 0 {
-                    list_offset(&self.shared.cluster, topic, partition, -1).await
-                } else {
-                    Ok(at)
-                }
+                let at = list(ts).await?;
+                if at < 0 { list(-1).await } else { Ok(at) }
             }
         }
     }
@@ -477,6 +569,7 @@ impl PartitionPosition {
             paused: false,
             in_flight: false,
             high_watermark: -1,
+            last_stable_offset: -1,
             last_fetched_epoch: -1,
             leader_epoch: -1,
         }

@@ -42,6 +42,10 @@ pub enum ClientError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// A transactional producer call made in a state that does not allow it
+    /// (no `init_transactions`, no transaction begun, one already open, ...).
+    #[error("invalid transaction state: {0}")]
+    TransactionState(String),
 }
 
 impl ClientError {
@@ -57,6 +61,16 @@ impl ClientError {
             Self::Kafka { code, .. } => is_retriable_code(*code),
             _ => false,
         }
+    }
+
+    /// Whether this is a fencing error: another producer with the same
+    /// transactional id took over (PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH
+    /// from a transaction API).
+    pub fn is_fenced(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(codes::PRODUCER_FENCED | codes::INVALID_PRODUCER_EPOCH)
+        )
     }
 
     /// The Kafka error code, if this is one.
@@ -101,8 +115,16 @@ pub mod codes {
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    pub const INVALID_TXN_STATE: i16 = 48;
+    pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+    pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+    pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
     pub const UNKNOWN_PRODUCER_ID: i16 = 59;
     pub const MEMBER_ID_REQUIRED: i16 = 79;
     pub const FENCED_INSTANCE_ID: i16 = 82;
     pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+    pub const PRODUCER_FENCED: i16 = 90;
+    pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 }

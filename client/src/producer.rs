@@ -9,10 +9,14 @@
 //! written twice. Up to `max_in_flight` requests per broker are in flight; a
 //! batch that must be retried goes back to the front of its partition's queue
 //! and the partition waits `retry_backoff` before sending again.
+//!
+//! Transactions (with a `transactional_id`): see [`txn`]'s notes and
+//! [`Producer::init_transactions`].
 
 pub mod batch;
 pub mod partitioner;
 mod sender;
+mod txn;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -59,6 +63,17 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// Picks partitions.
     pub partitioner: Arc<dyn Partitioner>,
+    /// `transactional.id`: makes the producer transactional (it then sends
+    /// only inside transactions, after [`Producer::init_transactions`]).
+    /// Needs idempotence.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction
+    /// stay open before it aborts it (and fences the producer).
+    pub transaction_timeout: Duration,
+    /// `max.block.ms`: the bound of `init_transactions`,
+    /// `send_offsets_to_transaction`, `commit_transaction` and
+    /// `abort_transaction`.
+    pub max_block: Duration,
 }
 
 impl ProducerConfig {
@@ -77,6 +92,9 @@ impl ProducerConfig {
             buffer_memory: 64 << 20,
             max_request_size: 8 << 20,
             partitioner: Arc::new(DefaultPartitioner::new()),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
+            max_block: Duration::from_secs(60),
         }
     }
 
@@ -94,6 +112,27 @@ impl ProducerConfig {
             return Err(ClientError::Config(
                 "idempotence allows at most 5 requests in flight".into(),
             ));
+        }
+        if let Some(id) = &self.transactional_id {
+            if id.is_empty() {
+                return Err(ClientError::Config(
+                    "transactional.id must not be empty".into(),
+                ));
+            }
+            if !self.idempotence {
+                return Err(ClientError::Config(
+                    "a transactional producer needs idempotence".into(),
+                ));
+            }
+            let ms = self.transaction_timeout.as_millis();
+            if ms == 0 || ms > i32::MAX as u128 {
+                return Err(ClientError::Config(
+                    "transaction.timeout.ms out of range".into(),
+                ));
+            }
+        }
+        if self.max_block.is_zero() {
+            return Err(ClientError::Config("max.block.ms must be positive".into()));
         }
         if self.batch_size == 0 || self.max_request_size < self.batch_size {
             return Err(ClientError::Config(
@@ -309,8 +348,11 @@ pub(crate) struct Inner {
     identity: Mutex<Option<ProducerIdentity>>,
     /// A batch of this identity failed for good: its sequence numbers left a
     /// gap, so the sender takes a new producer id (KIP-360's reset) once
-    /// nothing is in flight, and renumbers every waiting batch.
+    /// nothing is in flight, and renumbers every waiting batch (not for a
+    /// transactional producer, which bumps its epoch when it aborts).
     needs_reset: AtomicBool,
+    /// Transactions (with a `transactional_id`).
+    txn: Option<txn::Txn>,
     acc: Mutex<Accumulator>,
     /// Wakes the sender: a batch was sealed or opened, a flush was asked.
     wake: Notify,
@@ -334,11 +376,13 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Connects (and, when idempotent, takes a producer id).
+    /// Connects (and, when idempotent, takes a producer id; a transactional
+    /// producer takes its own in [`Producer::init_transactions`]).
     pub async fn new(config: ProducerConfig) -> Result<Self, ClientError> {
         config.validate()?;
         let cluster = Cluster::new(config.client.clone())?;
-        let identity = if config.idempotence {
+        let txn = config.transactional_id.clone().map(txn::Txn::new);
+        let identity = if config.idempotence && txn.is_none() {
             Some(sender::init_producer_id(&cluster).await?)
         } else {
             None
@@ -348,6 +392,7 @@ impl Producer {
             cluster,
             identity: Mutex::new(identity),
             needs_reset: AtomicBool::new(false),
+            txn,
             acc: Mutex::new(Accumulator::default()),
             wake: Notify::new(),
             memory: AtomicUsize::new(0),
@@ -371,7 +416,8 @@ impl Producer {
         self.inner.retries.load(Ordering::Relaxed)
     }
 
-    /// The producer id (idempotent producers only).
+    /// The producer id (idempotent producers only; a transactional one has
+    /// it after `init_transactions`).
     pub fn producer_id(&self) -> Option<i64> {
         self.inner.identity.lock().map(|i| i.id)
     }
@@ -382,6 +428,9 @@ impl Producer {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed);
+        }
+        if let Some(txn) = &inner.txn {
+            txn.check_send(&txn.state.lock())?;
         }
         let size = BatchBuilder::record_size_bound(
             record.key.as_deref(),
@@ -421,6 +470,16 @@ impl Producer {
                 .partition(&record.topic, record.key.as_deref(), count),
         };
         let timestamp = record.timestamp_ms.unwrap_or_else(now_ms);
+        // A transactional record joins the open transaction under its lock, so
+        // a commit either refuses it or waits for it.
+        let mut txn_state = inner.txn.as_ref().map(|t| t.state.lock());
+        if let (Some(txn), Some(state)) = (&inner.txn, &txn_state)
+            && let Err(e) = txn.check_send(state)
+        {
+            drop(txn_state);
+            inner.release(size);
+            return Err(e);
+        }
         let (future, wake) = {
             let mut acc = inner.acc.lock();
             let queues = match acc.topics.get_mut(&record.topic) {
@@ -448,8 +507,11 @@ impl Producer {
             let open = q.open.get_or_insert_with(|| {
                 wake = true;
                 inner.outstanding.fetch_add(1, Ordering::AcqRel);
+                let mut builder =
+                    BatchBuilder::new(inner.config.batch_size.min(size * 64).max(4096));
+                builder.set_transactional(inner.txn.is_some());
                 OpenBatch {
-                    builder: BatchBuilder::new(inner.config.batch_size.min(size * 64).max(4096)),
+                    builder,
                     shared: BatchShared::new(partition),
                     created: Instant::now(),
                     reserved: 0,
@@ -467,8 +529,12 @@ impl Producer {
                 index,
                 registered: None,
             };
+            if let Some(state) = txn_state.as_deref_mut() {
+                txn::Txn::note_partition(state, &record.topic, partition);
+            }
             (future, wake)
         };
+        drop(txn_state);
         if wake {
             inner.wake.notify_one();
         }
@@ -588,11 +654,60 @@ impl Inner {
         Ok(())
     }
 
-    /// An idempotent batch failed for good: its sequence numbers must not be
-    /// waited for (see `needs_reset`).
-    fn sequence_gap(&self) {
-        if self.config.idempotence {
-            self.needs_reset.store(true, Ordering::Release);
+    /// A batch failed for good with `error`: an idempotent producer's sequence
+    /// numbers must not be waited for (see `needs_reset`); a transactional
+    /// producer's transaction can only be aborted.
+    fn batch_failed(&self, error: &ClientError) {
+        match &self.txn {
+            Some(txn) => txn.batch_failed(error),
+            None if self.config.idempotence => self.needs_reset.store(true, Ordering::Release),
+            None => {}
+        }
+    }
+
+    /// Renumbers every waiting batch from sequence 0, in queue order, for
+    /// `identity` (nothing is in flight).
+    fn renumber(&self, identity: ProducerIdentity) {
+        let mut acc = self.acc.lock();
+        for queues in acc.topics.values_mut() {
+            for q in queues.iter_mut() {
+                let mut sequence = 0i32;
+                for batch in q.ready.iter_mut() {
+                    batch.bytes =
+                        batch::restamp(&batch.bytes, identity.id, identity.epoch, sequence);
+                    batch.base_sequence = sequence;
+                    sequence = sequence.wrapping_add(batch.records);
+                }
+                q.next_sequence = sequence;
+            }
+        }
+    }
+
+    /// Fails every batch not sent yet with `error`: the open ones, and the
+    /// ready ones never sent (the tail of each queue; the partition's next
+    /// sequence goes back to the first of them, so no gap is left). Batches
+    /// sent before and waiting for a retry stay.
+    fn abort_undrained(&self, error: &ClientError) {
+        let mut failed = Vec::new();
+        {
+            let mut acc = self.acc.lock();
+            for queues in acc.topics.values_mut() {
+                for q in queues.iter_mut() {
+                    if let Some(open) = q.open.take() {
+                        failed.push((open.shared, open.reserved));
+                    }
+                    while q.ready.back().is_some_and(|b| b.attempts == 0) {
+                        if let Some(b) = q.ready.pop_back() {
+                            q.next_sequence = b.base_sequence.max(0);
+                            failed.push((b.shared, b.reserved));
+                        }
+                    }
+                }
+            }
+        }
+        for (shared, reserved) in failed {
+            shared.complete(Err(error.clone()), 0);
+            self.finish(reserved);
         }
     }
 

@@ -607,3 +607,58 @@ def test_kafka_python_transactional_producer_commit_and_abort(txn_broker):
     assert_reads(got, first, last)
     got = read(txn_broker.bootstrap, topic, partitions, "read_uncommitted", 150)
     assert_reads(got, first, aborted, last)
+
+
+# ------------------------------------------------- admin: list, describe, abort
+
+
+def test_kafka_python_admin_lists_describes_and_aborts_a_hanging_transaction(txn_broker):
+    """kafka-python's transaction admin (ListTransactions, DescribeTransactions,
+    DescribeProducers, and an administrative abort by WriteTxnMarkers, as
+    kafka-transactions.sh does) against an open transaction."""
+    from kafka import TopicPartition as KTopicPartition
+    from kafka.admin import KafkaAdminClient
+    from kafka.admin import AbortTransactionSpec
+
+    topic = unique("txn-admin")
+    create_topic(txn_broker.bootstrap, topic, 1)
+    tid = unique("tid-admin")
+    p = txn_producer(txn_broker.bootstrap, tid)
+    p.init_transactions(API_TIMEOUT_S)
+    p.begin_transaction()
+    produce(p, topic, values("h", 10), partition=0)
+    admin = KafkaAdminClient(bootstrap_servers=txn_broker.bootstrap, request_timeout_ms=10_000)
+    try:
+        listed = [t for ts in admin.list_transactions().values() for t in ts]
+        mine = [t for t in listed if t.transactional_id == tid]
+        assert len(mine) == 1, listed
+        assert str(mine[0].state.value) == "Ongoing"
+        ongoing = admin.list_transactions(state_filters=["Ongoing"])
+        assert any(t.transactional_id == tid for ts in ongoing.values() for t in ts)
+
+        described = admin.describe_transactions([tid])[tid]
+        assert str(described.state.value) == "Ongoing"
+        assert described.producer_id == mine[0].producer_id
+        assert described.topic_partitions == {KTopicPartition(topic, 0)}
+        assert described.transaction_start_time_ms > 0
+
+        tp = KTopicPartition(topic, 0)
+        producers = admin.describe_producers([tp])[tp].active_producers
+        (state,) = [s for s in producers if s.producer_id == described.producer_id]
+        assert state.current_transaction_start_offset == 0, "the transaction began at offset 0"
+        assert state.last_sequence == 9
+
+        # The operator aborts it on the partition (a hanging transaction):
+        # read_committed readers get past it at once.
+        admin.abort_transaction(AbortTransactionSpec(
+            topic_partition=tp, producer_id=described.producer_id,
+            producer_epoch=described.producer_epoch, coordinator_epoch=-1))
+        c = reader(txn_broker.bootstrap, "read_committed")
+        assert eventually_high(c, topic, 0, 11) == 11, "the LSO passed the abort marker"
+        c.close()
+        assert not read(txn_broker.bootstrap, topic, 1, "read_committed", 0, settle_s=1.0)[0]
+        producers = admin.describe_producers([tp])[tp].active_producers
+        (state,) = [s for s in producers if s.producer_id == described.producer_id]
+        assert state.current_transaction_start_offset == -1
+    finally:
+        admin.close()

@@ -103,6 +103,10 @@ pub enum PartitionMsg {
         reset: ReplicaReset,
         reply: RpcReplyPort<Result<i64, PartitionError>>,
     },
+    /// DescribeProducers: the producers this replica remembers.
+    DescribeProducers {
+        reply: RpcReplyPort<Vec<ProducerDescription>>,
+    },
     /// Leader: end `producer_id`'s transaction here with a COMMIT or ABORT
     /// marker (WriteTxnMarkers); answered once it is replicated and durable,
     /// as an acks=all append is.
@@ -113,6 +117,21 @@ pub enum PartitionMsg {
         coordinator_epoch: i32,
         reply: AppendReply,
     },
+}
+
+/// One producer as DescribeProducers shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerDescription {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+    /// The sequence of its last record (-1: none remembered).
+    pub last_sequence: i32,
+    /// Its last batch's timestamp (ms).
+    pub last_timestamp_ms: i64,
+    /// The first offset of its transaction open here, if any.
+    pub txn_start_offset: Option<i64>,
 }
 
 /// How a follower's log must move before it fetches again.
@@ -170,6 +189,7 @@ impl std::fmt::Debug for PartitionMsg {
                 f,
                 "ResetReplica {{ leader_epoch: {leader_epoch}, reset: {reset:?} }}"
             ),
+            Self::DescribeProducers { .. } => f.write_str("DescribeProducers"),
             Self::WriteMarker {
                 producer_id,
                 producer_epoch,
@@ -411,6 +431,24 @@ impl Actor for Partition {
             } => {
                 let result = state.on_reset_replica(leader_epoch, reset);
                 state.answer_replica(result, reply)?;
+            }
+            PartitionMsg::DescribeProducers { reply } => {
+                let open = state.txns.open();
+                let all = state
+                    .producers
+                    .describe()
+                    .into_iter()
+                    .map(|(producer_id, epoch, last_sequence, last_timestamp_ms)| {
+                        ProducerDescription {
+                            producer_id,
+                            epoch,
+                            last_sequence,
+                            last_timestamp_ms,
+                            txn_start_offset: open.get(&producer_id).map(|t| t.first_offset),
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(all);
             }
             PartitionMsg::WriteMarker {
                 producer_id,

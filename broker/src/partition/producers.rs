@@ -176,6 +176,21 @@ impl ProducerStates {
         entry.last_timestamp_ms = entry.last_timestamp_ms.max(max_timestamp_ms);
     }
 
+    /// Every remembered producer: (id, epoch, last sequence or -1, last
+    /// timestamp), by id.
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64)> {
+        let mut all: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(&id, e)| {
+                let last_seq = e.batches.back().map_or(-1, |b| b.last_seq);
+                (id, e.epoch, last_seq, e.last_timestamp_ms)
+            })
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
     /// The epoch last seen of `producer_id`, if it is remembered.
     pub fn epoch_of(&self, producer_id: i64) -> Option<i16> {
         self.producers.get(&producer_id).map(|e| e.epoch)

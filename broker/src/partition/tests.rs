@@ -12,6 +12,8 @@ use weir_client::protocol::records::testing::build_batch;
 
 use super::*;
 use crate::config::BrokerConfig;
+
+mod transactions;
 use crate::controller::{MetadataImage, MetadataRecord, TopicConfig};
 use crate::log::{Flusher, FsyncPolicy, SimFs};
 
@@ -60,7 +62,7 @@ pub(super) async fn append(
 }
 
 /// Appends a record set as a Produce would.
-async fn append_records(
+pub(super) async fn append_records(
     actor: &ActorRef<PartitionMsg>,
     records: bytes::Bytes,
     acks: i16,

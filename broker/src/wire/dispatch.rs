@@ -87,6 +87,9 @@ pub fn dispatch(ctx: &Arc<BrokerCtx>, listener: &str, frame: Bytes) -> ResponseF
         Request::EndTxn(r) => super::end_txn::start(ctx, header, r),
         Request::WriteTxnMarkers(r) => super::write_txn_markers::start(ctx, header, r),
         Request::TxnOffsetCommit(r) => super::txn_offset_commit::start(ctx, header, r),
+        Request::DescribeProducers(r) => super::describe_producers::start(ctx, header, r),
+        Request::DescribeTransactions(r) => super::describe_transactions::start(ctx, header, r),
+        Request::ListTransactions(r) => super::list_transactions::start(ctx, header, r),
     }
 }
 

@@ -2,7 +2,7 @@
 //! application's path, queued (bounded) for `poll`. A partition's next fetch
 //! starts as soon as its last answer arrived, not when it was consumed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,12 +19,13 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
-use super::{ConsumerRecord, Fetched, Offset, Shared};
+use super::{ConsumerRecord, Fetched, IsolationLevel, Offset, Shared};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, codes};
 use crate::protocol::ApiKey;
 use crate::protocol::compression::{Compression, decompress};
 use crate::protocol::records::{BatchError, batches, records_of};
+use crate::protocol::responses::fetch::AbortedTransaction;
 use crate::protocol::responses::{
     FETCH_VERSION, FetchResponse, LIST_OFFSETS_VERSION, ListOffsetsResponse,
     OFFSET_FOR_LEADER_EPOCH_VERSION, OffsetForLeaderEpochResponse,
@@ -49,6 +50,7 @@ struct Advance {
     /// The next offset to fetch.
     next: i64,
     high_watermark: i64,
+    last_stable_offset: i64,
     /// The leader epoch of the last batch read (-1: none).
     last_epoch: i32,
 }
@@ -61,12 +63,32 @@ const OFFSET_FOR_LEADER_EPOCH_KEY: i16 = ApiKey::OffsetForLeaderEpoch as i16;
 const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 << 20;
 
 /// The offset for `timestamp` (-2 earliest, -1 latest) of a partition, from
-/// its leader.
+/// its leader, as a read_uncommitted consumer sees it.
 pub async fn list_offset(
     cluster: &Cluster,
     topic: &str,
     partition: i32,
     timestamp: i64,
+) -> Result<i64, ClientError> {
+    list_offset_with(
+        cluster,
+        topic,
+        partition,
+        timestamp,
+        IsolationLevel::ReadUncommitted,
+    )
+    .await
+}
+
+/// The offset for `timestamp` (-2 earliest, -1 latest) of a partition, from
+/// its leader, for a consumer of `isolation` (read_committed's latest is the
+/// last stable offset).
+pub async fn list_offset_with(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    isolation: IsolationLevel,
 ) -> Result<i64, ClientError> {
     let mut last = ClientError::UnknownTopic(format!("{topic}-{partition}"));
     for attempt in 0..10u64 {
@@ -80,6 +102,7 @@ pub async fn list_offset(
             let conn = cluster.broker(leader).await?;
             let request = ListOffsetsRequest::default()
                 .with_replica_id(BrokerId(-1))
+                .with_isolation_level(isolation.as_i8())
                 .with_topics(vec![
                     ListOffsetsTopic::default()
                         .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
@@ -231,7 +254,7 @@ async fn fetch_once(
         .with_max_wait_ms(config.fetch_max_wait.as_millis().min(i32::MAX as u128) as i32)
         .with_min_bytes(config.fetch_min_bytes)
         .with_max_bytes(config.fetch_max_bytes)
-        .with_isolation_level(config.isolation_level)
+        .with_isolation_level(config.isolation_level.as_i8())
         .with_session_id(0)
         .with_session_epoch(-1)
         .with_topics(topics);
@@ -295,29 +318,43 @@ async fn fetch_once(
                                 partition,
                                 epoch,
                                 records: Err(e),
+                                next: offset,
                             })
                             .await;
                     }
                     continue;
                 }
             }
-            let decoded = decode_records(&topic, partition, p.records.unwrap_or_default(), offset);
-            let records = match decoded {
+            let aborted = match config.isolation_level {
+                IsolationLevel::ReadCommitted => Some(p.aborted_transactions.unwrap_or_default()),
+                IsolationLevel::ReadUncommitted => None,
+            };
+            let decoded = decode_records(
+                &topic,
+                partition,
+                p.records.unwrap_or_default(),
+                offset,
+                aborted.as_deref(),
+            );
+            let (records, next) = match decoded {
                 Ok(decoded) => {
                     let advance = Advance {
                         next: decoded.next,
                         high_watermark: p.high_watermark,
+                        last_stable_offset: p.last_stable_offset,
                         last_epoch: decoded.last_epoch,
                     };
                     release(shared, &one, Some(advance));
-                    Ok(decoded.records)
+                    (Ok(decoded.records), decoded.next)
                 }
                 Err(e) => {
                     release(shared, &one, None);
-                    Err(e)
+                    (Err(e), offset)
                 }
             };
-            let empty = matches!(&records, Ok(r) if r.is_empty());
+            // Nothing to hand over unless records came, or skipped batches
+            // (markers, aborted transactions) move the position.
+            let empty = matches!(&records, Ok(r) if r.is_empty()) && next <= offset;
             if !empty
                 && out
                     .send(Fetched {
@@ -325,6 +362,7 @@ async fn fetch_once(
                         partition,
                         epoch,
                         records,
+                        next,
                     })
                     .await
                     .is_err()
@@ -351,6 +389,7 @@ fn release(shared: &Shared, partitions: &[FetchTarget], advance: Option<Advance>
             {
                 pos.fetch_at = pos.fetch_at.max(advance.next);
                 pos.high_watermark = advance.high_watermark;
+                pos.last_stable_offset = advance.last_stable_offset;
                 if advance.last_epoch >= 0 {
                     pos.last_fetched_epoch = advance.last_epoch;
                 }
@@ -438,7 +477,8 @@ async fn reset(shared: &Shared, topic: &Arc<str>, partition: i32, epoch: u64) {
         Offset::End => -1,
         _ => -2,
     };
-    let at = list_offset(&shared.cluster, topic, partition, timestamp).await;
+    let isolation = shared.config.isolation_level;
+    let at = list_offset_with(&shared.cluster, topic, partition, timestamp, isolation).await;
     let mut positions = shared.positions.lock();
     if let Some(pos) = positions.get_mut(&(topic.clone(), partition)) {
         pos.in_flight = false;
@@ -461,14 +501,74 @@ pub(crate) struct Decoded {
     pub(crate) last_epoch: i32,
 }
 
+/// The control record type of an ABORT marker (COMMIT is 1).
+const CONTROL_TYPE_ABORT: i16 = 0;
+
+/// The type of a control batch's marker: the second int16 of its first
+/// record's key (control batches are never compressed).
+fn control_type(view: &crate::protocol::records::RecordBatchView) -> Option<i16> {
+    let record = view.records()?.next()?.ok()?;
+    let key = record.key?;
+    (key.len() >= 4).then(|| i16::from_be_bytes([key[2], key[3]]))
+}
+
+/// Kafka's read_committed filter over one fetched record set: the aborted
+/// transactions the broker listed, by first offset, and the producers whose
+/// aborted transaction is being read through (from its first offset up to
+/// that producer's ABORT marker).
+struct AbortedFilter<'a> {
+    /// Sorted by first offset.
+    aborted: Vec<&'a AbortedTransaction>,
+    next: usize,
+    producers: HashSet<i64>,
+}
+
+impl<'a> AbortedFilter<'a> {
+    fn new(aborted: &'a [AbortedTransaction]) -> Self {
+        let mut aborted: Vec<&AbortedTransaction> = aborted.iter().collect();
+        aborted.sort_by_key(|a| a.first_offset);
+        Self {
+            aborted,
+            next: 0,
+            producers: HashSet::new(),
+        }
+    }
+
+    /// Whether the batch belongs to an aborted transaction (the ABORT marker
+    /// itself ends its producer's).
+    fn skips(&mut self, view: &crate::protocol::records::RecordBatchView) -> bool {
+        let producer = view.producer_id();
+        if producer < 0 {
+            return false;
+        }
+        let last = view.last_offset();
+        while let Some(a) = self.aborted.get(self.next)
+            && a.first_offset <= last
+        {
+            self.producers.insert(a.producer_id);
+            self.next += 1;
+        }
+        if view.is_control() {
+            if control_type(view) == Some(CONTROL_TYPE_ABORT) {
+                self.producers.remove(&producer);
+            }
+            return false;
+        }
+        view.is_transactional() && self.producers.contains(&producer)
+    }
+}
+
 /// The records of a fetched record set at or after `from`, and the offset to
 /// fetch next. A partial batch at the end is normal (the broker cuts at
-/// `max_bytes`); anything else invalid is an error.
+/// `max_bytes`); anything else invalid is an error. Control batches are never
+/// returned; with `aborted` (read_committed: the answer's aborted
+/// transactions) neither are the batches of aborted transactions.
 pub(crate) fn decode_records(
     topic: &Arc<str>,
     partition: i32,
     set: Bytes,
     from: i64,
+    aborted: Option<&[AbortedTransaction]>,
 ) -> Result<Decoded, ClientError> {
     let corrupt = |why: String| ClientError::Kafka {
         code: 2,
@@ -477,19 +577,22 @@ pub(crate) fn decode_records(
     let mut out = Vec::new();
     let mut next = from;
     let mut last_epoch = -1;
+    let mut filter = aborted.map(AbortedFilter::new);
     for item in batches(&set) {
         let (view, _) = match item {
             Ok(v) => v,
             Err(BatchError::Truncated { .. }) => break,
             Err(e) => return Err(corrupt(e.to_string())),
         };
+        // Every batch counts for the bookkeeping, also those before `from`.
+        let aborted = filter.as_mut().is_some_and(|f| f.skips(&view));
         let last = view.last_offset();
         if last < from {
             continue;
         }
         next = next.max(last + 1);
         last_epoch = view.partition_leader_epoch();
-        if view.is_control() {
+        if view.is_control() || aborted {
             continue;
         }
         let codec =
@@ -533,6 +636,7 @@ pub(crate) fn decode_records(
 mod tests {
     use super::*;
     use crate::producer::batch::BatchBuilder;
+    use crate::protocol::records::RecordBatchView;
 
     fn batch_at(base: i64, codec: Compression, values: &[&str]) -> Vec<u8> {
         let mut b = BatchBuilder::new(256);
@@ -551,7 +655,7 @@ mod tests {
         set.extend(batch_at(13, Compression::Zstd, &["d"]));
         let tail = batch_at(14, Compression::None, &["e"]);
         set.extend_from_slice(&tail[..tail.len() - 3]);
-        let decoded = decode_records(&topic, 0, Bytes::from(set), 11).unwrap();
+        let decoded = decode_records(&topic, 0, Bytes::from(set), 11, None).unwrap();
         let (records, next) = (decoded.records, decoded.next);
         let got: Vec<_> = records
             .iter()
@@ -568,6 +672,101 @@ mod tests {
         assert_eq!(next, 14);
         let mut bad = batch_at(0, Compression::None, &["x"]);
         bad[30] ^= 1;
-        assert!(decode_records(&topic, 0, Bytes::from(bad), 0).is_err());
+        assert!(decode_records(&topic, 0, Bytes::from(bad), 0, None).is_err());
+    }
+
+    fn txn_batch(base: i64, producer_id: i64, values: &[&str]) -> Vec<u8> {
+        let mut b = BatchBuilder::new(256);
+        b.set_transactional(true);
+        for v in values {
+            b.append(1_000, None, Some(v.as_bytes()), &[]);
+        }
+        let mut bytes = b
+            .seal(Compression::None, producer_id, 0, 0)
+            .unwrap()
+            .to_vec();
+        bytes[..8].copy_from_slice(&base.to_be_bytes());
+        bytes
+    }
+
+    /// A COMMIT or ABORT marker as a coordinator writes it.
+    fn marker(base: i64, producer_id: i64, commit: bool) -> Vec<u8> {
+        let mut b = BatchBuilder::new(64);
+        let key = [0u8, 0, 0, u8::from(commit)];
+        b.append(1_000, Some(&key), Some(&[0, 0, 0, 0, 0, 0]), &[]);
+        let mut bytes = b
+            .seal(Compression::None, producer_id, 0, -1)
+            .unwrap()
+            .to_vec();
+        bytes[..8].copy_from_slice(&base.to_be_bytes());
+        bytes[22] |= 0x30; // transactional, control
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    fn values(decoded: &Decoded) -> Vec<(i64, String)> {
+        decoded
+            .records
+            .iter()
+            .map(|r| {
+                let v = r.value.as_deref().unwrap_or_default();
+                (r.offset, String::from_utf8_lossy(v).into_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_committed_drops_aborted_transactions_and_nobody_sees_markers() {
+        let topic: Arc<str> = Arc::from("t");
+        let mut set = txn_batch(0, 1, &["a0", "a1"]); // aborted below
+        set.extend(txn_batch(2, 2, &["c0"]));
+        set.extend(batch_at(3, Compression::None, &["n0"])); // no transaction
+        set.extend(marker(4, 1, false));
+        set.extend(marker(5, 2, true));
+        set.extend(txn_batch(6, 1, &["c1"])); // producer 1 again, committed
+        set.extend(marker(7, 1, true));
+        set.extend(txn_batch(8, 3, &["x0"]));
+        set.extend(marker(9, 3, false));
+        let set = Bytes::from(set);
+        let aborted = [
+            AbortedTransaction {
+                producer_id: 3,
+                first_offset: 8,
+            },
+            AbortedTransaction {
+                producer_id: 1,
+                first_offset: 0,
+            },
+        ];
+        let committed = decode_records(&topic, 0, set.clone(), 0, Some(&aborted)).unwrap();
+        assert_eq!(
+            values(&committed),
+            vec![(2, "c0".into()), (3, "n0".into()), (6, "c1".into())]
+        );
+        assert_eq!(committed.next, 10);
+        let all = decode_records(&topic, 0, set.clone(), 0, None).unwrap();
+        let got: Vec<String> = values(&all).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(got, ["a0", "a1", "c0", "n0", "c1", "x0"]);
+        assert_eq!(all.next, 10);
+        // From inside the aborted batch, and past it.
+        let from_1 = decode_records(&topic, 0, set.clone(), 1, Some(&aborted)).unwrap();
+        assert_eq!(values(&from_1)[0], (2, "c0".into()));
+        let from_5 = decode_records(&topic, 0, set.clone(), 5, Some(&aborted)).unwrap();
+        assert_eq!(values(&from_5), vec![(6, "c1".into())]);
+        // Only markers and aborted data: nothing to hand out, but the
+        // position moves past them.
+        let tail = Bytes::from([txn_batch(8, 3, &["x0"]), marker(9, 3, false)].concat());
+        let skipped = decode_records(&topic, 0, tail, 8, Some(&aborted[..1])).unwrap();
+        assert!(skipped.records.is_empty());
+        assert_eq!(skipped.next, 10);
+        assert_eq!(
+            control_type(
+                &RecordBatchView::parse(&Bytes::from(marker(0, 1, true)))
+                    .unwrap()
+                    .0
+            ),
+            Some(1)
+        );
     }
 }

@@ -55,7 +55,10 @@ use tokio::task::JoinHandle;
 use super::assignor::{
     Assignor, CooperativeStickyAssignor, MemberSubscription, RangeAssignor, RoundRobinAssignor,
 };
-use super::{Consumer, ConsumerConfig, ConsumerRecord, HeaderFilter, Offset, list_offset};
+use super::{
+    Consumer, ConsumerConfig, ConsumerRecord, HeaderFilter, IsolationLevel, Offset,
+    list_offset_with,
+};
 use crate::cluster::{ClientConfig, Cluster};
 use crate::conn::Connection;
 use crate::error::{ClientError, codes, is_retriable_code};
@@ -100,6 +103,38 @@ const JOIN_MARGIN: Duration = Duration::from_secs(5);
 
 /// A topic partition.
 pub type TopicPartition = (String, i32);
+
+/// What a transactional producer sends with the offsets it commits for a
+/// group ([`Producer::send_offsets_to_transaction`]): the group, and the
+/// member's generation and ids, so the group coordinator refuses offsets from
+/// a member that is no longer in the generation (a zombie, KIP-447). Java's
+/// `ConsumerGroupMetadata`.
+///
+/// [`Producer::send_offsets_to_transaction`]: crate::producer::Producer::send_offsets_to_transaction
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The generation joined (-1: none, which the coordinator does not check).
+    pub generation_id: i32,
+    /// The coordinator-given member id (empty: none).
+    pub member_id: String,
+    /// `group.instance.id`, for static members.
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// A group's metadata with no member (generation -1): offsets committed
+    /// with it are not checked against a generation.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
 
 /// When the offsets of records handed out by [`GroupConsumer::poll`] are
 /// committed.
@@ -544,7 +579,14 @@ fn commit_request(member: &Member, offsets: &BTreeMap<TopicPartition, i64>) -> O
         .with_topics(topics)
 }
 
-fn offset_fetch_request(group_id: &str, partitions: &[TopicPartition]) -> OffsetFetchRequest {
+/// OffsetFetch for `partitions`; `require_stable` (read_committed, KIP-447)
+/// has the coordinator answer UNSTABLE_OFFSET_COMMIT, retried, while a
+/// transaction with offsets for a partition is open.
+fn offset_fetch_request(
+    group_id: &str,
+    partitions: &[TopicPartition],
+    require_stable: bool,
+) -> OffsetFetchRequest {
     let topics = per_topic(partitions)
         .into_iter()
         .map(|(t, ps)| {
@@ -556,7 +598,7 @@ fn offset_fetch_request(group_id: &str, partitions: &[TopicPartition]) -> Offset
     OffsetFetchRequest::default()
         .with_group_id(GroupId(str_bytes(group_id)))
         .with_topics(Some(topics))
-        .with_require_stable(true)
+        .with_require_stable(require_stable)
 }
 
 /// The group's coordinator: found with FindCoordinator, remembered until a
@@ -939,6 +981,17 @@ impl GroupConsumer {
         &self.member_id
     }
 
+    /// The group, generation and member ids, for a transactional producer's
+    /// [`send_offsets_to_transaction`](crate::producer::Producer::send_offsets_to_transaction).
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: self.config.group_id.clone(),
+            generation_id: self.generation,
+            member_id: self.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+        }
+    }
+
     /// Whether this member computed the last assignment.
     pub fn is_leader(&self) -> bool {
         self.is_leader
@@ -957,6 +1010,17 @@ impl GroupConsumer {
     /// The high watermark seen in the last fetch of a partition.
     pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
         self.consumer.high_watermark(topic, partition)
+    }
+
+    /// The last stable offset seen in the last fetch of a partition.
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.consumer.last_stable_offset(topic, partition)
+    }
+
+    /// Where a partition ends for this consumer as of the last fetch: the last
+    /// stable offset for read_committed, else the high watermark.
+    pub fn end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.consumer.end_offset(topic, partition)
     }
 
     /// The last offset committed for a partition, as far as this member knows.
@@ -1065,6 +1129,21 @@ impl GroupConsumer {
             return Ok(records);
         }
         Ok(Vec::new())
+    }
+
+    /// Moves every assigned partition back to its committed offset (else
+    /// `auto_offset_reset`) as of the next `poll`, which hands out again what
+    /// was handed out since the last commit. What a consume-transform-produce
+    /// loop does after aborting a transaction, whose offsets were not
+    /// committed either.
+    pub fn rewind_to_committed(&mut self) {
+        let owned: Vec<TopicPartition> = self.owned.iter().cloned().collect();
+        let keys: Vec<(Arc<str>, i32)> = owned
+            .iter()
+            .map(|(t, p)| (Arc::<str>::from(t.as_str()), *p))
+            .collect();
+        self.consumer.update_assignment(&keys, Vec::new());
+        self.unpositioned.extend(owned);
     }
 
     /// Commits the positions of every assigned partition (everything `poll`
@@ -1590,13 +1669,15 @@ impl GroupConsumer {
     /// `auto_offset_reset` for a partition with no committed offset.
     async fn reset_offset(&self, topic: &str, partition: i32) -> Result<i64, ClientError> {
         let cluster = &self.coordinator.cluster;
+        let isolation = self.config.consumer.isolation_level;
+        let list = |timestamp| list_offset_with(cluster, topic, partition, timestamp, isolation);
         match self.config.consumer.auto_offset_reset {
             Offset::At(at) if at >= 0 => Ok(at),
-            Offset::At(_) | Offset::Beginning => list_offset(cluster, topic, partition, -2).await,
-            Offset::End => list_offset(cluster, topic, partition, -1).await,
-            Offset::Timestamp(ts) => match list_offset(cluster, topic, partition, ts).await? {
+            Offset::At(_) | Offset::Beginning => list(-2).await,
+            Offset::End => list(-1).await,
+            Offset::Timestamp(ts) => match list(ts).await? {
                 at if at >= 0 => Ok(at),
-                _ => list_offset(cluster, topic, partition, -1).await,
+                _ => list(-1).await,
             },
         }
     }
@@ -1606,7 +1687,8 @@ impl GroupConsumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, i64>, ClientError> {
-        let request = offset_fetch_request(&self.config.group_id, partitions);
+        let require_stable = self.config.consumer.isolation_level == IsolationLevel::ReadCommitted;
+        let request = offset_fetch_request(&self.config.group_id, partitions, require_stable);
         let timeout = self.config.consumer.client.request_timeout;
         let mut last = ClientError::Timeout(timeout);
         for attempt in 0..OFFSET_ATTEMPTS_MAX {
@@ -2011,7 +2093,7 @@ mod tests {
             vec![("a".into(), 0, 5), ("a".into(), 1, 10), ("b".into(), 3, 7)]
         );
 
-        let fetch = offset_fetch_request("g", &[tp("b", 1), tp("a", 2), tp("a", 0)]);
+        let fetch = offset_fetch_request("g", &[tp("b", 1), tp("a", 2), tp("a", 0)], true);
         let got = requests::offset_fetch::OffsetFetchRequest::decode(
             &mut encoded(&fetch, OFFSET_FETCH_VERSION),
             OFFSET_FETCH_VERSION,
@@ -2025,5 +2107,12 @@ mod tests {
             ])
         );
         assert!(got.require_stable);
+        let fetch = offset_fetch_request("g", &[tp("a", 0)], false);
+        let got = requests::offset_fetch::OffsetFetchRequest::decode(
+            &mut encoded(&fetch, OFFSET_FETCH_VERSION),
+            OFFSET_FETCH_VERSION,
+        )
+        .unwrap();
+        assert!(!got.require_stable);
     }
 }

@@ -9,6 +9,9 @@ use crate::protocol::compression::{Compression, CompressionError, compress};
 /// Bytes of a batch header.
 pub const HEADER_BYTES: usize = 61;
 
+/// The RecordBatch attribute bit of a transactional batch.
+pub const TRANSACTIONAL_ATTRIBUTE: i16 = 0x10;
+
 /// A header of a record.
 pub type Header = (String, Option<Bytes>);
 
@@ -51,6 +54,7 @@ pub struct BatchBuilder {
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
+    transactional: bool,
 }
 
 impl BatchBuilder {
@@ -63,7 +67,13 @@ impl BatchBuilder {
             count: 0,
             base_timestamp: 0,
             max_timestamp: 0,
+            transactional: false,
         }
+    }
+
+    /// Marks the batch as part of a transaction (attribute bit 0x10).
+    pub fn set_transactional(&mut self, transactional: bool) {
+        self.transactional = transactional;
     }
 
     /// Records so far.
@@ -149,7 +159,12 @@ impl BatchBuilder {
         h.put_i32(-1); // partitionLeaderEpoch
         h.put_i8(2); // magic
         h.put_u32(0); // crc, below
-        h.put_i16(codec.id());
+        let transactional = if self.transactional {
+            TRANSACTIONAL_ATTRIBUTE
+        } else {
+            0
+        };
+        h.put_i16(codec.id() | transactional);
         h.put_i32(self.count - 1);
         h.put_i64(self.base_timestamp);
         h.put_i64(self.max_timestamp);
@@ -254,6 +269,25 @@ mod tests {
             view.records_bytes(),
             RecordBatchView::parse(&batch).unwrap().0.records_bytes()
         );
+    }
+
+    #[test]
+    fn transactional_batches_carry_the_attribute_bit() {
+        for codec in [Compression::None, Compression::Zstd] {
+            let mut b = BatchBuilder::new(256);
+            b.set_transactional(true);
+            b.append(1, None, Some(b"v"), &[]);
+            let batch = b.seal(codec, 7, 1, 0).unwrap();
+            let (view, _) = RecordBatchView::parse(&batch).unwrap();
+            view.check_produced().unwrap();
+            assert!(view.is_transactional());
+            assert!(!view.is_control());
+            assert_eq!(view.compression(), codec.id());
+            let again = restamp(&batch, 7, 2, 5);
+            assert!(RecordBatchView::parse(&again).unwrap().0.is_transactional());
+        }
+        let batch = build(Compression::None);
+        assert!(!RecordBatchView::parse(&batch).unwrap().0.is_transactional());
     }
 
     #[test]

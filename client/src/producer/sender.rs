@@ -78,6 +78,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
     let mut node_in_flight: HashMap<i32, usize> = HashMap::new();
     loop {
+        super::txn::tick(&inner);
         if inner.needs_reset.load(Ordering::Acquire) && node_in_flight.values().all(|&n| n == 0) {
             reset_identity(&inner).await;
         }
@@ -122,19 +123,7 @@ async fn reset_identity(inner: &Inner) {
             return;
         }
     };
-    let mut acc = inner.acc.lock();
-    for queues in acc.topics.values_mut() {
-        for q in queues.iter_mut() {
-            let mut sequence = 0i32;
-            for batch in q.ready.iter_mut() {
-                batch.bytes =
-                    super::batch::restamp(&batch.bytes, identity.id, identity.epoch, sequence);
-                batch.base_sequence = sequence;
-                sequence = sequence.wrapping_add(batch.records);
-            }
-            q.next_sequence = sequence;
-        }
-    }
+    inner.renumber(identity);
     *inner.identity.lock() = Some(identity);
     inner.needs_reset.store(false, Ordering::Release);
     tracing::info!(
@@ -160,6 +149,9 @@ fn drain(
     let mut wake_at = |t: Instant| next_wake = Some(next_wake.map_or(t, |w| w.min(t)));
     let mut requests: HashMap<i32, (usize, RequestBatches)> = HashMap::new();
     let mut missing_leaders = Vec::new();
+    // A transactional producer sends a partition's batches only once the
+    // partition is in the transaction.
+    let sendable = super::txn::sendable(inner);
     let mut acc = inner.acc.lock();
     for (topic, queues) in acc.topics.iter_mut() {
         let meta = inner.cluster.cached(topic);
@@ -174,6 +166,13 @@ fn drain(
             }
             expire(inner, q, now);
             if q.ready.is_empty() {
+                continue;
+            }
+            if let Some(added) = &sendable
+                && !added
+                    .get(topic.as_str())
+                    .is_some_and(|ps| ps.contains(&(partition as i32)))
+            {
                 continue;
             }
             if let Some(until) = q.backoff_until {
@@ -241,10 +240,10 @@ fn expire(inner: &Inner, q: &mut super::PartitionQueue, now: Instant) {
         .is_some_and(|b| now.duration_since(b.created) > timeout)
     {
         if let Some(b) = q.ready.pop_front() {
-            b.shared
-                .complete(Err(ClientError::Timeout(timeout)), b.attempts);
+            let error = ClientError::Timeout(timeout);
+            b.shared.complete(Err(error.clone()), b.attempts);
             inner.finish(b.reserved);
-            inner.sequence_gap();
+            inner.batch_failed(&error);
         }
     }
 }
@@ -379,9 +378,9 @@ fn complete(inner: &Inner, done: Completion, node_in_flight: &mut HashMap<i32, u
                     q.backoff_until = Some(now + inner.config.retry_backoff);
                 } else {
                     tracing::debug!(topic = %topic, partition, error = %e, records = batch.records, base_sequence = batch.base_sequence, "batch failed");
+                    inner.batch_failed(&e);
                     batch.shared.complete(Err(e), batch.attempts + 1);
                     inner.finish(batch.reserved);
-                    inner.sequence_gap();
                 }
             }
         }

@@ -42,6 +42,9 @@ pub enum ApiKey {
     ListPartitionReassignments = 46,
     OffsetDelete = 47,
     DescribeCluster = 60,
+    DescribeProducers = 61,
+    DescribeTransactions = 65,
+    ListTransactions = 66,
 }
 
 impl ApiKey {
@@ -90,6 +93,9 @@ impl ApiKey {
             Self::EndTxn => "EndTxn",
             Self::WriteTxnMarkers => "WriteTxnMarkers",
             Self::TxnOffsetCommit => "TxnOffsetCommit",
+            Self::DescribeProducers => "DescribeProducers",
+            Self::DescribeTransactions => "DescribeTransactions",
+            Self::ListTransactions => "ListTransactions",
         }
     }
 }
@@ -165,6 +171,9 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     spec(ApiKey::EndTxn, 0, 4, 3),
     spec(ApiKey::WriteTxnMarkers, 1, 1, 1),
     spec(ApiKey::TxnOffsetCommit, 0, 4, 3),
+    spec(ApiKey::DescribeProducers, 0, 0, 0),
+    spec(ApiKey::DescribeTransactions, 0, 0, 0),
+    spec(ApiKey::ListTransactions, 0, 1, 0),
 ];
 
 /// The spec of a served API by wire key.

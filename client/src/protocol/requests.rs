@@ -123,6 +123,9 @@ pub enum Request {
     EndTxn(EndTxnRequest),
     WriteTxnMarkers(WriteTxnMarkersRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
+    DescribeProducers(DescribeProducersRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
 }
 
 /// Decodes a whole frame body: the header, then the body for a served (api, version).
@@ -214,6 +217,15 @@ pub fn decode_body(header: &RequestHeader, reader: &mut Reader) -> Result<Reques
         }
         ApiKey::TxnOffsetCommit => {
             Request::TxnOffsetCommit(TxnOffsetCommitRequest::decode(reader, v)?)
+        }
+        ApiKey::DescribeProducers => {
+            Request::DescribeProducers(DescribeProducersRequest::decode(reader, v)?)
+        }
+        ApiKey::DescribeTransactions => {
+            Request::DescribeTransactions(DescribeTransactionsRequest::decode(reader, v)?)
+        }
+        ApiKey::ListTransactions => {
+            Request::ListTransactions(ListTransactionsRequest::decode(reader, v)?)
         }
     };
     // Like Kafka's own parsers, ignore bytes after the last field: librdkafka

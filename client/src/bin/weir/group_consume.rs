@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use weir_client::consumer::group::{
     DeliveryMode, GroupConfig, GroupConsumer, RebalanceListener, TopicPartition,
 };
-use weir_client::consumer::{ConsumerRecord, HeaderFilter, Offset};
+use weir_client::consumer::{ConsumerRecord, HeaderFilter, IsolationLevel, Offset};
 
 /// The group options of `weir consume`.
 #[derive(Args, Debug, Clone)]
@@ -61,6 +61,8 @@ pub struct Target<'a> {
     pub exit_at_end: bool,
     /// `key=value` or `key`: only records with that header.
     pub header_filter: Option<&'a str>,
+    /// `isolation.level`.
+    pub isolation: IsolationLevel,
 }
 
 /// Rebalances, reported on stderr (as kcat does).
@@ -101,6 +103,7 @@ pub fn group_config(
     };
     let mut config = GroupConfig::new(bootstrap, group.clone());
     config.consumer.auto_offset_reset = target.reset;
+    config.consumer.isolation_level = target.isolation;
     config.group_instance_id = args.group_instance_id.clone();
     config.assignors = args
         .assignors
@@ -134,11 +137,12 @@ fn header_filter(spec: Option<&str>) -> Option<HeaderFilter> {
     })
 }
 
-/// Whether every assigned partition was consumed to its high watermark.
+/// Whether every assigned partition was consumed to its end (the high
+/// watermark, or the last stable offset for read_committed).
 fn at_end(consumer: &GroupConsumer) -> bool {
     consumer.generation() >= 0
         && consumer.assignment().iter().all(|(t, p)| {
-            match (consumer.position(t, *p), consumer.high_watermark(t, *p)) {
+            match (consumer.position(t, *p), consumer.end_offset(t, *p)) {
                 (Some(at), Some(end)) => end >= 0 && at >= end,
                 _ => false,
             }

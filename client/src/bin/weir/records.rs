@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use weir_client::consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, HeaderFilter, Offset, list_offset,
+    Consumer, ConsumerConfig, ConsumerRecord, HeaderFilter, IsolationLevel, Offset,
+    list_offset_with,
 };
 use weir_client::producer::{Producer, ProducerConfig, ProducerRecord};
 use weir_client::protocol::compression::Compression;
@@ -40,6 +41,14 @@ pub struct ProduceArgs {
     /// Compression: none, gzip, snappy, lz4, zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
+    /// Produce every line in one transaction with this `transactional.id`,
+    /// committed at the end (aborted if a record fails); read_committed
+    /// consumers see all of it or nothing. Needs acks=all.
+    #[arg(long)]
+    transactional_id: Option<String>,
+    /// `transaction.timeout.ms` of that transaction.
+    #[arg(long, default_value_t = 60_000, requires = "transactional_id")]
+    transaction_timeout_ms: u64,
 }
 
 /// `0`, `1`, `all` or `-1`.
@@ -57,7 +66,44 @@ pub async fn produce(bootstrap: &str, args: ProduceArgs) -> anyhow::Result<()> {
     config.acks = args.acks;
     config.idempotence = args.acks == -1;
     config.compression = args.compression;
+    if args.transactional_id.is_some() && args.acks != -1 {
+        bail!("--transactional-id needs --acks all");
+    }
+    config.transactional_id = args.transactional_id.clone();
+    config.transaction_timeout = Duration::from_millis(args.transaction_timeout_ms);
     let producer = Producer::new(config).await.context("connecting")?;
+    if args.transactional_id.is_some() {
+        producer
+            .init_transactions()
+            .await
+            .context("initialising transactions")?;
+        producer.begin_transaction()?;
+    }
+    let produced = produce_lines(&producer, &args).await;
+    if args.transactional_id.is_none() {
+        return produced;
+    }
+    match produced {
+        Ok(()) => producer
+            .commit_transaction()
+            .await
+            .context("committing the transaction")?,
+        Err(e) => {
+            if let Err(abort) = producer.abort_transaction().await {
+                eprintln!("aborting the transaction failed too: {abort}");
+            }
+            return Err(e.context("the transaction was aborted"));
+        }
+    }
+    eprintln!(
+        "committed the transaction of {}",
+        args.transactional_id.as_deref().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Sends every input line and waits until each is acknowledged.
+async fn produce_lines(producer: &Producer, args: &ProduceArgs) -> anyhow::Result<()> {
     let input: Box<dyn BufRead> = match &args.file {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
@@ -132,8 +178,31 @@ pub struct ConsumeArgs {
     /// Only records with header `key=value` (or `key` with any value).
     #[arg(long)]
     header_filter: Option<String>,
+    /// Which records of transactions to read: read-uncommitted (all, up to
+    /// the high watermark) or read-committed (committed ones only, up to the
+    /// last stable offset).
+    #[arg(long, value_enum, default_value = "read-uncommitted")]
+    isolation: Isolation,
     #[command(flatten)]
     group: crate::group_consume::GroupArgs,
+}
+
+/// `--isolation`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Isolation {
+    /// Every record, aborted transactions included (Kafka's default).
+    ReadUncommitted,
+    /// Records of committed transactions (and non-transactional ones) only.
+    ReadCommitted,
+}
+
+impl From<Isolation> for IsolationLevel {
+    fn from(i: Isolation) -> Self {
+        match i {
+            Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
+            Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+        }
+    }
 }
 
 fn parse_offset(s: &str) -> anyhow::Result<Offset> {
@@ -153,6 +222,7 @@ pub async fn consume(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
             count: args.count,
             exit_at_end: args.exit_at_end,
             header_filter: args.header_filter.as_deref(),
+            isolation: args.isolation.into(),
         };
         return crate::group_consume::consume(bootstrap, &args.group, target, |out, r| {
             print_record(out, r, args.format, args.template.as_deref())
@@ -160,7 +230,11 @@ pub async fn consume(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
         .await;
     }
     let start = parse_offset(&args.offset)?;
-    let mut consumer = Consumer::new(ConsumerConfig::new(bootstrap))?;
+    let isolation = IsolationLevel::from(args.isolation);
+    let mut consumer = Consumer::new(ConsumerConfig {
+        isolation_level: isolation,
+        ..ConsumerConfig::new(bootstrap)
+    })?;
     let meta = consumer.cluster().topic(&args.topic).await?;
     let partitions: Vec<i32> = match args.partition {
         Some(p) if (p as usize) < meta.partitions.len() => vec![p],
@@ -172,7 +246,7 @@ pub async fn consume(bootstrap: &str, args: ConsumeArgs) -> anyhow::Result<()> {
         for &p in &partitions {
             ends.push((
                 p,
-                list_offset(consumer.cluster(), &args.topic, p, -1).await?,
+                list_offset_with(consumer.cluster(), &args.topic, p, -1, isolation).await?,
             ));
         }
     }

@@ -92,6 +92,9 @@ pub fn body(key: ApiKey, v: i16, shape: Shape) -> SampleBody {
         ApiKey::EndTxn => SampleBody::Encoded(txn_bodies::end_txn(v)),
         ApiKey::WriteTxnMarkers => SampleBody::Encoded(txn_bodies::write_txn_markers(v)),
         ApiKey::TxnOffsetCommit => SampleBody::Encoded(txn_bodies::txn_offset_commit(v)),
+        ApiKey::DescribeProducers => SampleBody::Encoded(txn_bodies::describe_producers(v)),
+        ApiKey::DescribeTransactions => SampleBody::Encoded(txn_bodies::describe_transactions(v)),
+        ApiKey::ListTransactions => SampleBody::Encoded(txn_bodies::list_transactions(v)),
     }
 }
 
