@@ -65,7 +65,13 @@ pub struct TxnCoordinatorArgs {
     pub coordinator_epoch: i32,
     /// Its stored metadata, if any.
     pub metadata: Option<TxnMetadata>,
+    /// The manager, which parks an idle coordinator's metadata.
+    pub manager: ActorRef<super::TxnManagerMsg>,
 }
+
+/// A coordinator with no transaction under way and no request for this
+/// long hands its metadata back to the manager and stops.
+pub const TXN_COORDINATOR_IDLE_MS: i64 = 60_000;
 
 /// The coordinator actor.
 pub struct TxnCoordinator;
@@ -77,6 +83,8 @@ pub struct TxnCoordinatorState {
     metadata: Option<TxnMetadata>,
     /// The task writing the ending transaction's markers.
     markers: Option<JoinHandle<()>>,
+    /// When the last request came (ms).
+    last_request_ms: i64,
 }
 
 impl Actor for TxnCoordinator {
@@ -93,6 +101,7 @@ impl Actor for TxnCoordinator {
             metadata: args.metadata.clone(),
             args,
             markers: None,
+            last_request_ms: now_ms(),
         };
         // A transaction found preparing (stored before a failover or restart)
         // gets its markers written again: they are idempotent in effect.
@@ -106,6 +115,9 @@ impl Actor for TxnCoordinator {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if !matches!(msg, TxnMsg::Tick | TxnMsg::MarkersWritten) {
+            state.last_request_ms = now_ms();
+        }
         match msg {
             TxnMsg::InitProducerId {
                 timeout_ms,
@@ -252,6 +264,17 @@ impl TxnCoordinatorState {
             if self.store(aborting, now).await.is_ok() {
                 self.resume_markers(myself);
             }
+            return;
+        }
+        let settled = matches!(
+            current.status,
+            TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort
+        );
+        if settled && self.markers.is_none() && now - self.last_request_ms > TXN_COORDINATOR_IDLE_MS {
+            let park = super::TxnManagerMsg::Park {
+                transactional_id: self.args.transactional_id.clone(),
+            };
+            let _ = self.args.manager.cast(park);
             return;
         }
         let expiration = self.args.ctx.config.transactional_id_expiration_ms;

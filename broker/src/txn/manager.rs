@@ -15,7 +15,7 @@ use ractor_cluster_derive::RactorMessage;
 
 use super::coordinator::{TxnCoordinator, TxnCoordinatorArgs, TxnMsg};
 use super::log::{self, PartitionTxns, TXN_STATE_TOPIC};
-use super::state::{TxnMetadata, TxnStatus, codes};
+use super::state::{self, TxnMetadata, TxnStatus, codes};
 use crate::context::BrokerCtx;
 use crate::controller::MetadataImage;
 use crate::limits::TOPIC_READY_WAIT_MS;
@@ -46,6 +46,9 @@ pub enum TxnManagerMsg {
     },
     /// Time to expire transactions.
     Tick,
+    /// An idle coordinator hands back its id's metadata: it is stopped and
+    /// the metadata parked until the id's next request.
+    Park { transactional_id: String },
     /// ListTransactions: every id known here, with its metadata.
     List {
         reply: RpcReplyPort<Vec<(String, TxnMetadata)>>,
@@ -133,7 +136,9 @@ impl Actor for TxnManager {
                 for coordinator in state.coordinators.values() {
                     let _ = coordinator.cast(TxnMsg::Tick);
                 }
+                state.expire_parked();
             }
+            TxnManagerMsg::Park { transactional_id } => state.park(transactional_id).await,
             TxnManagerMsg::List { reply } => {
                 let _ = reply.send(state.list().await);
             }
@@ -227,6 +232,7 @@ impl TxnManagerState {
             partition,
             coordinator_epoch,
             metadata,
+            manager: myself.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, TxnCoordinator, args, myself.get_cell())
             .await
@@ -309,6 +315,67 @@ impl TxnManagerState {
             let _ = self
                 .start(myself, id, partition, epoch, Some(metadata))
                 .await;
+        }
+    }
+
+    /// Parks an idle coordinator: routed no more, it is asked for its
+    /// metadata (answered after every request already routed to it), which is
+    /// parked if no transaction began meanwhile; then it stops.
+    async fn park(&mut self, transactional_id: String) {
+        let partition = self.partition_of(&transactional_id);
+        if !self.loaded.contains_key(&partition) {
+            return;
+        }
+        let Some(actor) = self.coordinators.remove(&transactional_id) else {
+            return;
+        };
+        let wait = Some(Duration::from_millis(crate::limits::ACTOR_CALL_TIMEOUT_MS));
+        let described = actor.call(|reply| TxnMsg::Describe { reply }, wait).await;
+        let metadata = match described {
+            Ok(ractor::rpc::CallResult::Success(Some(m))) => m,
+            _ => {
+                // Unknown: keep the coordinator serving.
+                self.coordinators.insert(transactional_id, actor);
+                return;
+            }
+        };
+        let settled = matches!(
+            metadata.status,
+            TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort
+        );
+        if !settled {
+            self.coordinators.insert(transactional_id, actor);
+            return;
+        }
+        self.by_actor.remove(&actor.get_id());
+        actor.stop(Some("idle".into()));
+        if let Some(loaded) = self.loaded.get_mut(&partition) {
+            loaded.parked.insert(transactional_id, metadata);
+        }
+    }
+
+    /// Forgets parked ids idle past `transactional.id.expiration.ms` (their
+    /// tombstones are written in the background; a failed write only means
+    /// the id is replayed again after the next leadership change).
+    fn expire_parked(&mut self) {
+        let now = crate::group::coordinator::now_ms();
+        let expiration = self.ctx.config.transactional_id_expiration_ms;
+        for (&partition, loaded) in &mut self.loaded {
+            let expired: Vec<String> = loaded
+                .parked
+                .iter()
+                .filter(|(_, m)| state::is_expired_id(m, now, expiration))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                loaded.parked.remove(&id);
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move {
+                    if log::store(&ctx.partitions, partition, &id, None, now).await.is_ok() {
+                        tracing::debug!(transactional_id = id, "transactional id expired");
+                    }
+                });
+            }
         }
     }
 
