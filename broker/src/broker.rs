@@ -37,10 +37,11 @@ use crate::controller::records::Endpoint;
 use crate::controller::{
     Controller, ControllerArgs, ControllerMsg, ControllerReply, ControllerRequest, MetadataImage,
 };
-use crate::group::{GroupManager, GroupManagerArgs};
+use crate::group::{GroupDirectory, GroupManager, GroupManagerArgs};
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, CONTROLLED_SHUTDOWN_WAIT_MS, SHUTDOWN_GRACE_MS};
 use crate::listener::{Listener, ListenerArgs, ListenerMsg};
 use crate::log::{FileSystem, Flusher, RealFs};
+use crate::metrics::{Metrics, PartitionView};
 use crate::partition::{
     IsrChange, IsrChanges, PartitionManager, PartitionManagerArgs, PartitionRegistry,
 };
@@ -112,7 +113,16 @@ impl Broker {
         .await
         .context("starting the metadata quorum")?;
         let registry = Arc::new(PartitionRegistry::new());
-        let flusher = Flusher::spawn().context("starting the flusher thread")?;
+        let groups: Arc<GroupDirectory> = Default::default();
+        let metrics = Arc::new(Metrics::new(Some(PartitionView {
+            node_id: config.node_id,
+            partitions: registry.clone(),
+            images: images.clone(),
+            groups: groups.clone(),
+            per_partition: config.http_metrics_partition_series,
+        })));
+        let flusher = Flusher::spawn_observed(Some(Box::new(metrics.fsync_observer())))
+            .context("starting the flusher thread")?;
         let ctx = Arc::new(BrokerCtx {
             config: config.clone(),
             images: images.clone(),
@@ -120,9 +130,10 @@ impl Broker {
             partitions: registry.clone(),
             group_manager_name: format!("{prefix}group-manager"),
             txn_manager_name: format!("{prefix}txn-manager"),
-            groups: Default::default(),
+            groups,
             producer_ids: Default::default(),
             readiness: Default::default(),
+            metrics,
         });
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),
@@ -243,7 +254,7 @@ impl Broker {
         let http = match http_socket {
             Some(socket) => {
                 let (addr, task) = crate::http::serve(socket, ctx.clone())?;
-                tracing::info!(%addr, "HTTP port: /healthz, /readyz");
+                tracing::info!(%addr, "HTTP port: /healthz, /readyz, /metrics");
                 Some((addr, task))
             }
             None => None,

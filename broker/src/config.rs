@@ -197,6 +197,9 @@ pub struct BrokerConfig {
     /// The HTTP port for /healthz and /readyz (`http.listener`, host:port;
     /// empty turns it off).
     pub http_listener: Option<HttpListener>,
+    /// Whether `/metrics` has per-partition series (log start and end
+    /// offsets, high watermark, size) (`http.metrics.partition.series`).
+    pub http_metrics_partition_series: bool,
     /// Cluster settings (quorum voters, listener roles, replication).
     pub cluster: ClusterConfig,
 }
@@ -242,6 +245,7 @@ impl Default for BrokerConfig {
                 addr: HTTP_LISTENER_DEFAULT,
                 explicit: false,
             }),
+            http_metrics_partition_series: true,
             cluster: ClusterConfig::default(),
         }
     }
@@ -423,6 +427,7 @@ impl BrokerConfig {
                     }),
                 };
             }
+            "http.metrics.partition.series" => self.http_metrics_partition_series = v.parse()?,
             _ => return self.apply_cluster_property(key, &v),
         }
         Ok(())

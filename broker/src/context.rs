@@ -15,6 +15,7 @@ use crate::controller::{
 };
 use crate::group::GroupDirectory;
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, PRODUCER_ID_BLOCK, TOPIC_READY_WAIT_MS};
+use crate::metrics::Metrics;
 use crate::partition::PartitionRegistry;
 use crate::readiness::Readiness;
 
@@ -39,6 +40,8 @@ pub struct BrokerCtx {
     pub producer_ids: tokio::sync::Mutex<std::ops::Range<i64>>,
     /// What readiness is judged from (listeners open, heartbeats taken).
     pub readiness: Readiness,
+    /// This broker's metrics (`/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl BrokerCtx {

@@ -1,7 +1,8 @@
 //! The broker's HTTP port (`http.listener`, default 127.0.0.1:9644): `/healthz`
 //! answers 200 while the process runs, `/readyz` 200 only while the broker is
 //! ready ([`crate::readiness`]) and 503 with the reason otherwise, both as
-//! JSON. Served by axum on the broker's runtime, apart from the Kafka
+//! JSON; `/metrics` the broker's metrics in Prometheus text format
+//! ([`crate::metrics`]). Served by axum on the broker's runtime, apart from the Kafka
 //! listeners: nothing here sits in a Kafka request's path.
 
 use std::net::SocketAddr;
@@ -64,6 +65,7 @@ pub fn serve(
     let app = axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(ctx);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -79,6 +81,16 @@ async fn healthz(State(ctx): State<Arc<BrokerCtx>>) -> Json<Status> {
         ready: true,
         reason: None,
     })
+}
+
+async fn metrics(State(ctx): State<Arc<BrokerCtx>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        ctx.metrics.render(),
+    )
 }
 
 async fn readyz(State(ctx): State<Arc<BrokerCtx>>) -> (StatusCode, Json<Status>) {

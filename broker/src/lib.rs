@@ -13,6 +13,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod log;
+pub mod metrics;
 pub mod partition;
 pub mod readiness;
 pub mod replica;

@@ -21,7 +21,8 @@ use super::reader::read_frames;
 use super::writer::{Pending, write_responses};
 use crate::context::BrokerCtx;
 use crate::limits::SHUTDOWN_GRACE_MS;
-use crate::wire::dispatch;
+use crate::metrics::{ConnectionGuard, Metrics, RequestTimer};
+use crate::wire::dispatch::{self, Outcome, ResponseFuture};
 
 /// Messages of a [`Connection`].
 #[derive(RactorMessage)]
@@ -70,6 +71,8 @@ pub struct ConnectionState {
     writer: Option<JoinHandle<()>>,
     /// Held for the connection's lifetime (the listener's connection limit).
     _connection_permit: OwnedSemaphorePermit,
+    /// Counts this connection in the open-connections gauge while it lives.
+    _counted: ConnectionGuard,
 }
 
 impl Actor for Connection {
@@ -96,6 +99,7 @@ impl Actor for Connection {
         ));
         let writer = tokio::spawn(write_responses(write_half, from_actor, myself));
         tracing::debug!(peer = %args.peer, "connection open");
+        let counted = args.ctx.metrics.connection_opened();
         Ok(ConnectionState {
             peer: args.peer,
             ctx: args.ctx,
@@ -104,6 +108,7 @@ impl Actor for Connection {
             reader,
             writer: Some(writer),
             _connection_permit: args.connection_permit,
+            _counted: counted,
         })
     }
 
@@ -157,10 +162,26 @@ impl ConnectionState {
             return;
         };
         // Dispatch runs here, in arrival order: casts it makes keep request order.
-        let response = tokio::spawn(dispatch(&self.ctx, &self.listener, frame));
+        let timer = self.ctx.metrics.request_started(&frame);
+        let response = dispatch::dispatch(&self.ctx, &self.listener, frame);
+        let response = tokio::spawn(timed(self.ctx.metrics.clone(), timer, response));
         // Capacity equals the permit count, so this cannot be full.
         if to_writer.try_send(Pending { response, permit }).is_err() {
             myself.stop(Some("writer gone".into()));
         }
     }
+}
+
+/// Runs a request's second phase and records its latency and response size
+/// (dispatch to response ready).
+async fn timed(metrics: Arc<Metrics>, timer: RequestTimer, response: ResponseFuture) -> Outcome {
+    let outcome = response.await;
+    let (bytes, closed) = match &outcome {
+        Outcome::Reply(out) => (out.len(), false),
+        Outcome::ReplyThenClose(out) => (out.len(), true),
+        Outcome::Silent => (0, false),
+        Outcome::Close(_) => (0, true),
+    };
+    metrics.request_finished(timer, bytes, closed);
+    outcome
 }

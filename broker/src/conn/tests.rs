@@ -167,5 +167,6 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         groups: Default::default(),
         producer_ids: Default::default(),
         readiness: Default::default(),
+        metrics: Default::default(),
     })
 }

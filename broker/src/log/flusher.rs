@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
@@ -98,6 +98,9 @@ pub struct FlushRequest {
     pub done: FlushDone,
 }
 
+/// Told how long each fsync (of a file or a directory) took (metrics).
+pub type FsyncObserver = Box<dyn Fn(Duration) + Send + Sync>;
+
 /// A cheap handle to submit requests.
 #[derive(Clone)]
 pub struct FlusherHandle {
@@ -128,12 +131,17 @@ pub struct Flusher {
 impl Flusher {
     /// Starts the thread.
     pub fn spawn() -> io::Result<Self> {
+        Self::spawn_observed(None)
+    }
+
+    /// Starts the thread, telling `observer` how long each fsync took.
+    pub fn spawn_observed(observer: Option<FsyncObserver>) -> io::Result<Self> {
         let (tx, rx) = bounded(FLUSH_QUEUE_MAX);
         let closing = Arc::new(AtomicBool::new(false));
         let flag = closing.clone();
         let thread = std::thread::Builder::new()
             .name("weir-flusher".into())
-            .spawn(move || run(rx, flag))?;
+            .spawn(move || run(rx, flag, observer))?;
         Ok(Self {
             handle: Some(FlusherHandle { tx }),
             closing,
@@ -164,7 +172,7 @@ impl Drop for Flusher {
     }
 }
 
-fn run(rx: Receiver<FlushRequest>, closing: Arc<AtomicBool>) {
+fn run(rx: Receiver<FlushRequest>, closing: Arc<AtomicBool>, observer: Option<FsyncObserver>) {
     loop {
         let first = match rx.recv_timeout(IDLE_CHECK) {
             Ok(request) => request,
@@ -178,7 +186,7 @@ fn run(rx: Receiver<FlushRequest>, closing: Arc<AtomicBool>) {
                 Err(_) => break,
             }
         }
-        commit(batch);
+        commit(batch, observer.as_deref());
     }
 }
 
@@ -188,11 +196,11 @@ type SyncedFiles = HashMap<*const (), (Arc<dyn FileHandle>, Result<(), io::Error
 
 /// Syncs each distinct file (and directory) once, then answers every request in
 /// the batch.
-fn commit(batch: Vec<FlushRequest>) {
+fn commit(batch: Vec<FlushRequest>, observer: Option<&(dyn Fn(Duration) + Send + Sync)>) {
     let mut synced: SyncedFiles = HashMap::new();
     let mut synced_dirs: HashMap<PathBuf, Result<(), io::ErrorKind>> = HashMap::new();
     for request in batch {
-        let result = sync_target(&request.target, &mut synced, &mut synced_dirs);
+        let result = sync_target(&request.target, &mut synced, &mut synced_dirs, observer);
         (request.done)(result);
     }
 }
@@ -201,7 +209,16 @@ fn sync_target(
     target: &FlushTarget,
     synced: &mut SyncedFiles,
     synced_dirs: &mut HashMap<PathBuf, Result<(), io::ErrorKind>>,
+    observer: Option<&(dyn Fn(Duration) + Send + Sync)>,
 ) -> Result<i64, io::Error> {
+    let timed = |sync: &dyn Fn() -> io::Result<()>| {
+        let started = Instant::now();
+        let result = sync().map_err(|e| e.kind());
+        if let Some(observe) = observer {
+            observe(started.elapsed());
+        }
+        result
+    };
     if let Some(reason) = target.failed.lock().clone() {
         return Err(io::Error::other(format!("log failed earlier: {reason}")));
     }
@@ -210,13 +227,13 @@ fn sync_target(
         let key = Arc::as_ptr(file) as *const ();
         let (_, result) = synced
             .entry(key)
-            .or_insert_with(|| (file.clone(), file.sync().map_err(|e| e.kind())));
+            .or_insert_with(|| (file.clone(), timed(&|| file.sync())));
         outcome = outcome.and(*result);
     }
     if let (Ok(()), Some(dir)) = (outcome, &target.sync_dir) {
         outcome = synced_dirs
             .entry(dir.clone())
-            .or_insert_with(|| target.fs.sync_dir(dir).map_err(|e| e.kind()))
+            .or_insert_with(|| timed(&|| target.fs.sync_dir(dir)))
             .to_owned();
     }
     if let Err(kind) = outcome {

@@ -51,6 +51,9 @@ struct PartitionRead {
     diverging: Option<(i32, i64)>,
 }
 
+/// Fetch's API key.
+const API_KEY: i16 = 1;
+
 /// Fetch's isolation level for reading committed records only.
 const READ_COMMITTED: i8 = 1;
 
@@ -79,6 +82,13 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: FetchRequest)
                 .any(|p| p.error_code != errors::NONE || p.diverging.is_some());
             let satisfied = bytes >= request.min_bytes.max(1) as usize || has_error;
             if satisfied || Instant::now() >= deadline || watches.is_empty() {
+                for (topic, partitions) in &reads {
+                    let bytes = partitions.iter().map(|p| p.records.len() as u64).sum();
+                    ctx.metrics.fetched(topic, bytes);
+                    for p in partitions {
+                        ctx.metrics.error(API_KEY, p.error_code);
+                    }
+                }
                 return reply(&header, &response(reads));
             }
             wait_for_data(watches, deadline).await;

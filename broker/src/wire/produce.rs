@@ -19,7 +19,11 @@ use super::dispatch::{Outcome, ResponseFuture};
 use super::encode::{begin_frame, finish_frame, put_string, reply};
 use super::{BrokerCtx, errors};
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
+use crate::metrics::record_count;
 use crate::partition::{AppendOutcome, PartitionEntry, PartitionError, PartitionMsg};
+
+/// Produce's API key.
+const API_KEY: i16 = 0;
 
 /// First Produce version kafka-protocol can encode; older ones are written by hand.
 const FIRST_ENCODABLE_VERSION: i16 = 3;
@@ -92,14 +96,23 @@ pub fn start(
             .partition_data
             .into_iter()
             .map(|p| match (refusal, p.records) {
-                (Some(code), _) => Pending::Ready(PartitionResult::error(p.index, code, None)),
-                (None, None) => Pending::Ready(PartitionResult::error(
-                    p.index,
-                    ResponseError::CorruptMessage.code(),
-                    Some("null record set".into()),
-                )),
+                (Some(code), _) => (
+                    Pending::Ready(PartitionResult::error(p.index, code, None)),
+                    (0, 0),
+                ),
+                (None, None) => (
+                    Pending::Ready(PartitionResult::error(
+                        p.index,
+                        ResponseError::CorruptMessage.code(),
+                        Some("null record set".into()),
+                    )),
+                    (0, 0),
+                ),
                 (None, Some(records)) => {
-                    cast_append(ctx, &topic.name, known, p.index, records, acks)
+                    // Counted once the append succeeds.
+                    let appended = (record_count(&records), records.len() as u64);
+                    let pending = cast_append(ctx, &topic.name, known, p.index, records, acks);
+                    (pending, appended)
                 }
             })
             .collect::<Vec<_>>();
@@ -116,8 +129,14 @@ pub fn start(
         let mut results = Vec::with_capacity(topics.len());
         for (name, pending) in topics {
             let mut partitions = Vec::with_capacity(pending.len());
-            for p in pending {
-                partitions.push(resolve(p).await);
+            for (p, (records, bytes)) in pending {
+                let result = resolve(p).await;
+                if result.error_code == errors::NONE {
+                    ctx.metrics.produced(&name, records, bytes);
+                } else {
+                    ctx.metrics.error(API_KEY, result.error_code);
+                }
+                partitions.push(result);
             }
             results.push((name, partitions));
         }

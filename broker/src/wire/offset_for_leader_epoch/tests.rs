@@ -135,6 +135,7 @@ async fn fixture() -> Fixture {
         groups: Default::default(),
         producer_ids: Default::default(),
         readiness: Default::default(),
+        metrics: Default::default(),
     });
     Fixture { ctx, _probe: probe }
 }

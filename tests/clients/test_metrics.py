@@ -1,0 +1,101 @@
+"""The broker's /metrics (Prometheus text on the HTTP port) after confluent-kafka
+produces and consumes a known workload."""
+
+import time
+import urllib.request
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import free_port
+
+RECORDS = 500
+VALUE_BYTES = 100
+TOPIC = "metrics-topic"
+DEADLINE_S = 60
+
+
+def scrape(http: str) -> dict:
+    """Family name -> family, from one GET of /metrics."""
+    with urllib.request.urlopen(f"http://{http}/metrics", timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = resp.read().decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def sample(families: dict, family: str, suffix: str = "", **labels) -> float:
+    """The value of the one sample of `family` (name + suffix) with `labels`."""
+    matches = [
+        s.value
+        for s in families[family].samples
+        if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    assert len(matches) == 1, (family, suffix, labels, families[family].samples)
+    return matches[0]
+
+
+def test_metrics_count_a_known_workload(broker_factory):
+    http = f"127.0.0.1:{free_port()}"
+    broker = broker_factory("--override", f"http.listener={http}")
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(TOPIC, 1, 1)])[TOPIC].result(timeout=30)
+
+    errors = []
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(RECORDS):
+        value = f"{i:08d}".encode().ljust(VALUE_BYTES, b"x")
+        producer.produce(TOPIC, value=value, on_delivery=lambda err, _m: err and errors.append(err))
+    assert producer.flush(30) == 0
+    assert not errors, errors[:5]
+
+    consumer = Consumer({
+        "bootstrap.servers": broker.bootstrap,
+        "group.id": "metrics-reader",
+        "enable.auto.commit": False,
+    })
+    consumer.assign([TopicPartition(TOPIC, 0, 0)])
+    read = 0
+    deadline = time.monotonic() + DEADLINE_S
+    while read < RECORDS and time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=1000, timeout=1.0):
+            assert not msg.error(), msg.error()
+            read += 1
+    consumer.close()
+    assert read == RECORDS
+
+    m = scrape(http)
+    assert sample(m, "kafka_server_brokertopicmetrics_messagesin", "_total", topic=TOPIC) == RECORDS
+    assert sample(m, "kafka_server_brokertopicmetrics_bytesin", "_total", topic=TOPIC) >= RECORDS * VALUE_BYTES
+    assert sample(m, "kafka_server_brokertopicmetrics_bytesout", "_total", topic=TOPIC) >= RECORDS * VALUE_BYTES
+    assert sample(m, "kafka_network_requestmetrics_requests", "_total", request="Produce") > 0
+    assert sample(m, "kafka_network_requestmetrics_requestbytes", "_total", request="Produce") >= RECORDS * VALUE_BYTES
+    assert sample(m, "kafka_network_requestmetrics_totaltimems", "_count", request="Produce") > 0
+    assert sample(m, "kafka_network_requestmetrics_totaltimems", "_count", request="Fetch") > 0
+    assert m["kafka_network_requestmetrics_totaltimems"].type == "histogram"
+    assert sample(m, "kafka_log_log_logendoffset", topic=TOPIC, partition="0") == RECORDS
+    assert sample(m, "kafka_log_log_logstartoffset", topic=TOPIC, partition="0") == 0
+    assert sample(m, "kafka_cluster_partition_highwatermark", topic=TOPIC, partition="0") == RECORDS
+    assert sample(m, "kafka_log_log_size", topic=TOPIC, partition="0") >= RECORDS * VALUE_BYTES
+    assert sample(m, "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    # acks=all under the default fsync policy waits for the flusher.
+    assert sample(m, "kafka_log_logflushstats_logflushrateandtimems", "_count") > 0
+    assert sample(m, "kafka_coordinator_group_groupmetadatamanager_numgroups", state="Stable") >= 0
+    # The admin client may still be connected; the closed consumer is not.
+    assert sample(m, "kafka_server_socketservermetrics_connection_count") >= 0
+
+
+def test_partition_series_can_be_turned_off(broker_factory):
+    http = f"127.0.0.1:{free_port()}"
+    broker = broker_factory(
+        "--override", f"http.listener={http}",
+        "--override", "http.metrics.partition.series=false",
+    )
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce("auto-created", value=b"v")
+    assert producer.flush(30) == 0
+    m = scrape(http)
+    assert "kafka_log_log_logendoffset" not in m
+    assert sample(m, "kafka_server_brokertopicmetrics_messagesin", "_total", topic="auto-created") == 1
