@@ -386,6 +386,21 @@ async fn the_exactly_once_pipeline_moves_every_record_once_across_a_crash() {
     let zombie = first_producer.commit_transaction().await.unwrap_err();
     assert!(zombie.is_fenced(), "{zombie}");
 
+    // The new instance aborts one batch itself and rewinds to the committed
+    // offsets: that batch must come again, not be skipped.
+    let mut rewound = 0;
+    let deadline = Instant::now() + WAIT;
+    while rewound == 0 && Instant::now() < deadline {
+        rewound = second
+            .begin_batch(BATCH, Duration::from_millis(500))
+            .await
+            .unwrap();
+    }
+    assert!(rewound > 0, "the second instance got nothing to abort");
+    second.producer.flush(WAIT).await.unwrap();
+    second.producer.abort_transaction().await.unwrap();
+    second.consumer.rewind_to_committed();
+
     let mut moved = committed;
     let mut idle = 0;
     let deadline = Instant::now() + 2 * WAIT;
@@ -419,16 +434,14 @@ async fn the_exactly_once_pipeline_moves_every_record_once_across_a_crash() {
         unique.into_iter().cloned().collect::<BTreeSet<_>>(),
         expected
     );
-    // The crashed instance's batch is in the log, aborted.
+    // The crashed instance's batch and the aborted one are in the log.
     let mut all_reader = consumer(&bootstrap, IsolationLevel::ReadUncommitted);
     all_reader
         .assign_topic("out", Offset::Beginning)
         .await
         .unwrap();
-    assert_eq!(
-        read(&mut all_reader, RECORDS + in_doubt).await.len(),
-        RECORDS + in_doubt
-    );
+    let written = RECORDS + in_doubt + rewound;
+    assert_eq!(read(&mut all_reader, written).await.len(), written);
 
     // The group's committed offsets are at the input's end.
     let admin = Admin::new(ClientConfig::new(&bootstrap)).unwrap();
@@ -443,4 +456,62 @@ async fn the_exactly_once_pipeline_moves_every_record_once_across_a_crash() {
         .collect();
     assert_eq!(offsets, ends);
     input.close(WAIT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_record_makes_the_transaction_abortable_and_abort_recovers() {
+    let (broker, _dir) = broker();
+    let bootstrap = broker.bootstrap();
+    let topic = "small";
+    let admin = Admin::new(ClientConfig::new(&bootstrap)).unwrap();
+    let small = NewTopic {
+        configs: vec![("max.message.bytes".into(), "1024".into())],
+        ..NewTopic::new(topic, 1)
+    };
+    for r in admin.create_topics(&[small], false).await.unwrap() {
+        r.unwrap();
+    }
+    let producer = transactional(&bootstrap, "txn-small").await;
+    producer.begin_transaction().unwrap();
+    let sent = send_all(&producer, topic, "kept-until-abort", 3).await;
+    producer.flush(WAIT).await.unwrap();
+    let written = acknowledged(sent).await;
+    // Larger than the topic takes: the broker refuses the batch for good.
+    let too_large = producer
+        .send(ProducerRecord::new(topic, vec![b'x'; 4_000]))
+        .await
+        .unwrap();
+    let refused = tokio::time::timeout(WAIT, too_large).await.unwrap();
+    assert_eq!(refused.unwrap_err().code(), Some(10), "MESSAGE_TOO_LARGE");
+    // The transaction cannot commit, nor take more records.
+    assert_eq!(
+        producer.commit_transaction().await.unwrap_err().code(),
+        Some(10)
+    );
+    assert!(
+        producer
+            .send(ProducerRecord::new(topic, "more"))
+            .await
+            .is_err()
+    );
+    producer.abort_transaction().await.unwrap();
+
+    // The next transaction goes through (the refused batch's sequence
+    // numbers are forgotten with a new epoch).
+    producer.begin_transaction().unwrap();
+    let sent = send_all(&producer, topic, "after", 5).await;
+    producer.commit_transaction().await.unwrap();
+    let after = acknowledged(sent).await;
+
+    let mut reader = consumer(&bootstrap, IsolationLevel::ReadCommitted);
+    reader.assign_topic(topic, Offset::Beginning).await.unwrap();
+    assert_eq!(read(&mut reader, after.len()).await, after);
+    let mut all_reader = consumer(&bootstrap, IsolationLevel::ReadUncommitted);
+    all_reader
+        .assign_topic(topic, Offset::Beginning)
+        .await
+        .unwrap();
+    let everything: Vec<Placed> = written.into_iter().chain(after).collect();
+    assert_eq!(read(&mut all_reader, everything.len()).await, everything);
+    producer.close(WAIT).await.unwrap();
 }
