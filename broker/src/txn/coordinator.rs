@@ -270,7 +270,8 @@ impl TxnCoordinatorState {
             current.status,
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort
         );
-        if settled && self.markers.is_none() && now - self.last_request_ms > TXN_COORDINATOR_IDLE_MS {
+        if settled && self.markers.is_none() && now - self.last_request_ms > TXN_COORDINATOR_IDLE_MS
+        {
             let park = super::TxnManagerMsg::Park {
                 transactional_id: self.args.transactional_id.clone(),
             };

@@ -371,7 +371,10 @@ impl TxnManagerState {
                 loaded.parked.remove(&id);
                 let ctx = self.ctx.clone();
                 tokio::spawn(async move {
-                    if log::store(&ctx.partitions, partition, &id, None, now).await.is_ok() {
+                    if log::store(&ctx.partitions, partition, &id, None, now)
+                        .await
+                        .is_ok()
+                    {
                         tracing::debug!(transactional_id = id, "transactional id expired");
                     }
                 });
