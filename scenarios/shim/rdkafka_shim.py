@@ -44,9 +44,37 @@ consume   flags: --group G --delivery {at-least-once,at-most-once}
        {"fatal": "<error>"}        then exit 1
   `generation` counts this process's assignments (librdkafka hides the group's).
 
-drain     flags: --partitions N --timeout-ms N
+pipeline  flags: --group G --output T2 --transactional-id ID --batch N --abort-every N
+                 --transaction-timeout-ms N --session-timeout-ms N --heartbeat-interval-ms N
+  Exactly-once consume-transform-produce: a read_committed group member of G
+  on --topic and a transactional producer (transactional.id ID). Each batch of
+  at most N records is one transaction that writes, for each input record at
+  p/o with id I (its value up to the first "|"), the value "<txn>/<p>/<o>/<I>|"
+  with the input's key to T2, and commits the batch's next offsets for G
+  (send_offsets_to_transaction). <txn> is "<ID>:<n>", n counting this
+  process's transactions from 1. Every n-th transaction with --abort-every n
+  (0: never) is flushed (so its records are in the log) and aborted. After any
+  transaction that did not commit, the member seeks back to G's committed
+  offsets; a producer that failed fatally is replaced by a new one with the
+  same transactional.id (whose init_transactions fences it and completes or
+  aborts its transaction).
+  in   {"close": true} or EOF      -> close between transactions, exit 0
+  out  {"assigned": [p, ...], "generation": n}, {"revoked": [...]}, {"lost": [...]}
+       {"txn": "<txn>", "outcome": "committed"|"aborted"|"unknown",
+        "outputs": [{"value": "<value id>", "partition": p, "offset": o}, ...],
+        "offsets": [{"partition": p, "offset": o}, ...], "error": null|"<why>"}
+       {"closed": true}, {"fatal": "<error>"} (then exit 1)
+  "aborted": commit was never asked for, so it can never commit; "unknown":
+  commit_transaction was called but did not return success. An output's
+  partition and offset are -1 when no delivery report acknowledged it.
+
+drain     flags: --partitions N --timeout-ms N --isolation {read_uncommitted,read_committed}
   out  {"drained": "<value>", "partition": p, "offset": o}   (offsets below the high watermark)
        {"done": true|false, "high_watermarks": {"0": hw, ...}}  (false: timed out, exit 1)
+  With read_committed the "high watermarks" are the last stable offsets: the
+  drain first waits (bounded by the timeout) until they reach the high
+  watermarks, i.e. no transaction is open, and "done" also carries
+  "stable": whether they did.
 
 committed flags: --group G --partitions N
   out  {"committed": {"0": offset_or_-1, ...}}
@@ -55,9 +83,11 @@ committed flags: --group G --partitions N
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -98,6 +128,14 @@ BATCH_MAX = 100
 BATCH_WAIT_S = 0.2
 # How often the same client-level error is logged again.
 ERROR_REPEAT_S = 5.0
+# Pipeline: one transactional API call's timeout, how long a transaction (or
+# a producer's start, or a rewind) may keep retrying, the pause between
+# retries, and how many producers a member may replace.
+TXN_CALL_TIMEOUT_S = 5.0
+TXN_DEADLINE_S = 60.0
+TXN_RETRY_BACKOFF_S = 0.2
+TXN_HANG_SLACK_S = 2.0
+PRODUCERS_MAX = 50
 
 EOF = object()  # What the stdin thread queues at end of input.
 
@@ -478,23 +516,7 @@ class ConsumerShim:
 
     def close(self) -> int:
         """consumer.close() (which commits stored offsets), bounded by a watchdog."""
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                self.consumer.close()
-            except (KafkaException, RuntimeError) as e:
-                log(f"close: {e}")
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name="close", daemon=True).start()
-        if not done.wait(CLOSE_TIMEOUT_S):
-            log(f"close did not finish within {CLOSE_TIMEOUT_S}s")
-            emit({"closed": False})
-            return 1
-        emit({"closed": True})
-        return 0
+        return close_consumer(self.consumer)
 
     def run(self) -> int:
         commands = start_stdin_reader()
@@ -511,6 +533,332 @@ class ConsumerShim:
                 return 1
 
 
+def close_consumer(consumer: Consumer) -> int:
+    """consumer.close() bounded by a watchdog; emits "closed" and returns the exit code."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError) as e:
+            log(f"close: {e}")
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="close", daemon=True).start()
+    if not done.wait(CLOSE_TIMEOUT_S):
+        log(f"close did not finish within {CLOSE_TIMEOUT_S}s")
+        emit({"closed": False})
+        return 1
+    emit({"closed": True})
+    return 0
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+class Abort(Exception):
+    """This transaction is to be aborted (--abort-every)."""
+
+
+class Hung(Exception):
+    """A librdkafka call did not return within its timeout and some slack."""
+
+
+def bounded(what: str, fn: Callable[[], Any], timeout_s: float) -> Any:
+    """fn() on a daemon thread; raises Hung if it has not returned within
+    timeout_s (the thread is left to finish or block on its own)."""
+    result: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
+            result["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=what, daemon=True).start()
+    if not done.wait(timeout_s):
+        raise Hung(f"{what} did not return within {timeout_s:.0f} s")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def kafka_error(e: KafkaException) -> KafkaError:
+    return e.args[0] if e.args and isinstance(e.args[0], KafkaError) else KafkaError(KafkaError._FAIL, str(e))
+
+
+def describe(err: KafkaError) -> str:
+    flags = [name for name, on in (("fatal", err.fatal()), ("retriable", err.retriable()),
+                                   ("txn_requires_abort", err.txn_requires_abort())) if on]
+    return f"{err.name()}: {err.str()}" + (f" ({', '.join(flags)})" if flags else "")
+
+
+def record_id(raw: Optional[bytes]) -> str:
+    """A record's id: its value up to the first '|' (as the driver's id_of)."""
+    return text(raw).split("|", 1)[0]
+
+
+class PipelineShim:
+    def __init__(self, args: argparse.Namespace):
+        self.input: str = args.topic
+        self.output: str = args.output
+        self.txn_id: str = args.transactional_id
+        self.batch: int = args.batch
+        self.abort_every: int = args.abort_every
+        self.generation = 0
+        self.seq = 0  # Transactions begun by this process.
+        self.fatal: Optional[str] = None
+        self.log_error = error_logger("pipeline consumer")
+        consumer_config: dict[str, Any] = {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": args.session_timeout_ms,
+            "heartbeat.interval.ms": args.heartbeat_interval_ms,
+            "max.poll.interval.ms": args.max_poll_interval_ms,
+            "error_cb": self.on_error,
+        }
+        self.consumer = Consumer(apply_overrides(consumer_config, args.set))
+        self.producer_config = apply_overrides({
+            "bootstrap.servers": args.bootstrap,
+            "transactional.id": self.txn_id,
+            "transaction.timeout.ms": args.transaction_timeout_ms,
+            "linger.ms": 5,
+            "error_cb": error_logger("pipeline producer"),
+        }, args.set)
+        self.producer: Optional[Producer] = None
+        # Replaced producers, kept rather than destroyed: destroying one may wait
+        # on requests to a broker that is down. Bounded by PRODUCERS_MAX.
+        self.replaced: list[Producer] = []
+
+    def on_error(self, err: KafkaError) -> None:
+        self.log_error(err)
+        if err.fatal():
+            self.fatal = str(err)
+
+    # Rebalances happen only inside consume(), between transactions.
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            consumer.assign(partitions)
+        except KafkaException as e:
+            log(f"assign: {e}")
+        self.generation += 1
+        emit({"assigned": sorted(tp.partition for tp in consumer.assignment() if tp.topic == self.input),
+              "generation": self.generation})
+
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            consumer.unassign()
+        except KafkaException as e:
+            log(f"unassign: {e}")
+        emit({"revoked": sorted(tp.partition for tp in partitions)})
+
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            consumer.unassign()
+        except KafkaException as e:
+            log(f"unassign: {e}")
+        emit({"lost": sorted(tp.partition for tp in partitions)})
+
+    def call(self, what: str, fn: Callable[[float], Any], deadline: float) -> Any:
+        """fn(timeout), called again while it fails with a retriable error (as
+        librdkafka's transactional API asks), until `deadline`. Each attempt runs
+        on a thread of its own and counts as hung once it overruns its timeout
+        by TXN_HANG_SLACK_S: librdkafka's send_offsets_to_transaction() can
+        block past its timeout when the group coordinator went away
+        (confluentinc/librdkafka#5456, #5511). A hung call raises Hung, and the
+        caller abandons that producer."""
+        while True:
+            left = deadline - time.monotonic()
+            timeout = max(1.0, min(TXN_CALL_TIMEOUT_S, left))
+            try:
+                return bounded(what, lambda: fn(timeout), timeout + TXN_HANG_SLACK_S)
+            except KafkaException as e:
+                err = kafka_error(e)
+                if not err.retriable() or time.monotonic() >= deadline:
+                    raise
+                log(f"{what}: {describe(err)}; retrying")
+                time.sleep(TXN_RETRY_BACKOFF_S)
+
+    def start_producer(self) -> None:
+        """A new transactional producer, initialized. Its InitProducerId fences
+        any earlier producer of the transactional.id and completes or aborts
+        that producer's transaction before it returns."""
+        deadline = time.monotonic() + TXN_DEADLINE_S
+        while True:
+            if self.producer is not None:
+                self.replaced.append(self.producer)
+                self.producer = None
+            if len(self.replaced) >= PRODUCERS_MAX:
+                raise RuntimeError(f"{len(self.replaced)} producers replaced")
+            producer = Producer(self.producer_config)
+            self.producer = producer
+            try:
+                self.call("init_transactions", producer.init_transactions, deadline)
+                return
+            except (KafkaException, Hung) as e:
+                log(f"init_transactions: {describe(kafka_error(e)) if isinstance(e, KafkaException) else e}")
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(TXN_RETRY_BACKOFF_S)
+
+    def produce(self, value: str, key: Optional[bytes], outputs: dict[str, list[int]]) -> None:
+        assert self.producer is not None
+
+        def report(err: Optional[KafkaError], msg: Message) -> None:
+            if err is None:
+                outputs[value] = [msg.partition(), msg.offset()]
+
+        deadline = time.monotonic() + QUEUE_FULL_RETRY_S
+        while True:
+            try:
+                self.producer.produce(self.output, key=key, value=(value + "|").encode("utf-8"), on_delivery=report)
+                return
+            except BufferError:
+                if time.monotonic() >= deadline:
+                    raise KafkaException(KafkaError(KafkaError._QUEUE_FULL))
+                self.producer.poll(0.1)
+
+    def try_abort(self) -> bool:
+        assert self.producer is not None
+        try:
+            self.call("abort_transaction", self.producer.abort_transaction, time.monotonic() + TXN_DEADLINE_S)
+            return True
+        except KafkaException as e:
+            log(f"abort_transaction: {describe(kafka_error(e))}")
+        except Hung as e:
+            log(str(e))
+        return False
+
+    def transaction(self, records: list[Message]) -> None:
+        assert self.producer is not None
+        self.seq += 1
+        label = f"{self.txn_id}:{self.seq}"
+        abort = self.abort_every > 0 and self.seq % self.abort_every == 0
+        offsets: dict[int, int] = {}
+        for m in records:
+            offsets[m.partition()] = max(offsets.get(m.partition(), 0), m.offset() + 1)
+        order: list[str] = []
+        outputs: dict[str, list[int]] = {}
+        commit_asked = False
+        error: Optional[str] = None
+        deadline = time.monotonic() + TXN_DEADLINE_S
+        try:
+            self.producer.begin_transaction()
+            for m in records:
+                value = f"{label}/{m.partition()}/{m.offset()}/{record_id(m.value())}"
+                order.append(value)
+                outputs[value] = [-1, -1]
+                self.produce(value, m.key(), outputs)
+            positions = [TopicPartition(self.input, p, o) for p, o in sorted(offsets.items())]
+            metadata = self.consumer.consumer_group_metadata()
+            self.call("send_offsets_to_transaction",
+                      lambda t: self.producer.send_offsets_to_transaction(positions, metadata, t), deadline)
+            if abort:
+                # Flushed first: an abort purges what librdkafka has not sent, and
+                # the aborted records must be in the log for readers to skip.
+                self.producer.flush(TXN_CALL_TIMEOUT_S)
+                raise Abort()
+            commit_asked = True
+            self.call("commit_transaction", self.producer.commit_transaction, deadline)
+            outcome = "committed"
+        except Abort:
+            error = f"every {self.abort_every}th transaction is aborted"
+            if not self.try_abort():
+                self.start_producer()
+            outcome = "aborted"
+        except Hung as e:
+            # The producer is stuck in librdkafka: a new one fences it.
+            error = str(e)
+            log(f"transaction {label}: {error}")
+            self.start_producer()
+            outcome = "unknown" if commit_asked else "aborted"
+        except KafkaException as e:
+            err = kafka_error(e)
+            error = describe(err)
+            log(f"transaction {label}: {error}")
+            aborted = err.txn_requires_abort() and not err.fatal() and self.try_abort()
+            if not aborted:
+                # A fatal error, or an abort that failed: a new producer fences this
+                # one and settles its transaction.
+                self.start_producer()
+            # Without a commit request it can never commit; with one, it may have.
+            outcome = "unknown" if commit_asked else "aborted"
+        if self.producer is not None:
+            self.producer.poll(0)  # Delivery reports not served yet.
+        emit({
+            "txn": label,
+            "outcome": outcome,
+            "outputs": [{"value": v, "partition": outputs[v][0], "offset": outputs[v][1]} for v in order],
+            "offsets": [{"partition": p, "offset": o} for p, o in sorted(offsets.items())],
+            "error": error,
+        })
+        if outcome != "committed":
+            self.rewind()
+
+    def rewind(self) -> None:
+        """Seeks every assigned partition back to the group's committed offset
+        (stable: librdkafka asks with require_stable under read_committed)."""
+        deadline = time.monotonic() + TXN_DEADLINE_S
+        while True:
+            assignment = self.consumer.assignment()
+            if not assignment:
+                return
+            try:
+                committed = bounded("committed", lambda: self.consumer.committed(assignment, timeout=COMMITTED_TIMEOUT_S),
+                                    COMMITTED_TIMEOUT_S + TXN_HANG_SLACK_S)
+                for tp in committed:
+                    if tp.error is not None:
+                        raise KafkaException(tp.error)
+                    offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                    self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+                return
+            except KafkaException as e:
+                if time.monotonic() >= deadline:
+                    raise
+                log(f"rewind: {describe(kafka_error(e))}; retrying")
+                time.sleep(TXN_RETRY_BACKOFF_S)
+
+    def usable(self, msg: Optional[Message]) -> bool:
+        if msg is None:
+            return False
+        err = msg.error()
+        if err is None:
+            return True
+        if err.fatal():
+            self.fatal = str(err)
+        elif err.code() != KafkaError._PARTITION_EOF:
+            self.log_error(err)
+        return False
+
+    def run(self) -> int:
+        commands = start_stdin_reader()
+        # Before subscribing, so no rebalance waits on the producer's start.
+        self.start_producer()
+        self.consumer.subscribe([self.input], on_assign=self.on_assign, on_revoke=self.on_revoke,
+                                on_lost=self.on_lost)
+        while True:
+            for command in queued(commands):
+                if command is EOF or command.get("close"):
+                    # No transaction is open between batches.
+                    return close_consumer(self.consumer)
+                log(f"ignoring an unknown command: {command!r:.200}")
+            records = [m for m in self.consumer.consume(num_messages=self.batch, timeout=BATCH_WAIT_S)
+                       if self.usable(m)]
+            if self.fatal is not None:
+                emit({"fatal": self.fatal})
+                return 1
+            if records:
+                self.transaction(records)
+
+
 # --------------------------------------------------------------------------- drain
 
 
@@ -525,30 +873,20 @@ def reader_config(args: argparse.Namespace, group: str, **extra: Any) -> dict[st
     return apply_overrides(config, args.set)
 
 
-def drain(args: argparse.Namespace) -> int:
-    deadline = time.monotonic() + args.timeout_ms / 1000
-    consumer = Consumer(reader_config(
-        args,
-        # librdkafka insists on a group.id even though this reader never joins it.
-        group=f"weir-shim-drain-{uuid.uuid4()}",
-        **{
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            # The log as written, up to the high watermark, not up to a stable offset.
-            "isolation.level": "read_uncommitted",
-        },
-    ))
-    partitions = range(args.partitions)
+def watermarks(consumer: Consumer, topic: str, partitions: range, deadline: float) -> dict[int, int]:
+    """The end offset of every partition (ListOffsets with the consumer's
+    isolation level: the high watermark, or the last stable offset), retrying
+    until `deadline` (the broker may have just restarted); partitions still
+    unanswered by then are left out."""
     high: dict[int, int] = {}
     last_error: dict[int, str] = {}
-    # The high watermarks first (retrying: the broker may have just restarted).
     while len(high) < len(partitions) and time.monotonic() < deadline:
         for p in partitions:
             if p in high or time.monotonic() >= deadline:
                 continue
             try:
                 _, hw = consumer.get_watermark_offsets(
-                    TopicPartition(args.topic, p), timeout=REQUEST_TIMEOUT_S, cached=False
+                    TopicPartition(topic, p), timeout=REQUEST_TIMEOUT_S, cached=False
                 )
                 high[p] = hw
             except KafkaException as e:
@@ -557,9 +895,53 @@ def drain(args: argparse.Namespace) -> int:
                     last_error[p] = str(e)
         if len(high) < len(partitions):
             time.sleep(0.2)
+    return high
+
+
+def drain(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.timeout_ms / 1000
+    committed_only = args.isolation == "read_committed"
+
+    def reader(isolation: str) -> Consumer:
+        return Consumer(reader_config(
+            args,
+            # librdkafka insists on a group.id even though this reader never joins it.
+            group=f"weir-shim-drain-{uuid.uuid4()}",
+            **{
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                # read_uncommitted: the log as written, up to the high watermark.
+                "isolation.level": isolation,
+            },
+        ))
+
+    consumer = reader(args.isolation)
+    partitions = range(args.partitions)
+    high = watermarks(consumer, args.topic, partitions, deadline)
+    stable = True
+    if committed_only:
+        # Wait until no transaction is open: the last stable offsets reach the
+        # high watermarks (an open transaction is committed, aborted or timed out).
+        uncommitted = reader("read_uncommitted")
+        stable = False
+        while not stable and time.monotonic() < deadline:
+            hws = watermarks(uncommitted, args.topic, partitions, deadline)
+            high = watermarks(consumer, args.topic, partitions, deadline)
+            stable = len(hws) == len(partitions) and all(high.get(p) == hws[p] for p in partitions)
+            if not stable:
+                time.sleep(0.2)
+        if not stable:
+            log(f"last stable offsets {high} never reached the high watermarks: a transaction stayed open")
+        try:
+            uncommitted.close()
+        except (KafkaException, RuntimeError) as e:
+            log(f"close: {e}")
 
     def finish(done: bool) -> int:
-        emit({"done": done, "high_watermarks": {str(p): high.get(p, -1) for p in partitions}})
+        event: dict[str, Any] = {"done": done, "high_watermarks": {str(p): high.get(p, -1) for p in partitions}}
+        if committed_only:
+            event["stable"] = stable
+        emit(event)
         try:
             consumer.close()
         except (KafkaException, RuntimeError) as e:
@@ -661,6 +1043,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     d = modes.add_parser("drain", parents=[common])
     d.add_argument("--partitions", type=int, required=True)
     d.add_argument("--timeout-ms", type=int, default=30_000)
+    d.add_argument("--isolation", choices=["read_uncommitted", "read_committed"], default="read_uncommitted")
+
+    x = modes.add_parser("pipeline", parents=[common])
+    x.add_argument("--group", required=True)
+    x.add_argument("--output", required=True)
+    x.add_argument("--transactional-id", required=True)
+    x.add_argument("--batch", type=int, default=50)
+    x.add_argument("--abort-every", type=int, default=0)
+    x.add_argument("--transaction-timeout-ms", type=int, default=10_000)
+    x.add_argument("--session-timeout-ms", type=int, default=6_000)
+    x.add_argument("--heartbeat-interval-ms", type=int, default=1_000)
+    x.add_argument("--max-poll-interval-ms", type=int, default=120_000)
 
     k = modes.add_parser("committed", parents=[common])
     k.add_argument("--group", required=True)
@@ -670,6 +1064,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    # `kill -USR1 <pid>` prints every thread's Python stack to the log (a hang's
+    # whereabouts).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = parse_args(argv)
     try:
         if args.mode == "produce":
@@ -678,6 +1075,8 @@ def main(argv: list[str]) -> int:
             return ConsumerShim(args).run()
         if args.mode == "drain":
             return drain(args)
+        if args.mode == "pipeline":
+            return PipelineShim(args).run()
         return committed(args)
     except KafkaException as e:
         # Typically a configuration librdkafka refuses (e.g. acks=1 with idempotence).

@@ -303,3 +303,73 @@ def test_refused_and_failed_sends_are_reported(bootstrap, shims):
     committed = shims("committed", bootstrap, topic, "--group", "never-committed", "--partitions", "2")
     committed.end_input()
     assert committed.rest() == [{"committed": {"0": -1, "1": -1}}]
+
+
+def test_pipeline_moves_every_record_once(bootstrap, shims):
+    source, sink, group = "shim-pipe-in", "shim-pipe-out", "g-pipe"
+    create_topic(bootstrap, source)
+    create_topic(bootstrap, sink)
+    values = [f"in-{i}" for i in range(240)]
+    acked = produce(shims, bootstrap, source, [
+        {"send": f"{v}|pad", "key": f"k{i % 13}", "headers": [], "partition": None} for i, v in enumerate(values)
+    ])
+    high = high_watermarks(acked)
+
+    members = [
+        shims("pipeline", bootstrap, source, "--group", group, "--output", sink,
+              "--transactional-id", f"pipe-{n}", "--batch", "20", "--abort-every", "3")
+        for n in range(2)
+    ]
+    # Until the transactions that committed cover the input's end offsets.
+    committed_to: dict[int, int] = {}
+    txns: list[dict[str, Any]] = []
+    deadline = time.monotonic() + WAIT_S
+    while any(committed_to.get(p, 0) < hw for p, hw in ((int(p), hw) for p, hw in high.items())):
+        assert time.monotonic() < deadline, f"committed {committed_to}, high {high}"
+        for member in members:
+            try:
+                while (event := member.next_event(timeout=0.05)) is not None:
+                    assert "fatal" not in event, event
+                    if "txn" in event:
+                        txns.append(event)
+                        if event["outcome"] == "committed":
+                            for o in event["offsets"]:
+                                committed_to[o["partition"]] = max(committed_to.get(o["partition"], 0), o["offset"])
+            except queue.Empty:
+                pass
+    close_all(members)
+    txns += [e for m in members for e in m.seen if "txn" in e and e not in txns]
+
+    by_outcome: dict[str, list[dict[str, Any]]] = {}
+    for t in txns:
+        assert set(t) == {"txn", "outcome", "outputs", "offsets", "error"}, t
+        by_outcome.setdefault(t["outcome"], []).append(t)
+        name, _, seq = t["txn"].rpartition(":")
+        assert name in ("pipe-0", "pipe-1") and int(seq) >= 1, t
+        for out in t["outputs"]:
+            txn, partition, offset, source_id = out["value"].split("/", 3)
+            assert txn == t["txn"] and source_id.startswith("in-"), out
+            assert acked[f"{source_id}|pad"] == (int(partition), int(offset)), out
+    assert by_outcome.get("aborted"), "every third transaction is aborted"
+    assert "unknown" not in by_outcome, by_outcome["unknown"][:1]
+    aborted = {o["value"] for t in by_outcome["aborted"] for o in t["outputs"]}
+    # Aborted outputs were flushed before the abort: they are in the log.
+    assert all(o["offset"] >= 0 for t in by_outcome["aborted"] for o in t["outputs"])
+
+    committed = shims("committed", bootstrap, source, "--group", group, "--partitions", str(PARTITIONS))
+    committed.end_input()
+    assert committed.rest() == [{"committed": high}]
+
+    # read_committed: each input exactly once, nothing aborted.
+    reader = shims("drain", bootstrap, sink, "--partitions", str(PARTITIONS), "--timeout-ms", "30000",
+                   "--isolation", "read_committed")
+    events = reader.rest()
+    assert events[-1]["done"] is True and events[-1]["stable"] is True, events[-1]
+    read = [e["drained"].split("|", 1)[0] for e in events[:-1]]
+    assert not aborted & set(read), sorted(aborted & set(read))[:5]
+    sources = sorted(v.split("/", 3)[3] for v in read)
+    assert sources == sorted(values), "every input exactly once"
+    # read_uncommitted sees the aborted outputs too.
+    everything = shims("drain", bootstrap, sink, "--partitions", str(PARTITIONS), "--timeout-ms", "30000")
+    logged = {e["drained"].split("|", 1)[0] for e in everything.rest()[:-1]}
+    assert aborted <= logged and set(read) <= logged

@@ -93,6 +93,26 @@ pub struct MemberSpec {
     pub session_timeout: Duration,
 }
 
+/// One member of a pipeline step: a read_committed group member with its own
+/// transactional producer.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// The pipeline step's id.
+    pub step: String,
+    pub process: u32,
+    pub input: String,
+    pub output: String,
+    pub group: String,
+    /// This member's `transactional.id` (the step's prefix, `-`, its index).
+    pub transactional_id: String,
+    /// Input records per transaction at most.
+    pub batch: u32,
+    /// Abort every n-th transaction (0: never).
+    pub abort_every: u32,
+    pub transaction_timeout: Duration,
+    pub session_timeout: Duration,
+}
+
 /// What the driver tells a running member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberCommand {
@@ -159,8 +179,51 @@ impl Backend {
         }
     }
 
+    /// Starts one pipeline member.
+    pub fn spawn_pipeline(&self, spec: PipelineSpec, recorder: Recorder) -> MemberHandle {
+        let (control, commands) = watch::channel(MemberCommand::Run);
+        let process = spec.process;
+        let task = match self.kind {
+            BackendKind::Weir => tokio::spawn(weir::pipeline(
+                self.bootstrap.clone(),
+                spec,
+                recorder,
+                commands,
+            )),
+            BackendKind::Librdkafka => {
+                tokio::spawn(rdkafka::pipeline(self.shim(), spec, recorder, commands))
+            }
+        };
+        MemberHandle {
+            process,
+            control,
+            task,
+        }
+    }
+
+    /// Reads every partition of `topic` from the beginning to its last stable
+    /// offset with isolation.level=read_committed, once no transaction is open
+    /// (bounded), as a fresh reader in assign mode, logging each record as
+    /// `ReadCommitted` by `process`.
+    pub async fn read_committed(
+        &self,
+        topic: &str,
+        process: u32,
+        recorder: &Recorder,
+    ) -> anyhow::Result<()> {
+        match self.kind {
+            BackendKind::Weir => {
+                weir::read_committed(&self.bootstrap, topic, process, recorder).await
+            }
+            BackendKind::Librdkafka => {
+                rdkafka::read_committed(&self.shim(), topic, process, recorder).await
+            }
+        }
+    }
+
     /// Reads every partition of `topic` from the beginning to its high watermark as
-    /// a fresh reader in assign mode, logging each record as `Drained` by `process`.
+    /// a fresh reader in assign mode, logging each record as `Drained` by `process`,
+    /// then each partition's high watermark as `EndOffset`.
     pub async fn drain(
         &self,
         topic: &str,

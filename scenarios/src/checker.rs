@@ -6,12 +6,14 @@
 
 mod delivery;
 mod log;
+mod pipeline;
 mod report;
 
 use std::fmt;
 
-use crate::history::History;
+use crate::history::{History, TxnOutcome};
 
+pub use pipeline::{output_id, parse_output_id};
 pub use report::{Counts, Invariant, Report};
 
 /// What the run promised, which decides the invariants that apply.
@@ -110,6 +112,45 @@ pub enum Finding {
         at: Position,
         previous_offset: i64,
     },
+    /// Exactly-once pipeline: an input record (`input`, at `at` in the input
+    /// topic) that no output read with read_committed came from.
+    OutputLost { input: String, at: Position },
+    /// Exactly-once pipeline: an input record that several outputs read with
+    /// read_committed came from (each output value with where it was read).
+    OutputDuplicated {
+        input: String,
+        at: Position,
+        outputs: Vec<(String, Position)>,
+    },
+    /// Exactly-once pipeline: an output of a transaction that never committed
+    /// was read with read_committed.
+    AbortedTxnRead {
+        value: String,
+        txn: String,
+        at: Position,
+    },
+    /// Exactly-once pipeline: a committed transaction with outputs that
+    /// read_committed did not read, or one of unknown outcome read in part.
+    PartialTxn {
+        txn: String,
+        outcome: TxnOutcome,
+        read: usize,
+        missing: Vec<String>,
+    },
+    /// Exactly-once pipeline: an output read with read_committed that names no
+    /// record of the input topic (or another value than the input holds there).
+    StrayOutput {
+        value: String,
+        at: Position,
+        why: String,
+    },
+    /// Exactly-once pipeline: the group's final committed offset of an input
+    /// partition is not the partition's end.
+    OffsetsNotAtEnd {
+        partition: i32,
+        committed: Option<i64>,
+        end: i64,
+    },
 }
 
 impl Finding {
@@ -127,6 +168,12 @@ impl Finding {
             Self::NotDelivered { .. } => Invariant::AtLeastOnce,
             Self::DeliveredTwice { .. } => Invariant::AtMostOnce,
             Self::NonMonotonicPoll { .. } => Invariant::MonotonicPolls,
+            Self::OutputLost { .. } => Invariant::OutputLoss,
+            Self::OutputDuplicated { .. } => Invariant::OutputDuplicate,
+            Self::AbortedTxnRead { .. } => Invariant::AbortedTxnRead,
+            Self::PartialTxn { .. } => Invariant::TxnAtomicity,
+            Self::StrayOutput { .. } => Invariant::OutputMapping,
+            Self::OffsetsNotAtEnd { .. } => Invariant::CommittedOffsets,
         }
     }
 }
@@ -159,6 +206,30 @@ pub fn check(history: &History, config: &CheckConfig) -> Report {
     checked.sort();
     Report {
         findings,
+        counts: Counts::of(history),
+        checked,
+    }
+}
+
+/// Checks an exactly-once pipeline's history: the drain of its input topic
+/// (`Drained`, `EndOffset`), its members' transactions (`Txn`), the
+/// read_committed read of its output (`ReadCommitted`) and its group's final
+/// committed offsets (`Committed`). Every input record must come out exactly
+/// once, no output of an aborted transaction may be read, a transaction's
+/// outputs are read all or none (all when it committed), every output names an
+/// input record, and the group's committed offsets end at the input's ends.
+pub fn check_pipeline(history: &History) -> Report {
+    let mut checked = vec![
+        Invariant::OutputLoss,
+        Invariant::OutputDuplicate,
+        Invariant::AbortedTxnRead,
+        Invariant::TxnAtomicity,
+        Invariant::OutputMapping,
+        Invariant::CommittedOffsets,
+    ];
+    checked.sort();
+    Report {
+        findings: pipeline::check(history),
         counts: Counts::of(history),
         checked,
     }

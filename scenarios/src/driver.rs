@@ -17,14 +17,14 @@ use weir_client::admin::{Admin, NewTopic};
 use weir_client::cluster::ClientConfig;
 
 use crate::backend::{
-    Backend, BackendKind, MemberCommand, MemberHandle, MemberSpec, ProducerSpec, RetryOn,
-    parse_filter, retry_client,
+    Backend, BackendKind, MemberCommand, MemberHandle, MemberSpec, PipelineSpec, ProducerSpec,
+    RetryOn, parse_filter, retry_client,
 };
 use crate::checker::Report;
 use crate::history::OpKind;
 use crate::recorder::Recorder;
 use crate::scenario::{
-    Assert, BrokerPick, Check, Consume, Produce, Removal, Scenario, Step, TargetKind,
+    Assert, BrokerPick, Check, Consume, Pipeline, Produce, Removal, Scenario, Step, TargetKind,
 };
 use crate::target::Cluster;
 
@@ -40,6 +40,10 @@ const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
 const RECHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a step waits for some broker that is up to hold the role it names.
 const ROLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The topic of the transaction coordinators' state.
+const TXN_STATE_TOPIC: &str = "__transaction_state";
+/// The broker setting that sizes it.
+const TXN_STATE_PARTITIONS: &str = "transaction.state.log.num.partitions";
 
 /// How to run a story.
 #[derive(Debug, Clone)]
@@ -87,13 +91,29 @@ enum Role {
     Member(String),
     /// The final drain of this topic.
     Drain(String),
-    /// The reader of this consume step's committed offsets.
+    /// The reader of this consume or pipeline step's committed offsets.
     Offsets(String),
+    /// A member of this pipeline step.
+    PipelineMember(String),
+    /// The read_committed read of this pipeline step's output.
+    OutputRead(String),
 }
 
 /// A consume step while it runs.
 struct Group {
     spec: Consume,
+    members: Vec<MemberHandle>,
+    closed: bool,
+}
+
+/// The tasks of a step's clients, each ending with the client's outcome.
+type ClientTasks = Vec<JoinHandle<anyhow::Result<()>>>;
+
+/// A pipeline step while it runs.
+struct PipelineRun {
+    spec: Pipeline,
+    /// Input records to move, scaled.
+    count: u64,
     members: Vec<MemberHandle>,
     closed: bool,
 }
@@ -106,9 +126,13 @@ struct Driver {
     admin: Admin,
     recorder: Recorder,
     roles: BTreeMap<u32, Role>,
-    /// Background produce steps by id.
-    producing: HashMap<String, Vec<JoinHandle<anyhow::Result<()>>>>,
+    /// Background produce steps by id, with the topic they write.
+    producing: HashMap<String, (String, ClientTasks)>,
     groups: BTreeMap<String, Group>,
+    pipelines: BTreeMap<String, PipelineRun>,
+    /// Partitions of `__transaction_state` (the story's setting or the broker's
+    /// default), to find a transactional id's coordinator.
+    txn_state_partitions: i32,
     /// The broker the latest broker step acted on (`broker = "last"`).
     last_broker: Option<u32>,
     /// `steps.log` in the run's directory: what [`Driver::say`] prints, kept with
@@ -149,6 +173,8 @@ pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunO
         roles: BTreeMap::new(),
         producing: HashMap::new(),
         groups: BTreeMap::new(),
+        pipelines: BTreeMap::new(),
+        txn_state_partitions: txn_state_partitions(scenario),
         last_broker: None,
         steps_log: std::fs::File::create(config.dir.join("steps.log")).ok(),
         started,
@@ -173,7 +199,13 @@ pub async fn run(scenario: &Scenario, config: &RunConfig) -> anyhow::Result<RunO
     let file = std::fs::File::create(&history_path)
         .with_context(|| format!("creating {}", history_path.display()))?;
     history.write_jsonl(std::io::BufWriter::new(file))?;
-    let checks = checks::run(&history, &driver.roles, &driver.groups, &config.dir)?;
+    let checks = checks::run(
+        &history,
+        &driver.roles,
+        &driver.groups,
+        &driver.pipelines,
+        &config.dir,
+    )?;
     driver.cluster.shutdown().await;
     Ok(RunOutcome {
         name: scenario.name.clone(),
@@ -220,7 +252,7 @@ impl Driver {
                 let name = p.id.clone().unwrap_or_else(|| format!("step{}", index + 1));
                 let tasks = self.start_producers(&name, p);
                 if p.background {
-                    self.producing.insert(name, tasks);
+                    self.producing.insert(name, (p.topic.clone(), tasks));
                     Ok(())
                 } else {
                     join_all(tasks).await
@@ -237,6 +269,34 @@ impl Driver {
                     group.members.push(member);
                 }
                 self.groups.insert(c.id.clone(), group);
+                Ok(())
+            }
+            Step::Pipeline(p) => {
+                let count = ((p.count as f64 * self.scale).round() as u64).max(1);
+                let mut run = PipelineRun {
+                    spec: p.clone(),
+                    count,
+                    members: Vec::new(),
+                    closed: false,
+                };
+                for index in 0..p.consumers {
+                    let process = self.next_process(Role::PipelineMember(p.id.clone()));
+                    let spec = PipelineSpec {
+                        step: p.id.clone(),
+                        process,
+                        input: p.input.clone(),
+                        output: p.output.clone(),
+                        group: p.group.clone(),
+                        transactional_id: format!("{}-{index}", p.transactional_id),
+                        batch: p.batch,
+                        abort_every: p.abort_every,
+                        transaction_timeout: Duration::from_millis(p.transaction_timeout_ms),
+                        session_timeout: Duration::from_millis(p.session_timeout_ms),
+                    };
+                    run.members
+                        .push(self.backend.spawn_pipeline(spec, self.recorder.clone()));
+                }
+                self.pipelines.insert(p.id.clone(), run);
                 Ok(())
             }
             Step::AddConsumer(a) => {
@@ -353,6 +413,20 @@ impl Driver {
             BrokerPick::Last => self.last_broker,
             BrokerPick::Controller => up(admin.cluster_info().await?.controller_id),
             BrokerPick::CoordinatorOf { group } => up(admin.find_coordinator(group).await?.node_id),
+            BrokerPick::TxnCoordinatorOf { transactional_id } => {
+                // As the broker places it: crc32c(id) mod the partition count.
+                let partition = weir_broker::txn::log::partition_for(
+                    transactional_id,
+                    self.txn_state_partitions,
+                );
+                let info = admin.describe_topic(TXN_STATE_TOPIC).await?;
+                let p = info
+                    .partitions
+                    .iter()
+                    .find(|p| p.partition == partition)
+                    .with_context(|| format!("{TXN_STATE_TOPIC} has no partition {partition}"))?;
+                up(p.leader)
+            }
             BrokerPick::LeaderOf { topic, partition }
             | BrokerPick::FollowerOf { topic, partition } => {
                 let info = admin.describe_topic(topic).await?;
@@ -431,13 +505,16 @@ impl Driver {
         Ok(group)
     }
 
-    /// Waits for a background produce step, or for a group to catch up (then
-    /// closes its members).
+    /// Waits for a background produce step, for a group to catch up, or for a
+    /// pipeline to move its records (then closes its members).
     async fn await_step(&mut self, id: &str, timeout: Duration) -> anyhow::Result<()> {
-        if let Some(tasks) = self.producing.remove(id) {
+        if let Some((_, tasks)) = self.producing.remove(id) {
             return tokio::time::timeout(timeout, join_all(tasks))
                 .await
                 .with_context(|| format!("{id} did not finish within {timeout:?}"))?;
+        }
+        if self.pipelines.contains_key(id) {
+            return self.await_pipeline(id, timeout).await;
         }
         let group = self.open_group(id)?.spec.group.clone();
         let deadline = Instant::now() + timeout;
@@ -460,6 +537,99 @@ impl Driver {
         let group = self.open_group(id)?;
         group.closed = true;
         let members = std::mem::take(&mut group.members);
+        stop_members(members, MemberCommand::Close).await
+    }
+
+    /// Waits until the pipeline's group has committed offsets covering its
+    /// count and reaching the end of every input partition, then closes its
+    /// members. A member that ends before is an error.
+    async fn await_pipeline(&mut self, id: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let result = loop {
+            let run = self.open_pipeline(id)?;
+            if let Some(index) = run.members.iter().position(|m| m.task.is_finished()) {
+                let member = run.members.remove(index);
+                let outcome = member.task.await.context("a pipeline member panicked")?;
+                break Err(outcome.err().unwrap_or_else(|| {
+                    anyhow::anyhow!("pipeline member {} ended on its own", member.process)
+                }));
+            }
+            let (group, input, count) = (run.spec.group.clone(), run.spec.input.clone(), run.count);
+            // Once nothing writes the input any more, its end is all there is to move
+            // (a send whose outcome stayed unknown may never have been appended).
+            let input_done = self
+                .producing
+                .values()
+                .filter(|(topic, _)| *topic == input)
+                .all(|(_, tasks)| tasks.iter().all(JoinHandle::is_finished));
+            let last = match self.pipeline_progress(&group, &input).await {
+                Ok((committed, ends)) => {
+                    let moved: i64 = committed.values().sum();
+                    let at_end = ends
+                        .iter()
+                        .all(|(p, end)| committed.get(p).copied().unwrap_or(0) >= *end);
+                    if at_end && (input_done || u64::try_from(moved).unwrap_or(0) >= count) {
+                        break Ok(());
+                    }
+                    format!("committed {committed:?}, input ends {ends:?}")
+                }
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                break Err(anyhow::anyhow!(
+                    "pipeline {id} did not move {count} records to the input's end within \
+                     {timeout:?} (last: {last})"
+                ));
+            }
+            tokio::time::sleep(RECHECK_INTERVAL).await;
+        };
+        let closed = self.close_pipeline(id).await;
+        result.and(closed)
+    }
+
+    /// The pipeline group's committed offsets on `input` and the input's ends.
+    async fn pipeline_progress(
+        &self,
+        group: &str,
+        input: &str,
+    ) -> anyhow::Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>)> {
+        let info = self.admin.describe_topic(input).await?;
+        let partitions: Vec<(String, i32)> = info
+            .partitions
+            .iter()
+            .map(|p| (input.to_owned(), p.partition))
+            .collect();
+        let ends = self
+            .admin
+            .list_offsets(&partitions, -1)
+            .await?
+            .into_iter()
+            .map(|((_, p), end)| (p, end))
+            .collect();
+        let committed = self
+            .admin
+            .group_offsets(group)
+            .await?
+            .into_iter()
+            .filter(|o| o.topic == input && o.offset >= 0)
+            .map(|o| (o.partition, o.offset))
+            .collect();
+        Ok((committed, ends))
+    }
+
+    fn open_pipeline(&mut self, id: &str) -> anyhow::Result<&mut PipelineRun> {
+        let run = self
+            .pipelines
+            .get_mut(id)
+            .with_context(|| format!("no pipeline step {id}"))?;
+        anyhow::ensure!(!run.closed, "pipeline step {id} was already awaited");
+        Ok(run)
+    }
+
+    async fn close_pipeline(&mut self, id: &str) -> anyhow::Result<()> {
+        let run = self.open_pipeline(id)?;
+        run.closed = true;
+        let members = std::mem::take(&mut run.members);
         stop_members(members, MemberCommand::Close).await
     }
 
@@ -628,6 +798,21 @@ impl Driver {
                 result = result.and(Err(e));
             }
         }
+        let running: Vec<String> = self
+            .pipelines
+            .iter()
+            .filter(|(_, p)| !p.closed)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in running {
+            self.say(&format!("awaiting {id}"));
+            if let Err(e) = self.await_step(&id, Duration::from_secs(120)).await {
+                if self.open_pipeline(&id).is_ok() {
+                    let _ = self.close_pipeline(&id).await;
+                }
+                result = result.and(Err(e));
+            }
+        }
         let topics: BTreeSet<String> = self
             .roles
             .values()
@@ -655,6 +840,31 @@ impl Driver {
                 )
             })
             .collect();
+        let pipelines: Vec<(String, String, String, String)> = self
+            .pipelines
+            .values()
+            .map(|p| {
+                (
+                    p.spec.id.clone(),
+                    p.spec.group.clone(),
+                    p.spec.input.clone(),
+                    p.spec.output.clone(),
+                )
+            })
+            .collect();
+        for (id, _, _, output) in &pipelines {
+            self.say(&format!("reading {output} with read_committed"));
+            let process = self.next_process(Role::OutputRead(id.clone()));
+            self.backend
+                .read_committed(output, process, &self.recorder)
+                .await
+                .with_context(|| format!("reading {output} with read_committed"))?;
+        }
+        let groups = groups.into_iter().chain(
+            pipelines
+                .into_iter()
+                .map(|(id, group, input, _)| (id, group, input)),
+        );
         for (id, group, topic) in groups {
             let process = self.next_process(Role::Offsets(id));
             let committed = self
@@ -728,4 +938,20 @@ pub fn remove_data(dir: &std::path::Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// The partitions of `__transaction_state` the story's brokers run with.
+fn txn_state_partitions(scenario: &Scenario) -> i32 {
+    scenario
+        .cluster
+        .config
+        .get(TXN_STATE_PARTITIONS)
+        .and_then(|value| match value {
+            toml::Value::Integer(n) => i32::try_from(*n).ok(),
+            toml::Value::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            weir_broker::config::BrokerConfig::default().transaction_state_log_num_partitions
+        })
 }

@@ -63,6 +63,68 @@ pub enum OpKind {
         partition: i32,
         offset: i64,
     },
+    /// The final drain read `partition` up to this end (its high watermark).
+    EndOffset { partition: i32, offset: i64 },
+    /// A pipeline member's transaction ended. Its outputs are the records it
+    /// wrote (each value names the input record it came from); `offsets` are
+    /// the input offsets it committed for the group, per partition.
+    Txn {
+        txn: String,
+        outcome: TxnOutcome,
+        outputs: Vec<TxnOutput>,
+        offsets: Vec<PartitionOffset>,
+        /// Why it did not commit, if it did not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A pipeline's final read of its output with isolation.level=read_committed
+    /// read `value` here.
+    ReadCommitted {
+        value: String,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+/// How a transaction ended, as far as its producer knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxnOutcome {
+    /// `commit_transaction` returned: every output must be read once committed.
+    Committed,
+    /// Commit was never asked for (aborted, fenced or timed out): no output may
+    /// ever be read with read_committed.
+    Aborted,
+    /// Commit was asked for but did not return: all of its outputs are read,
+    /// or none.
+    Unknown,
+}
+
+impl TxnOutcome {
+    /// The name histories use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Committed => "committed",
+            Self::Aborted => "aborted",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// An offset of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionOffset {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// One record a pipeline transaction wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnOutput {
+    pub value: String,
+    /// Where the write was acknowledged (-1: it was not, before the outcome).
+    pub partition: i32,
+    pub offset: i64,
 }
 
 /// A whole run's log, in the order the driver observed the events.

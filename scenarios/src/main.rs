@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weir_scenarios::backend::BackendKind;
-use weir_scenarios::checker::{CheckConfig, DeliveryMode, check};
+use weir_scenarios::checker::{CheckConfig, DeliveryMode, check, check_pipeline};
 use weir_scenarios::driver::{self, RunConfig};
 use weir_scenarios::history::History;
 use weir_scenarios::scenario::{Delivery, Scenario, TargetKind};
@@ -54,6 +54,9 @@ enum Command {
         /// Check a group's deliveries in this mode.
         #[arg(long, value_enum)]
         delivery: Option<Delivery>,
+        /// Check an exactly-once pipeline's history (`pipeline-<id>.jsonl`).
+        #[arg(long, conflicts_with_all = ["idempotent", "delivery"])]
+        pipeline: bool,
     },
 }
 
@@ -134,18 +137,23 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             history,
             idempotent,
             delivery,
+            pipeline,
         } => {
             let file = std::fs::File::open(&history)
                 .with_context(|| format!("opening {}", history.display()))?;
             let history = History::read_jsonl(std::io::BufReader::new(file))?;
-            let report = check(
-                &history,
-                &CheckConfig {
-                    idempotent,
-                    delivery: delivery.map(DeliveryMode::from),
-                    delivery_only: false,
-                },
-            );
+            let report = if pipeline {
+                check_pipeline(&history)
+            } else {
+                check(
+                    &history,
+                    &CheckConfig {
+                        idempotent,
+                        delivery: delivery.map(DeliveryMode::from),
+                        delivery_only: false,
+                    },
+                )
+            };
             print!("{report}");
             Ok(report.is_ok())
         }

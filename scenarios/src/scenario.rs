@@ -19,6 +19,8 @@ pub const STEPS_MAX: usize = 1_000;
 pub const CLIENTS_PER_STEP_MAX: u32 = 64;
 /// The longest record value a produce step may ask for.
 pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// The most input records one pipeline transaction may carry.
+pub const PIPELINE_BATCH_MAX: u32 = 10_000;
 
 /// Why a scenario file cannot be run.
 #[derive(Debug, Error)]
@@ -141,6 +143,8 @@ pub enum Step {
     Produce(Produce),
     /// Start a consumer group (always in the background).
     Consume(Consume),
+    /// Start an exactly-once consume-transform-produce pipeline (in the background).
+    Pipeline(Pipeline),
     /// Add members to a running consume step.
     AddConsumer(AddConsumer),
     /// Remove members from a running consume step.
@@ -175,6 +179,7 @@ impl Step {
             Self::CreateTopic(_) => "create-topic",
             Self::Produce(_) => "produce",
             Self::Consume(_) => "consume",
+            Self::Pipeline(_) => "pipeline",
             Self::AddConsumer(_) => "add-consumer",
             Self::RemoveConsumer(_) => "remove-consumer",
             Self::KillBroker(_) => "kill-broker",
@@ -316,6 +321,45 @@ pub struct Consume {
     pub session_timeout_ms: u64,
 }
 
+/// `do = "pipeline"`: group members that read `input` with read_committed and, one
+/// transaction per batch, write each record to `output` (its value naming the
+/// input record) and commit the batch's input offsets with it
+/// (`send_offsets_to_transaction`). Runs until awaited (or the story ends).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Names the step for `await`.
+    pub id: String,
+    /// The topic read (written by a produce step of the story).
+    pub input: String,
+    /// The topic written, by this pipeline alone.
+    pub output: String,
+    pub group: String,
+    /// Member `n` (from 0) runs as `transactional.id` `"<transactional_id>-<n>"`.
+    pub transactional_id: String,
+    /// Members of the group, each with its own transactional producer.
+    #[serde(default = "one")]
+    pub consumers: u32,
+    /// Input records per transaction at most.
+    #[serde(default = "pipeline_batch")]
+    pub batch: u32,
+    /// Abort every n-th transaction of each member (after its records were
+    /// written) and rewind to the group's committed offsets; 0 never aborts.
+    #[serde(default)]
+    pub abort_every: u32,
+    /// Input records the pipeline must move (scaled by `--scale`): `await`
+    /// returns once the group's committed offsets reach the end of every input
+    /// partition and cover this many (or, once no produce step still writes
+    /// the input, just reach its end).
+    pub count: u64,
+    /// `transaction.timeout.ms`: an open transaction older than this is
+    /// aborted by its coordinator.
+    #[serde(default = "transaction_timeout_ms")]
+    pub transaction_timeout_ms: u64,
+    #[serde(default = "session_timeout_ms")]
+    pub session_timeout_ms: u64,
+}
+
 /// The delivery mode as written in files (and on the command line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -410,6 +454,9 @@ pub enum BrokerPick {
     Controller,
     /// The group's coordinator (FindCoordinator).
     CoordinatorOf { group: String },
+    /// The transaction coordinator of a transactional id: the leader of its
+    /// `__transaction_state` partition.
+    TxnCoordinatorOf { transactional_id: String },
     /// The broker the latest broker step acted on (to restart or resume it).
     Last,
 }
@@ -463,10 +510,15 @@ impl TryFrom<RawPick> for BrokerPick {
             Ok(Self::CoordinatorOf {
                 group: group.trim().to_owned(),
             })
+        } else if let Some(id) = role.strip_prefix("coordinator of transaction ") {
+            Ok(Self::TxnCoordinatorOf {
+                transactional_id: id.trim().to_owned(),
+            })
         } else {
             Err(format!(
                 "broker {role:?}: give a number, \"leader of T-P\", \"follower of T-P\", \
-                 \"controller\", \"coordinator of group G\" or \"last\""
+                 \"controller\", \"coordinator of group G\", \
+                 \"coordinator of transaction ID\" or \"last\""
             ))
         }
     }
@@ -480,6 +532,9 @@ impl fmt::Display for BrokerPick {
             Self::FollowerOf { topic, partition } => write!(f, "follower of {topic}-{partition}"),
             Self::Controller => f.write_str("controller"),
             Self::CoordinatorOf { group } => write!(f, "coordinator of group {group}"),
+            Self::TxnCoordinatorOf { transactional_id } => {
+                write!(f, "coordinator of transaction {transactional_id}")
+            }
             Self::Last => f.write_str("last"),
         }
     }
@@ -496,8 +551,9 @@ pub struct Wait {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Await {
-    /// A background produce step, or a consume step (which then reads until the
-    /// group's lag is 0 and closes its members).
+    /// A background produce step, a consume step (which then reads until the
+    /// group's lag is 0 and closes its members), or a pipeline step (which then
+    /// runs until its group has committed its `count` and the input's end).
     pub id: String,
     #[serde(default = "await_timeout_ms")]
     pub timeout_ms: u64,
@@ -586,6 +642,12 @@ fn range() -> String {
 }
 fn session_timeout_ms() -> u64 {
     6_000
+}
+fn pipeline_batch() -> u32 {
+    50
+}
+fn transaction_timeout_ms() -> u64 {
+    10_000
 }
 fn graceful() -> Removal {
     Removal::Graceful
@@ -678,9 +740,7 @@ impl Scenario {
                 message: "cluster.brokers must be at least 1".into(),
             });
         }
-        let mut topics: Vec<&str> = Vec::new();
-        let mut producers: Vec<&str> = Vec::new();
-        let mut groups: Vec<&str> = Vec::new();
+        let mut names = Names::default();
         for (index, step) in self.steps.iter().enumerate() {
             let fail = |message: String| ScenarioError::Invalid {
                 path: path.to_owned(),
@@ -688,27 +748,69 @@ impl Scenario {
                 kind: step.kind(),
                 message,
             };
-            validate_step(
-                step,
-                self.cluster.brokers,
-                &mut topics,
-                &mut producers,
-                &mut groups,
-            )
-            .map_err(fail)?;
+            validate_step(step, self.cluster.brokers, &mut names).map_err(fail)?;
+        }
+        // A pipeline reads a topic the story's producers write (the checker needs
+        // its drain), and its output is written by nothing else.
+        for (index, step) in self.steps.iter().enumerate() {
+            let Step::Pipeline(p) = step else { continue };
+            let fail = |message: String| ScenarioError::Invalid {
+                path: path.to_owned(),
+                step: index + 1,
+                kind: step.kind(),
+                message,
+            };
+            let writes = |topic: &str| {
+                self.steps.iter().any(|s| match s {
+                    Step::Produce(w) => w.topic == topic,
+                    Step::Pipeline(w) => !std::ptr::eq(w, p) && w.output == topic,
+                    _ => false,
+                })
+            };
+            if !self
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::Produce(w) if w.topic == p.input))
+            {
+                return Err(fail(format!(
+                    "no produce step writes the input {:?}",
+                    p.input
+                )));
+            }
+            if p.output == p.input || writes(&p.output) {
+                return Err(fail(format!(
+                    "the output {:?} must be written by this pipeline alone",
+                    p.output
+                )));
+            }
         }
         Ok(())
     }
 }
 
+/// The ids and topics defined by the steps validated so far.
+#[derive(Default)]
+struct Names<'a> {
+    topics: Vec<&'a str>,
+    producers: Vec<&'a str>,
+    groups: Vec<&'a str>,
+    pipelines: Vec<&'a str>,
+}
+
+impl Names<'_> {
+    /// Whether `id` names no step yet.
+    fn fresh(&self, id: &str) -> Result<(), String> {
+        if self.producers.contains(&id) || self.groups.contains(&id) || self.pipelines.contains(&id)
+        {
+            Err(format!("id {id:?} is used twice"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// One step's checks against the names defined so far (which it may extend).
-fn validate_step<'a>(
-    step: &'a Step,
-    brokers: u32,
-    topics: &mut Vec<&'a str>,
-    producers: &mut Vec<&'a str>,
-    groups: &mut Vec<&'a str>,
-) -> Result<(), String> {
+fn validate_step<'a>(step: &'a Step, brokers: u32, names: &mut Names<'a>) -> Result<(), String> {
     let known = |names: &[&str], id: &str, what: &str| {
         if names.contains(&id) {
             Ok(())
@@ -716,19 +818,13 @@ fn validate_step<'a>(
             Err(format!("no earlier {what} step has id {id:?}"))
         }
     };
-    let fresh = |id: &str, producers: &[&str], groups: &[&str]| {
-        if producers.contains(&id) || groups.contains(&id) {
-            Err(format!("id {id:?} is used twice"))
-        } else {
-            Ok(())
-        }
-    };
+    let topics = &names.topics;
     match step {
         Step::CreateTopic(t) => {
             if t.partitions < 1 || t.replication_factor < 1 {
                 return Err("partitions and replication_factor must be at least 1".into());
             }
-            topics.push(&t.topic);
+            names.topics.push(&t.topic);
         }
         Step::Produce(p) => {
             known(topics, &p.topic, "create-topic")?;
@@ -748,8 +844,8 @@ fn validate_step<'a>(
             }
             match (&p.id, p.background) {
                 (Some(id), _) => {
-                    fresh(id, producers, groups)?;
-                    producers.push(id);
+                    names.fresh(id)?;
+                    names.producers.push(id);
                 }
                 (None, true) => return Err("a background produce needs an id".into()),
                 (None, false) => {}
@@ -757,7 +853,7 @@ fn validate_step<'a>(
         }
         Step::Consume(c) => {
             known(topics, &c.topic, "create-topic")?;
-            fresh(&c.id, producers, groups)?;
+            names.fresh(&c.id)?;
             if c.consumers > CLIENTS_PER_STEP_MAX {
                 return Err(format!("consumers must be at most {CLIENTS_PER_STEP_MAX}"));
             }
@@ -769,10 +865,36 @@ fn validate_step<'a>(
             if !["range", "roundrobin", "cooperative-sticky"].contains(&c.assignor.as_str()) {
                 return Err(format!("unknown assignor {:?}", c.assignor));
             }
-            groups.push(&c.id);
+            names.groups.push(&c.id);
         }
-        Step::AddConsumer(a) => known(groups, &a.to, "consume")?,
-        Step::RemoveConsumer(r) => known(groups, &r.from, "consume")?,
+        Step::Pipeline(p) => {
+            known(topics, &p.input, "create-topic")?;
+            known(topics, &p.output, "create-topic")?;
+            names.fresh(&p.id)?;
+            if p.consumers == 0 || p.consumers > CLIENTS_PER_STEP_MAX {
+                return Err(format!("consumers must be 1..={CLIENTS_PER_STEP_MAX}"));
+            }
+            if p.batch == 0 || p.batch > PIPELINE_BATCH_MAX {
+                return Err(format!("batch must be 1..={PIPELINE_BATCH_MAX}"));
+            }
+            if p.count == 0 {
+                return Err("count must be at least 1".into());
+            }
+            // Output values are `<transactional id>:<n>/<input place>/<input id>|`.
+            if p.transactional_id.is_empty()
+                || p.transactional_id.contains(['/', '|', ':'])
+                || p.transactional_id.trim() != p.transactional_id
+            {
+                return Err(format!(
+                    "transactional_id {:?} must be non-empty, without spaces around it \
+                     and without '/', '|' or ':'",
+                    p.transactional_id
+                ));
+            }
+            names.pipelines.push(&p.id);
+        }
+        Step::AddConsumer(a) => known(&names.groups, &a.to, "consume")?,
+        Step::RemoveConsumer(r) => known(&names.groups, &r.from, "consume")?,
         Step::KillBroker(b)
         | Step::StopBroker(b)
         | Step::PauseBroker(b)
@@ -782,9 +904,13 @@ fn validate_step<'a>(
         Step::RestartBroker(r) => check_broker(&r.broker, brokers, topics)?,
         Step::Wait(_) => {}
         Step::Await(a) => {
-            if !producers.contains(&a.id.as_str()) && !groups.contains(&a.id.as_str()) {
+            let id = a.id.as_str();
+            if !names.producers.contains(&id)
+                && !names.groups.contains(&id)
+                && !names.pipelines.contains(&id)
+            {
                 return Err(format!(
-                    "no earlier produce or consume step has id {:?}",
+                    "no earlier produce, consume or pipeline step has id {:?}",
                     a.id
                 ));
             }
@@ -808,12 +934,12 @@ fn validate_step<'a>(
             }
             Check::Acked | Check::Delivered => {
                 let step_id = a.step.as_deref().ok_or("this check needs a step")?;
-                let names: &[&str] = if a.check == Check::Acked {
-                    producers
+                let ids: &[&str] = if a.check == Check::Acked {
+                    &names.producers
                 } else {
-                    groups
+                    &names.groups
                 };
-                known(names, step_id, "matching")?;
+                known(ids, step_id, "matching")?;
                 if a.equals.is_none() && a.at_least.is_none() {
                     return Err("give equals or at_least".into());
                 }

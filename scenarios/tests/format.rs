@@ -313,3 +313,104 @@ fn picks_of(step: &str) -> BrokerPick {
         other => panic!("{other:?}"),
     }
 }
+
+/// A pipeline reading topic a (written by a produce step) into topic b.
+const PIPELINE: &str = "[[step]]\ndo = \"create-topic\"\ntopic = \"b\"\n\n\
+                        [[step]]\ndo = \"produce\"\ntopic = \"a\"\ncount = 10\n\n\
+                        [[step]]\ndo = \"pipeline\"\nid = \"etl\"\ninput = \"a\"\noutput = \"b\"\n\
+                        group = \"etl\"\ntransactional_id = \"etl\"\ncount = 10\n\n\
+                        [[step]]\ndo = \"await\"\nid = \"etl\"\n";
+
+#[test]
+fn pipelines_parse_with_defaults() {
+    let scenario = parse(PIPELINE).expect("valid");
+    let Step::Pipeline(p) = &scenario.steps[3] else {
+        panic!("{:?}", scenario.steps[3]);
+    };
+    assert_eq!(
+        (p.consumers, p.batch, p.abort_every, p.count),
+        (1, 50, 0, 10)
+    );
+    assert_eq!(
+        (p.transaction_timeout_ms, p.session_timeout_ms),
+        (10_000, 6_000)
+    );
+    assert_eq!(
+        (
+            p.input.as_str(),
+            p.output.as_str(),
+            p.transactional_id.as_str()
+        ),
+        ("a", "b", "etl")
+    );
+    assert!(scenario.supports(TargetKind::InProcess).is_ok());
+}
+
+#[test]
+fn pipelines_are_validated() {
+    let refused_pipeline = |steps: &str, needle: &str| {
+        let error = parse(steps).expect_err("must be refused").to_string();
+        assert!(
+            error.contains(needle),
+            "{error:?} should mention {needle:?}"
+        );
+    };
+    refused_pipeline(
+        &PIPELINE.replace("input = \"a\"", "input = \"nope\""),
+        "no earlier create-topic step has id \"nope\"",
+    );
+    refused_pipeline(
+        &PIPELINE.replace("topic = \"a\"\ncount = 10", "topic = \"b\"\ncount = 10"),
+        "no produce step writes the input",
+    );
+    refused_pipeline(
+        &PIPELINE.replace("output = \"b\"", "output = \"a\""),
+        "written by this pipeline alone",
+    );
+    refused_pipeline(
+        &PIPELINE.replace("transactional_id = \"etl\"", "transactional_id = \"e/t\""),
+        "transactional_id",
+    );
+    refused_pipeline(
+        &PIPELINE.replace(
+            "count = 10\n\n[[step]]\ndo = \"await\"",
+            "count = 10\nbatch = 0\n\n[[step]]\ndo = \"await\"",
+        ),
+        "batch must be",
+    );
+    refused_pipeline(
+        &PIPELINE.replace("group = \"etl\"", "group = \"etl\"\nkeyz = 1"),
+        "keyz",
+    );
+    refused_pipeline(
+        &format!("{PIPELINE}[[step]]\ndo = \"add-consumer\"\nto = \"etl\"\n"),
+        "no earlier consume step has id \"etl\"",
+    );
+    refused_pipeline(
+        &format!(
+            "{PIPELINE}[[step]]\ndo = \"consume\"\nid = \"etl\"\ntopic = \"a\"\ngroup = \"g\"\n"
+        ),
+        "used twice",
+    );
+}
+
+#[test]
+fn transaction_coordinators_are_a_role() {
+    assert_eq!(
+        picks_of("do = \"kill-broker\"\nbroker = \"coordinator of transaction etl-0\""),
+        BrokerPick::TxnCoordinatorOf {
+            transactional_id: "etl-0".into()
+        }
+    );
+    assert_eq!(
+        BrokerPick::TxnCoordinatorOf {
+            transactional_id: "etl-0".into()
+        }
+        .to_string(),
+        "coordinator of transaction etl-0"
+    );
+    refused(
+        "[[step]]\ndo = \"kill-broker\"\nbroker = \"coordinator of nothing\"",
+        "coordinator of transaction ID",
+    );
+}

@@ -1,7 +1,10 @@
 //! Histories survive being saved as JSON lines, and send errors are classified as the
 //! checker needs: `fail` only when nothing can have been appended.
 
-use weir_scenarios::{History, HistoryError, OpKind, SendOutcome, classify_send_error};
+use weir_scenarios::{
+    History, HistoryError, OpKind, PartitionOffset, SendOutcome, TxnOutcome, TxnOutput,
+    classify_send_error,
+};
 
 fn every_kind() -> History {
     let mut history = History::default();
@@ -40,6 +43,43 @@ fn every_kind() -> History {
             value: value(),
             partition: 2,
             offset: 3,
+        },
+        OpKind::EndOffset {
+            partition: 2,
+            offset: 4,
+        },
+        OpKind::Txn {
+            txn: "etl-0:3".into(),
+            outcome: TxnOutcome::Unknown,
+            outputs: vec![
+                TxnOutput {
+                    value: "etl-0:3/2/3/p0-17".into(),
+                    partition: 1,
+                    offset: 12,
+                },
+                TxnOutput {
+                    value: "etl-0:3/2/4/p0-18".into(),
+                    partition: -1,
+                    offset: -1,
+                },
+            ],
+            offsets: vec![PartitionOffset {
+                partition: 2,
+                offset: 5,
+            }],
+            error: Some("PRODUCER_FENCED".into()),
+        },
+        OpKind::Txn {
+            txn: "etl-0:4".into(),
+            outcome: TxnOutcome::Committed,
+            outputs: Vec::new(),
+            offsets: Vec::new(),
+            error: None,
+        },
+        OpKind::ReadCommitted {
+            value: "etl-0:3/2/3/p0-17".into(),
+            partition: 1,
+            offset: 12,
         },
     ];
     for (index, kind) in kinds.into_iter().enumerate() {

@@ -18,10 +18,13 @@ use weir_client::admin::Admin;
 use weir_client::cluster::ClientConfig;
 
 use super::{
-    DELIVERY_TIMEOUT, MEMBER_LIFETIME_MAX, MemberCommand, MemberSpec, Pacer, ProducerSpec,
-    READ_TIMEOUT, REQUEST_TIMEOUT, acked_send, headers_of, id_of, key_of, payload, value_id,
+    DELIVERY_TIMEOUT, MEMBER_LIFETIME_MAX, MemberCommand, MemberSpec, Pacer, PipelineSpec,
+    ProducerSpec, READ_TIMEOUT, REQUEST_TIMEOUT, acked_send, headers_of, id_of, key_of, payload,
+    value_id,
 };
-use crate::history::{OpKind, SendOutcome, classify_send_error};
+use crate::history::{
+    OpKind, PartitionOffset, SendOutcome, TxnOutcome, TxnOutput, classify_send_error,
+};
 use crate::recorder::Recorder;
 use crate::scenario::{Acks, Delivery};
 
@@ -125,9 +128,23 @@ enum Event {
     },
     Done {
         done: bool,
+        #[serde(default)]
+        high_watermarks: BTreeMap<String, i64>,
+        #[serde(default)]
+        stable: Option<bool>,
     },
     Committed {
         committed: BTreeMap<String, i64>,
+    },
+    Txn {
+        txn: String,
+        outcome: TxnOutcome,
+        outputs: Vec<TxnOutput>,
+        offsets: Vec<PartitionOffset>,
+        error: Option<String>,
+    },
+    Fatal {
+        fatal: String,
     },
     Other(serde::de::IgnoredAny),
 }
@@ -419,7 +436,20 @@ pub(super) async fn drain(
                 offset,
             },
         ),
-        Event::Done { done } => finished = done,
+        Event::Done {
+            done,
+            high_watermarks,
+            ..
+        } => {
+            finished = done;
+            for (partition, offset) in high_watermarks {
+                if let Ok(partition) = partition.parse()
+                    && offset >= 0
+                {
+                    recorder.record(process, "drain", OpKind::EndOffset { partition, offset });
+                }
+            }
+        }
         _ => {}
     })
     .await?;
@@ -428,6 +458,151 @@ pub(super) async fn drain(
         "the librdkafka drain of {topic} did not reach the high watermarks"
     );
     Ok(())
+}
+
+/// The read_committed read of a pipeline's output through librdkafka: once no
+/// transaction is open (bounded), up to the last stable offsets.
+pub(super) async fn read_committed(
+    shim: &Shim,
+    topic: &str,
+    process: u32,
+    recorder: &Recorder,
+) -> anyhow::Result<()> {
+    let partitions = partition_count(&shim.bootstrap, topic).await?;
+    let args = vec![
+        "--partitions".into(),
+        partitions.to_string(),
+        "--timeout-ms".into(),
+        READ_TIMEOUT.as_millis().to_string(),
+        "--isolation".into(),
+        "read_committed".into(),
+    ];
+    let mut finished = false;
+    let mut settled = None;
+    run_reader(shim, "drain", topic, &args, |event| match event {
+        Event::Drained {
+            drained,
+            partition,
+            offset,
+        } => recorder.record(
+            process,
+            "read_committed",
+            OpKind::ReadCommitted {
+                value: id_of(drained.as_bytes()),
+                partition,
+                offset,
+            },
+        ),
+        Event::Done { done, stable, .. } => {
+            finished = done;
+            settled = stable;
+        }
+        _ => {}
+    })
+    .await?;
+    if settled == Some(false) {
+        tracing::warn!(
+            topic,
+            "a transaction of {topic} stayed open: read_committed read up to its first offset"
+        );
+    }
+    anyhow::ensure!(
+        finished,
+        "the read_committed read of {topic} did not reach the last stable offsets"
+    );
+    Ok(())
+}
+
+/// One pipeline member process: a read_committed group member and a
+/// transactional producer (`shim/rdkafka_shim.py pipeline`). Each transaction
+/// is logged once the shim knows how it ended.
+pub(super) async fn pipeline(
+    shim: Shim,
+    spec: PipelineSpec,
+    recorder: Recorder,
+    mut commands: watch::Receiver<MemberCommand>,
+) -> anyhow::Result<()> {
+    let args = vec![
+        "--group".into(),
+        spec.group.clone(),
+        "--output".into(),
+        spec.output.clone(),
+        "--transactional-id".into(),
+        spec.transactional_id.clone(),
+        "--batch".into(),
+        spec.batch.to_string(),
+        "--abort-every".into(),
+        spec.abort_every.to_string(),
+        "--transaction-timeout-ms".into(),
+        spec.transaction_timeout.as_millis().to_string(),
+        "--session-timeout-ms".into(),
+        spec.session_timeout.as_millis().to_string(),
+        "--heartbeat-interval-ms".into(),
+        (spec.session_timeout / 6).as_millis().to_string(),
+    ];
+    let mut child = shim.spawn("pipeline", &spec.input, &args)?;
+    let mut stdin = child.stdin.take().context("shim stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().context("shim stdout")?).lines();
+    let deadline = tokio::time::Instant::now() + MEMBER_LIFETIME_MAX;
+    let mut closing = false;
+    let mut fatal = None;
+    loop {
+        tokio::select! {
+            event = next_event(&mut lines) => match event? {
+                Some(Event::Txn { txn, outcome, outputs, offsets, error }) => recorder.record(
+                    spec.process,
+                    &spec.step,
+                    OpKind::Txn { txn, outcome, outputs, offsets, error },
+                ),
+                Some(Event::Assigned { assigned, generation }) => recorder.record(
+                    spec.process,
+                    &spec.step,
+                    OpKind::Assigned { partitions: assigned, generation },
+                ),
+                Some(Event::Fatal { fatal: why }) => fatal = Some(why),
+                Some(_) => {}
+                None => break,
+            },
+            changed = commands.changed(), if !closing => {
+                let command = if changed.is_ok() { *commands.borrow_and_update() } else { MemberCommand::Close };
+                match command {
+                    MemberCommand::Run => {}
+                    MemberCommand::Close => {
+                        closing = true;
+                        let _ = stdin.write_all(b"{\"close\": true}\n").await;
+                    }
+                    MemberCommand::Kill => {
+                        child.kill().await.context("SIGKILL to a pipeline member")?;
+                        return Ok(());
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if !closing => {
+                closing = true;
+                let _ = stdin.write_all(b"{\"close\": true}\n").await;
+            }
+        }
+    }
+    // A transaction in progress when the close came may take its own time.
+    let close_timeout = CLOSE_TIMEOUT + 2 * spec.transaction_timeout;
+    match tokio::time::timeout(close_timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(status) => anyhow::bail!(
+            "pipeline member {} ({}) exited with {status:?}{}; see clients.log",
+            spec.process,
+            spec.transactional_id,
+            fatal
+                .map(|why| format!(" after a fatal error: {why}"))
+                .unwrap_or_default()
+        ),
+        Err(_) => {
+            child.kill().await.ok();
+            anyhow::bail!(
+                "pipeline member {} did not close within {close_timeout:?}",
+                spec.process
+            )
+        }
+    }
 }
 
 /// The group's committed offsets through librdkafka.

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::{Finding, Position};
-use crate::history::{History, OpKind};
+use crate::history::{History, OpKind, TxnOutcome};
 
 /// How many examples of one invariant's violations the text shows.
 const EXAMPLES_MAX: usize = 5;
@@ -31,6 +31,18 @@ pub enum Invariant {
     AtMostOnce,
     /// Offsets handed over within one assignment only increase.
     MonotonicPolls,
+    /// Pipeline: every input record has an output read with read_committed.
+    OutputLoss,
+    /// Pipeline: no input record has two outputs read with read_committed.
+    OutputDuplicate,
+    /// Pipeline: no output of an aborted transaction is read with read_committed.
+    AbortedTxnRead,
+    /// Pipeline: a transaction's outputs are read all or none, all if it committed.
+    TxnAtomicity,
+    /// Pipeline: every output read names a record of the input topic.
+    OutputMapping,
+    /// Pipeline: the group's final committed offsets are the input's end offsets.
+    CommittedOffsets,
 }
 
 impl Invariant {
@@ -45,6 +57,12 @@ impl Invariant {
             Self::AtLeastOnce => "at-least-once",
             Self::AtMostOnce => "at-most-once",
             Self::MonotonicPolls => "monotonic polls",
+            Self::OutputLoss => "output loss",
+            Self::OutputDuplicate => "output duplicate",
+            Self::AbortedTxnRead => "aborted transaction read",
+            Self::TxnAtomicity => "transaction atomicity",
+            Self::OutputMapping => "output mapping",
+            Self::CommittedOffsets => "committed offsets",
         }
     }
 }
@@ -62,19 +80,45 @@ pub struct Counts {
     pub drained: usize,
     /// Records group members handed to the application.
     pub delivered: usize,
+    /// Pipeline transactions that committed.
+    pub txns_committed: usize,
+    /// Pipeline transactions that were aborted (never asked to commit).
+    pub txns_aborted: usize,
+    /// Pipeline transactions whose commit was asked for but did not answer.
+    pub txns_unknown: usize,
+    /// Outputs of aborted transactions that were appended to the log
+    /// (acknowledged before the abort): what read_committed must skip.
+    pub aborted_outputs_appended: usize,
+    /// Records a pipeline's final read_committed read of its output read.
+    pub read_committed: usize,
 }
 
 impl Counts {
     pub(super) fn of(history: &History) -> Self {
         let mut counts = Self::default();
         for op in &history.ops {
-            match op.kind {
+            match &op.kind {
                 OpKind::SendOk { .. } => counts.acked += 1,
                 OpKind::SendFail { .. } => counts.failed += 1,
                 OpKind::SendUnknown { .. } => counts.unknown += 1,
                 OpKind::Drained { .. } => counts.drained += 1,
                 OpKind::Delivered { .. } => counts.delivered += 1,
-                OpKind::SendInvoke { .. } | OpKind::Committed { .. } | OpKind::Assigned { .. } => {}
+                OpKind::ReadCommitted { .. } => counts.read_committed += 1,
+                OpKind::Txn {
+                    outcome, outputs, ..
+                } => match outcome {
+                    TxnOutcome::Committed => counts.txns_committed += 1,
+                    TxnOutcome::Unknown => counts.txns_unknown += 1,
+                    TxnOutcome::Aborted => {
+                        counts.txns_aborted += 1;
+                        counts.aborted_outputs_appended +=
+                            outputs.iter().filter(|o| o.offset >= 0).count();
+                    }
+                },
+                OpKind::SendInvoke { .. }
+                | OpKind::Committed { .. }
+                | OpKind::Assigned { .. }
+                | OpKind::EndOffset { .. } => {}
             }
         }
         counts
@@ -114,6 +158,18 @@ impl fmt::Display for Report {
             "acked {}, failed {}, unknown {}, drained {}, delivered {}",
             c.acked, c.failed, c.unknown, c.drained, c.delivered
         )?;
+        if c.txns_committed + c.txns_aborted + c.txns_unknown + c.read_committed > 0 {
+            writeln!(
+                f,
+                "transactions committed {}, aborted {} ({} of their outputs appended), \
+                 unknown {}; read_committed {}",
+                c.txns_committed,
+                c.txns_aborted,
+                c.aborted_outputs_appended,
+                c.txns_unknown,
+                c.read_committed
+            )?;
+        }
         for &invariant in &self.checked {
             let violations: Vec<_> = self.violations(invariant).collect();
             if violations.is_empty() {
@@ -191,6 +247,51 @@ impl fmt::Display for Finding {
                 f,
                 "{value:?} at {at} after offset {previous_offset}, member {process} generation {generation}"
             ),
+            Self::OutputLost { input, at } => {
+                write!(f, "input {input:?} at {at} has no output")
+            }
+            Self::OutputDuplicated { input, at, outputs } => {
+                let read: Vec<String> = outputs
+                    .iter()
+                    .map(|(value, place)| format!("{value:?} at {place}"))
+                    .collect();
+                write!(
+                    f,
+                    "input {input:?} at {at} came out {} times: {}",
+                    outputs.len(),
+                    read.join(", ")
+                )
+            }
+            Self::AbortedTxnRead { value, txn, at } => {
+                write!(f, "{value:?} of aborted transaction {txn} read at {at}")
+            }
+            Self::PartialTxn {
+                txn,
+                outcome,
+                read,
+                missing,
+            } => write!(
+                f,
+                "{} transaction {txn}: {read} of {} outputs read, missing e.g. {:?}",
+                outcome.name(),
+                read + missing.len(),
+                missing.first().map(String::as_str).unwrap_or_default()
+            ),
+            Self::StrayOutput { value, at, why } => write!(f, "{value:?} at {at}: {why}"),
+            Self::OffsetsNotAtEnd {
+                partition,
+                committed,
+                end,
+            } => match committed {
+                Some(committed) => write!(
+                    f,
+                    "partition {partition}: committed {committed}, the input ends at {end}"
+                ),
+                None => write!(
+                    f,
+                    "partition {partition}: nothing committed, the input ends at {end}"
+                ),
+            },
         }
     }
 }

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{Group, Role};
+use super::{Group, PipelineRun, Role};
 use crate::backend::{headers_of, parse_filter, parse_value_id};
-use crate::checker::{CheckConfig, Report, check};
+use crate::checker::{CheckConfig, Report, check, check_pipeline};
 use crate::history::{History, Op, OpKind};
 
 /// How many header-filter violations the text shows.
@@ -69,8 +69,12 @@ fn value_of(kind: &OpKind) -> Option<&str> {
         | OpKind::SendFail { value, .. }
         | OpKind::SendUnknown { value, .. }
         | OpKind::Delivered { value, .. }
-        | OpKind::Drained { value, .. } => Some(value),
-        OpKind::Committed { .. } | OpKind::Assigned { .. } => None,
+        | OpKind::Drained { value, .. }
+        | OpKind::ReadCommitted { value, .. } => Some(value),
+        OpKind::Committed { .. }
+        | OpKind::Assigned { .. }
+        | OpKind::EndOffset { .. }
+        | OpKind::Txn { .. } => None,
     }
 }
 
@@ -102,11 +106,13 @@ fn save(history: &History, dir: &Path, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks every topic's log and every group's deliveries.
+/// Checks every topic's log, every group's deliveries and every pipeline's
+/// exactly-once promise.
 pub(super) fn run(
     history: &History,
     roles: &BTreeMap<u32, Role>,
     groups: &BTreeMap<String, Group>,
+    pipelines: &BTreeMap<String, PipelineRun>,
     dir: &Path,
 ) -> anyhow::Result<Vec<CheckOutcome>> {
     let mut outcomes = Vec::new();
@@ -188,6 +194,32 @@ pub(super) fn run(
                 filter_leaks,
             });
         }
+    }
+    for (id, pipeline) in pipelines {
+        // The input's drain, the members' transactions, the read_committed read
+        // of the output and the group's final offsets.
+        let input = pipeline.spec.input.as_str();
+        let processes: BTreeSet<u32> = roles
+            .iter()
+            .filter(|(_, r)| match r {
+                Role::Drain(topic) => topic == input,
+                Role::PipelineMember(step) | Role::OutputRead(step) | Role::Offsets(step) => {
+                    step == id
+                }
+                _ => false,
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        let part = sub_history(history, |op| processes.contains(&op.process));
+        save(&part, dir, &format!("pipeline-{id}"))?;
+        outcomes.push(CheckOutcome {
+            label: format!(
+                "pipeline {id} ({input} -> {}, exactly-once)",
+                pipeline.spec.output
+            ),
+            report: check_pipeline(&part),
+            filter_leaks: Vec::new(),
+        });
     }
     Ok(outcomes)
 }
