@@ -169,6 +169,35 @@ impl BrokerCtx {
         Some(id)
     }
 
+    /// Calls `changed` with the partitions of `topic` this broker leads (and
+    /// their epochs) now and on every change, until it returns false or the
+    /// broker stops.
+    pub fn watch_led_partitions(
+        self: &Arc<Self>,
+        topic: &'static str,
+        changed: impl Fn(std::collections::BTreeMap<i32, i32>) -> bool + Send + 'static,
+    ) {
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            let mut images = ctx.images.clone();
+            let mut last = None;
+            loop {
+                let led = images
+                    .borrow_and_update()
+                    .led_partitions(topic, ctx.config.node_id);
+                if last.as_ref() != Some(&led) {
+                    if !changed(led.clone()) {
+                        break;
+                    }
+                    last = Some(led);
+                }
+                if images.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     /// Waits (bounded) until the partition set matches the current image.
     pub async fn await_reconciled(&self) {
         let target = self.image().version;

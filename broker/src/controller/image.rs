@@ -297,6 +297,24 @@ impl MetadataImage {
         self.topics.get(name)
     }
 
+    /// The partitions of `topic` that `node_id` leads, with their leader
+    /// epochs (the internal topics' coordinators follow these).
+    pub fn led_partitions(
+        &self,
+        topic: &str,
+        node_id: i32,
+    ) -> std::collections::BTreeMap<i32, i32> {
+        self.topic(topic)
+            .map(|t| {
+                (0..)
+                    .zip(&t.partitions)
+                    .filter(|(_, p)| p.leader == node_id)
+                    .map(|(i, p)| (i, p.leader_epoch))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A partition by topic name and index.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage> {
         let index = usize::try_from(partition).ok()?;

@@ -23,7 +23,7 @@ use super::directory::{GroupDirectory, Leadership, StartingGroup};
 use super::offsets::{self, OFFSETS_TOPIC, PartitionGroups};
 use super::state::{GroupLimits, codes};
 use crate::context::BrokerCtx;
-use crate::controller::{MetadataImage, TopicError, TopicSpec};
+use crate::controller::{TopicError, TopicSpec};
 use crate::limits::TOPIC_READY_WAIT_MS;
 use crate::partition::PartitionEntry;
 
@@ -125,7 +125,9 @@ impl Actor for GroupManager {
         let manager = myself.clone();
         tokio::spawn(async move {
             ensure_offsets_topic(&ctx).await;
-            let led = led_partitions(&ctx.image(), ctx.config.node_id);
+            let led = ctx
+                .image()
+                .led_partitions(OFFSETS_TOPIC, ctx.config.node_id);
             let mut loads = Vec::new();
             for (&partition, &epoch) in &led {
                 let lead = Leadership { partition, epoch };
@@ -190,7 +192,15 @@ impl Actor for GroupManager {
                     let result = state.route(&myself, w.group_id, w.create, w.msg).await;
                     let _ = w.routed.send(result);
                 }
-                watch_leadership(state.args.ctx.clone(), myself.clone());
+                let manager = myself.clone();
+                state
+                    .args
+                    .ctx
+                    .watch_led_partitions(OFFSETS_TOPIC, move |led| {
+                        manager
+                            .cast(GroupManagerMsg::LeadershipChanged(led))
+                            .is_ok()
+                    });
             }
             GroupManagerMsg::LeadershipChanged(led) => state.on_leadership(&myself, led),
             GroupManagerMsg::PartitionLoaded(lead, mut groups) => {
@@ -462,42 +472,6 @@ impl GroupManagerState {
             }
         });
     }
-}
-
-/// The offsets partitions `node_id` leads in `image`, with their epochs.
-fn led_partitions(image: &MetadataImage, node_id: i32) -> LedPartitions {
-    image
-        .topic(OFFSETS_TOPIC)
-        .map(|topic| {
-            (0..)
-                .zip(&topic.partitions)
-                .filter(|(_, p)| p.leader == node_id)
-                .map(|(i, p)| (i, p.leader_epoch))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Tells the manager each change of the offsets partitions this broker leads,
-/// until it stops.
-fn watch_leadership(ctx: Arc<BrokerCtx>, manager: ActorRef<GroupManagerMsg>) {
-    tokio::spawn(async move {
-        let mut images = ctx.images.clone();
-        let mut last = None;
-        loop {
-            let led = led_partitions(&images.borrow_and_update(), ctx.config.node_id);
-            if last.as_ref() != Some(&led) {
-                let changed = GroupManagerMsg::LeadershipChanged(led.clone());
-                if manager.cast(changed).is_err() {
-                    break;
-                }
-                last = Some(led);
-            }
-            if images.changed().await.is_err() {
-                break;
-            }
-        }
-    });
 }
 
 /// Replays offsets partition `partition` (waiting, bounded, for it to come

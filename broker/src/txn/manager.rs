@@ -17,7 +17,6 @@ use super::coordinator::{TxnCoordinator, TxnCoordinatorArgs, TxnMsg};
 use super::log::{self, PartitionTxns, TXN_STATE_TOPIC};
 use super::state::{self, TxnMetadata, TxnStatus, codes};
 use crate::context::BrokerCtx;
-use crate::controller::MetadataImage;
 use crate::limits::TOPIC_READY_WAIT_MS;
 use crate::partition::PartitionEntry;
 
@@ -93,7 +92,10 @@ impl Actor for TxnManager {
         myself: ActorRef<Self::Msg>,
         args: TxnManagerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        watch_leadership(args.ctx.clone(), myself.clone());
+        let manager = myself.clone();
+        args.ctx.watch_led_partitions(TXN_STATE_TOPIC, move |led| {
+            manager.cast(TxnManagerMsg::LeadershipChanged(led)).is_ok()
+        });
         let interval = Duration::from_millis(
             args.ctx
                 .config
@@ -401,43 +403,6 @@ impl TxnManagerState {
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
-}
-
-/// The `__transaction_state` partitions `node_id` leads, with their epochs.
-fn led_partitions(image: &MetadataImage, node_id: i32) -> BTreeMap<i32, i32> {
-    image
-        .topic(TXN_STATE_TOPIC)
-        .map(|topic| {
-            (0..)
-                .zip(&topic.partitions)
-                .filter(|(_, p)| p.leader == node_id)
-                .map(|(i, p)| (i, p.leader_epoch))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Tells the manager each change of the partitions this broker leads.
-fn watch_leadership(ctx: Arc<BrokerCtx>, manager: ActorRef<TxnManagerMsg>) {
-    tokio::spawn(async move {
-        let mut images = ctx.images.clone();
-        let mut last = None;
-        loop {
-            let led = led_partitions(&images.borrow_and_update(), ctx.config.node_id);
-            if last.as_ref() != Some(&led) {
-                if manager
-                    .cast(TxnManagerMsg::LeadershipChanged(led.clone()))
-                    .is_err()
-                {
-                    break;
-                }
-                last = Some(led);
-            }
-            if images.changed().await.is_err() {
-                break;
-            }
-        }
-    });
 }
 
 /// Replays a led partition (waiting, bounded, for it to come online) and
