@@ -134,6 +134,7 @@ impl Broker {
             producer_ids: Default::default(),
             readiness: Default::default(),
             metrics,
+            peers: Default::default(),
         });
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),

@@ -176,6 +176,9 @@ pub struct BrokerConfig {
     /// A transactional id idle this long is forgotten
     /// (`transactional.id.expiration.ms`).
     pub transactional_id_expiration_ms: i64,
+    /// A batch opening a transaction on a partition is verified with the
+    /// coordinator first (KIP-890, `transaction.partition.verification.enable`).
+    pub transaction_partition_verification_enable: bool,
     /// How often expired transactions are looked for
     /// (`transaction.abort.timed.out.transaction.cleanup.interval.ms`).
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
@@ -234,6 +237,7 @@ impl Default for BrokerConfig {
             transaction_state_log_segment_bytes: 100 * 1024 * 1024,
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 7 * 24 * 3600 * 1000,
+            transaction_partition_verification_enable: true,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_retention_check_interval_ms: 600_000,
@@ -405,6 +409,9 @@ impl BrokerConfig {
             }
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = v.parse()?,
             "transactional.id.expiration.ms" => self.transactional_id_expiration_ms = v.parse()?,
+            "transaction.partition.verification.enable" => {
+                self.transaction_partition_verification_enable = v.parse()?
+            }
             "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                 self.transaction_abort_timed_out_transaction_cleanup_interval_ms = v.parse()?
             }

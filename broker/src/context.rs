@@ -17,6 +17,7 @@ use crate::group::GroupDirectory;
 use crate::limits::{ACTOR_CALL_TIMEOUT_MS, PRODUCER_ID_BLOCK, TOPIC_READY_WAIT_MS};
 use crate::metrics::Metrics;
 use crate::partition::PartitionRegistry;
+use crate::peers::PeerConnections;
 use crate::readiness::Readiness;
 
 /// Shared broker context handed to handlers.
@@ -42,6 +43,8 @@ pub struct BrokerCtx {
     pub readiness: Readiness,
     /// This broker's metrics (`/metrics`).
     pub metrics: Arc<Metrics>,
+    /// Connections to the other brokers.
+    pub peers: PeerConnections,
 }
 
 impl BrokerCtx {

@@ -139,6 +139,8 @@ pub fn partition_error_code(e: &PartitionError) -> i16 {
         }
         PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch.code(),
         PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch.code(),
+        // Only seen by the produce path, which verifies; never a client's.
+        PartitionError::NeedsVerification { .. } => ResponseError::InvalidTxnState.code(),
     }
 }
 

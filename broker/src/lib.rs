@@ -15,6 +15,7 @@ pub mod listener;
 pub mod log;
 pub mod metrics;
 pub mod partition;
+pub mod peers;
 pub mod readiness;
 pub mod replica;
 pub mod txn;

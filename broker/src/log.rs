@@ -37,7 +37,7 @@ mod truncate;
 mod tests;
 
 pub use batch::{BatchError, BatchHeader};
-pub use compact::{CompactionDone, CompactionJob, CompactionStats};
+pub use compact::{CompactionDone, CompactionJob, CompactionStats, CompactionTxns};
 pub use flusher::{
     CheckpointWrite, FlushDone, FlushRequest, FlushTarget, Flusher, FlusherHandle, FsyncPolicy,
 };

@@ -18,6 +18,7 @@ pub use actor::{
 pub use manager::{PartitionManager, PartitionManagerArgs};
 pub use registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
 pub use replication::{IsrChange, IsrChanges};
+pub use txns::TxnCheck;
 
 use thiserror::Error;
 
@@ -68,6 +69,16 @@ pub enum PartitionError {
     /// A replica request under an older leader epoch than this replica's.
     #[error("leader epoch {request} is older than the current {current}")]
     FencedLeaderEpoch { request: i32, current: i32 },
+    /// A batch that would open a transaction here, to be verified with the
+    /// transaction's coordinator and appended again under `guard` (KIP-890).
+    #[error(
+        "producer {producer_id} epoch {epoch}: the partition must be verified with the transaction coordinator"
+    )]
+    NeedsVerification {
+        producer_id: i64,
+        epoch: i16,
+        guard: u64,
+    },
     /// A replica request under a newer leader epoch than this replica knows.
     #[error("leader epoch {request} is newer than the current {current}")]
     UnknownLeaderEpoch { request: i32, current: i32 },

@@ -48,6 +48,7 @@ pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod txn_route;
+pub mod txn_verify;
 pub mod write_txn_markers;
 
 pub use crate::context::BrokerCtx;

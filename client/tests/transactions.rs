@@ -21,6 +21,19 @@ use weir_client::consumer::{
 use weir_client::error::ClientError;
 use weir_client::producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord};
 
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::{AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId};
+use kafka_protocol::protocol::StrBytes;
+use weir_client::conn::Connection;
+use weir_client::protocol::ApiKey;
+use weir_client::protocol::batch_encoder::{NewRecord, encode_transactional_batch};
+use weir_client::protocol::reader::Reader;
+use weir_client::protocol::responses::{
+    ADD_PARTITIONS_TO_TXN_VERSION, AddPartitionsToTxnResponse, END_TXN_VERSION, EndTxnResponse,
+    FIND_COORDINATOR_VERSION, FindCoordinatorResponse, INIT_PRODUCER_ID_VERSION,
+    InitProducerIdResponse, PRODUCE_VERSION, ProduceResponse,
+};
+
 use support::BrokerProcess;
 
 /// Every wait of a test ends by then.
@@ -514,4 +527,153 @@ async fn a_failed_record_makes_the_transaction_abortable_and_abort_recovers() {
     let everything: Vec<Placed> = written.into_iter().chain(after).collect();
     assert_eq!(read(&mut all_reader, everything.len()).await, everything);
     producer.close(WAIT).await.unwrap();
+}
+
+/// One raw call of the stray-batch test, answered or failing the test.
+async fn raw_call<R: kafka_protocol::protocol::Encodable, T>(
+    conn: &Connection,
+    (key, version): (ApiKey, i16),
+    request: &R,
+    decode: impl FnOnce(&mut Reader) -> Result<T, weir_client::protocol::DecodeError>,
+) -> T {
+    let body = conn.call(key as i16, version, request).await.unwrap();
+    conn.decode(body, decode).unwrap()
+}
+
+/// A transactional batch of `producer` for `topic`-0; its error code.
+async fn produce_transactional(conn: &Connection, id: &str, (pid, epoch): (i64, i16)) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let records = [NewRecord {
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"stray")),
+        timestamp_ms: 0,
+    }];
+    let batch = encode_transactional_batch(&records, pid, epoch).unwrap();
+    let request = kafka_protocol::messages::ProduceRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.into()))))
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("stray")))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch)),
+                ]),
+        ]);
+    let key = (ApiKey::Produce, PRODUCE_VERSION);
+    let response = raw_call(conn, key, &request, ProduceResponse::decode).await;
+    response.responses[0].partition_responses[0].error_code
+}
+
+/// KIP-890 part 1: a transactional batch for a partition its transaction
+/// never added — before the transaction, or late after it ended — is refused
+/// with INVALID_TXN_STATE and writes nothing, so no hanging transaction holds
+/// the last stable offset back; once added, the same batch goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_outside_its_transaction_is_refused_and_writes_nothing() {
+    use kafka_protocol::messages::{EndTxnRequest, InitProducerIdRequest};
+    let (broker, _dir) = broker();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "stray", 1).await;
+    let conn = Connection::connect(&bootstrap, "stray-test", 1, WAIT)
+        .await
+        .unwrap();
+    let id = "stray-txn";
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str(id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let deadline = Instant::now() + WAIT;
+    // The coordinator's topic is created by the first FindCoordinator.
+    let find = kafka_protocol::messages::FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_static_str(id))
+        .with_key_type(1);
+    loop {
+        let key = (ApiKey::FindCoordinator, FIND_COORDINATOR_VERSION);
+        let r = raw_call(&conn, key, &find, FindCoordinatorResponse::decode).await;
+        if r.error_code == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "FindCoordinator: error {}",
+            r.error_code
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let producer = loop {
+        let key = (ApiKey::InitProducerId, INIT_PRODUCER_ID_VERSION);
+        let r = raw_call(&conn, key, &init, InitProducerIdResponse::decode).await;
+        // Retried while the coordinator loads its partition.
+        if r.error_code == 0 {
+            break (r.producer_id, r.producer_epoch);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "InitProducerId: error {}",
+            r.error_code
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cluster = weir_client::cluster::Cluster::new(ClientConfig::new(&bootstrap)).unwrap();
+    let ends = || async {
+        let committed = IsolationLevel::ReadCommitted;
+        let uncommitted = IsolationLevel::ReadUncommitted;
+        (
+            list_offset_with(&cluster, "stray", 0, -1, uncommitted)
+                .await
+                .unwrap(),
+            list_offset_with(&cluster, "stray", 0, -1, committed)
+                .await
+                .unwrap(),
+        )
+    };
+
+    const INVALID_TXN_STATE: i16 = 48;
+    assert_eq!(
+        produce_transactional(&conn, id, producer).await,
+        INVALID_TXN_STATE
+    );
+    assert_eq!(ends().await, (0, 0), "the refused batch wrote nothing");
+
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str(id)))
+        .with_v3_and_below_producer_id(ProducerId(producer.0))
+        .with_v3_and_below_producer_epoch(producer.1)
+        .with_v3_and_below_topics(vec![
+            AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("stray")))
+                .with_partitions(vec![0]),
+        ]);
+    let key = (ApiKey::AddPartitionsToTxn, ADD_PARTITIONS_TO_TXN_VERSION);
+    let added = raw_call(&conn, key, &add, AddPartitionsToTxnResponse::decode).await;
+    let code = added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+    assert_eq!(code, 0);
+    assert_eq!(produce_transactional(&conn, id, producer).await, 0);
+    assert_eq!(ends().await, (1, 0), "the open transaction holds the LSO");
+
+    let end = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(StrBytes::from_static_str(id)))
+        .with_producer_id(ProducerId(producer.0))
+        .with_producer_epoch(producer.1)
+        .with_committed(true);
+    let key = (ApiKey::EndTxn, END_TXN_VERSION);
+    assert_eq!(
+        raw_call(&conn, key, &end, EndTxnResponse::decode)
+            .await
+            .error_code,
+        0
+    );
+    // The commit marker follows the record.
+    assert_eq!(ends().await, (2, 2));
+
+    // A late batch of the ended transaction cannot open a new one.
+    assert_eq!(
+        produce_transactional(&conn, id, producer).await,
+        INVALID_TXN_STATE
+    );
+    assert_eq!(ends().await, (2, 2), "nothing hangs");
 }

@@ -168,5 +168,6 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
         producer_ids: Default::default(),
         readiness: Default::default(),
         metrics: Default::default(),
+        peers: Default::default(),
     })
 }

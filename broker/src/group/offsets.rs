@@ -18,7 +18,7 @@ use weir_client::protocol::records::batches;
 
 use super::state::{GroupSnapshot, codes};
 use crate::log::{LogReader, ReadError};
-use crate::partition::txns::{Marker, marker_of};
+use crate::partition::txns::{Marker, TxnCheck, marker_of};
 use crate::partition::{
     AppendOutcome, PartitionEntry, PartitionError, PartitionMsg, PartitionRegistry,
 };
@@ -378,6 +378,9 @@ pub fn submit_batch(
     let append = PartitionMsg::Append {
         records: batch,
         acks: -1,
+        // A transaction's offsets are verified by the coordinator's
+        // AddOffsetsToTxn before TxnOffsetCommit gets here.
+        check: TxnCheck::Off,
         reply: RpcReplyPort::from(tx),
     };
     if handle.actor.cast(append).is_err() {

@@ -8,8 +8,18 @@
 //! delta, new count and CRC); a run of batches that lose everything becomes one
 //! empty batch spanning their offsets, so every segment still covers a contiguous
 //! offset range and recovery's contiguity check keeps its strength. Compressed
-//! and control batches are kept whole and their keys are not indexed: keeping a
-//! superseded record is safe, dropping a live one never happens.
+//! batches that do not decompress within bounds are kept whole and their keys
+//! are not indexed: keeping a superseded record is safe, dropping a live one
+//! never happens.
+//!
+//! Transactions, as Kafka's cleaner treats them ([`CompactionJob::with_transactions`]):
+//! only segments below the last stable offset are cleaned, so every
+//! transactional batch there has its marker; records of aborted transactions
+//! are dropped, committed ones compact like any others; a COMMIT or ABORT
+//! marker is dropped once none of its transaction's records are left and it
+//! is older than `delete.retention.ms` (a marker kept past its data would end
+//! nothing; data kept past its marker would reopen the transaction when the
+//! log is replayed, so a marker with data left always stays).
 //!
 //! The work is split so the partition actor never blocks on it: [`Log::compaction_job`]
 //! snapshots the segments, [`CompactionJob::run`] (on a blocking thread) indexes
@@ -22,7 +32,7 @@
 //! A follower's truncation during a job makes it stale: it stops, and nothing it
 //! wrote is swapped in (it read segments that were cut).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +74,27 @@ pub struct CompactionJob {
     /// The log's truncation count, and its value at snapshot time.
     truncations: Truncations,
     truncations_seen: u64,
+    /// Aborted transactions by producer id: (first offset, marker offset).
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+/// What a job must know of a partition's transactions.
+#[derive(Debug, Clone, Default)]
+pub struct CompactionTxns {
+    /// The last stable offset: nothing from here on is cleaned.
+    pub stable_offset: i64,
+    /// Aborted transactions: (producer id, first offset, marker offset).
+    pub aborted: Vec<(i64, i64, i64)>,
+}
+
+impl CompactionTxns {
+    /// A log with no transaction open or aborted (tests, logs without any).
+    pub fn none() -> Self {
+        Self {
+            stable_offset: i64::MAX,
+            aborted: Vec::new(),
+        }
+    }
 }
 
 /// Consecutive segments rewritten, cleaned, into one `.cleaned` file.
@@ -106,8 +137,9 @@ struct Plan {
 }
 
 impl Log {
-    /// A compaction job when the log is compacted and has sealed, fsynced segments.
-    pub fn compaction_job(&self, now_ms: i64) -> Option<CompactionJob> {
+    /// A compaction job when the log is compacted and has sealed, fsynced
+    /// segments below the last stable offset.
+    pub fn compaction_job(&self, now_ms: i64, txns: CompactionTxns) -> Option<CompactionJob> {
         if !self.config.compact {
             return None;
         }
@@ -117,7 +149,7 @@ impl Log {
             .iter()
             .take_while(|s| s.next_offset() <= self.flushed_offset)
             .count();
-        (cleanable > 0).then(|| CompactionJob {
+        let job = CompactionJob {
             dir: self.dir.clone(),
             fs: self.fs.clone(),
             config: self.config.clone(),
@@ -126,7 +158,9 @@ impl Log {
             now_ms,
             truncations: self.truncations.clone(),
             truncations_seen: *self.truncations.lock(),
-        })
+            aborted: HashMap::new(),
+        };
+        job.with_transactions(txns)
     }
 
     /// Swaps cleaned groups in; a group whose segments changed meanwhile
@@ -236,6 +270,81 @@ impl CompactionJob {
         }
     }
 
+    /// Cleans only below `txns.stable_offset`, dropping aborted records and
+    /// spent markers; `None` when nothing below it is cleanable.
+    fn with_transactions(mut self, txns: CompactionTxns) -> Option<Self> {
+        self.cleanable = self.segments[..self.cleanable]
+            .iter()
+            .take_while(|s| s.next_offset() <= txns.stable_offset)
+            .count();
+        for (producer_id, first, last) in txns.aborted {
+            self.aborted
+                .entry(producer_id)
+                .or_default()
+                .push((first, last));
+        }
+        (self.cleanable > 0).then_some(self)
+    }
+
+    /// Whether `header`'s (transactional) batch belongs to an aborted transaction.
+    fn is_aborted(&self, header: &BatchHeader) -> bool {
+        self.aborted.get(&header.producer_id).is_some_and(|txns| {
+            txns.iter()
+                .any(|&(first, last)| first <= header.base_offset && header.base_offset < last)
+        })
+    }
+
+    /// Whether a data record survives cleaning.
+    fn survives(
+        &self,
+        header: &BatchHeader,
+        record: &RawRecord,
+        latest: &HashMap<Bytes, i64>,
+    ) -> bool {
+        let tombstones_expire_before = self.now_ms.saturating_sub(self.config.delete_retention_ms);
+        match &record.key {
+            None => true,
+            Some(key) => {
+                latest.get(key) == Some(&record.offset)
+                    && !(record.tombstone && header.max_timestamp < tombstones_expire_before)
+            }
+        }
+    }
+
+    /// Base offsets of the markers this job drops: those whose transaction
+    /// has no record left (aborted, compacted away, or below the log start)
+    /// and that are older than `delete.retention.ms`. Decided over every
+    /// cleanable segment before any is written, as a transaction's records
+    /// and its marker may sit in different groups.
+    fn spent_markers(&self, latest: &HashMap<Bytes, i64>) -> io::Result<HashSet<i64>> {
+        let horizon = self.now_ms.saturating_sub(self.config.delete_retention_ms);
+        // Producers with a transaction seen open, and whether it keeps data.
+        let mut open: HashMap<i64, bool> = HashMap::new();
+        let mut spent = HashSet::new();
+        for segment in &self.segments[..self.cleanable] {
+            for_each_batch(segment, |header, bytes| {
+                if header.attributes & CONTROL_BIT != 0 {
+                    let kept = open.remove(&header.producer_id).unwrap_or(false);
+                    if !kept && header.max_timestamp < horizon {
+                        spent.insert(header.base_offset);
+                    }
+                } else if header.attributes & TRANSACTIONAL_BIT != 0 {
+                    let kept = !self.is_aborted(header)
+                        && match raw_records(header, bytes) {
+                            Some(section) => section
+                                .records
+                                .iter()
+                                .any(|r| self.survives(header, r, latest)),
+                            None => true,
+                        };
+                    *open.entry(header.producer_id).or_insert(false) |= kept;
+                }
+                Ok(true)
+            })?;
+        }
+        Ok(spent)
+    }
+
     fn run_until_truncated(&self) -> Result<CompactionDone, LogError> {
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -249,6 +358,10 @@ impl CompactionJob {
         let Some(latest) = self.latest_offsets().map_err(io(&self.dir))? else {
             tracing::warn!(dir = %self.dir.display(), "too many keys to compact; skipped");
             return Ok(done);
+        };
+        let latest = Cleaning {
+            spent: self.spent_markers(&latest).map_err(io(&self.dir))?,
+            latest,
         };
         let cleanable = &self.segments[..self.cleanable];
         let mut plans = Vec::with_capacity(cleanable.len());
@@ -315,7 +428,7 @@ impl CompactionJob {
         &self,
         originals: Vec<Arc<Segment>>,
         end: i64,
-        latest: &HashMap<Bytes, i64>,
+        latest: &Cleaning,
     ) -> io::Result<Option<CleanedGroup>> {
         let first = &originals[0];
         let path = first
@@ -368,7 +481,11 @@ impl CompactionJob {
         for segment in &self.segments {
             let mut overflow = false;
             for_each_batch(segment, |header, bytes| {
-                let records = raw_records(header, bytes).map(|r| r.records);
+                // An aborted record never supersedes anything.
+                let aborted = header.attributes & TRANSACTIONAL_BIT != 0 && self.is_aborted(header);
+                let records = raw_records(header, bytes)
+                    .filter(|_| !aborted)
+                    .map(|r| r.records);
                 for record in records.unwrap_or_default() {
                     let Some(key) = record.key else { continue };
                     let len = key.len();
@@ -392,28 +509,28 @@ impl CompactionJob {
     fn clean(
         &self,
         segment: &Segment,
-        latest: &HashMap<Bytes, i64>,
+        cleaning: &Cleaning,
         emit: &mut dyn FnMut(&Bytes) -> io::Result<()>,
     ) -> io::Result<u64> {
-        let tombstones_expire_before = self.now_ms.saturating_sub(self.config.delete_retention_ms);
         let mut removed = 0u64;
         // A run of batches that lost everything: (first header, last offset, max ts).
         let mut run: Option<(BatchHeader, i64, i64)> = None;
         for_each_batch(segment, |header, bytes| {
+            let control = header.attributes & CONTROL_BIT != 0;
+            let transactional = header.attributes & TRANSACTIONAL_BIT != 0;
             let kept = match raw_records(header, bytes) {
+                _ if (control && cleaning.spent.contains(&header.base_offset))
+                    || (transactional && !control && self.is_aborted(header)) =>
+                {
+                    removed += header.record_count.max(0) as u64;
+                    Kept::None
+                }
                 None => Kept::All,
                 Some(section) => {
                     let records = &section.records;
                     let survivors: Vec<&RawRecord> = records
                         .iter()
-                        .filter(|r| match &r.key {
-                            None => true,
-                            Some(key) => {
-                                latest.get(key) == Some(&r.offset)
-                                    && !(r.tombstone
-                                        && header.max_timestamp < tombstones_expire_before)
-                            }
-                        })
+                        .filter(|r| self.survives(header, r, &cleaning.latest))
                         .collect();
                     removed += (records.len() - survivors.len()) as u64;
                     if survivors.len() == records.len() {
@@ -466,6 +583,13 @@ enum Kept {
     Some(Bytes),
 }
 
+/// What a job decided before writing: the latest offset of every key, and
+/// the markers it drops.
+struct Cleaning {
+    latest: HashMap<Bytes, i64>,
+    spent: HashSet<i64>,
+}
+
 /// One record's place in a batch's (decompressed) records section.
 struct RawRecord {
     /// Byte range of the whole record (length prefix included) in the section.
@@ -506,11 +630,12 @@ fn for_each_batch(
     Ok(())
 }
 
-/// The records of a data batch; `None` for control or transactional batches,
-/// malformed records, and compressed sections that do not decompress within
+/// The records of a data batch (transactional ones included: the caller
+/// decides on aborted transactions); `None` for control batches, malformed
+/// records, and compressed sections that do not decompress within
 /// `COMPACTION_DECOMPRESSED_BYTES_MAX` (all kept whole).
 fn raw_records(header: &BatchHeader, batch: &Bytes) -> Option<RecordsSection> {
-    if header.attributes & (CONTROL_BIT | TRANSACTIONAL_BIT) != 0 {
+    if header.attributes & CONTROL_BIT != 0 {
         return None;
     }
     let codec = Compression::from_attributes(header.attributes).ok()?;

@@ -30,12 +30,13 @@ use super::PartitionError;
 use super::producers::{ProducerBatch, ProducerStates, SequenceCheck};
 use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
 use super::replication::{IsrChanges, Role};
-use super::txns::{AbortedIndex, Marker, TxnState, marker_batch, marker_of};
+use super::txns::{AbortedIndex, Admission, Marker, TxnCheck, TxnState, marker_batch, marker_of};
 use crate::controller::topic_config::TimestampType;
 use crate::controller::{PartitionImage, TopicConfig};
 use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, PENDING_ACKS_MAX, PRODUCER_ID_EXPIRATION_MS};
 use crate::log::{
-    CompactionDone, FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log, LogConfig, LogError,
+    CompactionDone, CompactionTxns, FileSystem, FlushRequest, FlusherHandle, FsyncPolicy, Log,
+    LogConfig, LogError,
 };
 
 /// The result of an append, as a Produce response needs it.
@@ -59,6 +60,8 @@ pub enum PartitionMsg {
     Append {
         records: Bytes,
         acks: i16,
+        /// How a batch opening a transaction here is verified (KIP-890).
+        check: TxnCheck,
         reply: AppendReply,
     },
     /// The flusher finished an fsync covering offsets below `up_to`.
@@ -375,8 +378,9 @@ impl Actor for Partition {
             PartitionMsg::Append {
                 records,
                 acks,
+                check,
                 reply,
-            } => state.on_append(&myself, records, acks, reply)?,
+            } => state.on_append(&myself, records, (acks, check), reply)?,
             PartitionMsg::Flushed { result } => state.on_flushed(&myself, result)?,
             PartitionMsg::FlushTick => {
                 state.tick_armed = false;
@@ -485,7 +489,7 @@ impl PartitionState {
         &mut self,
         myself: &ActorRef<PartitionMsg>,
         records: Bytes,
-        acks: i16,
+        (acks, check): (i16, TxnCheck),
         reply: AppendReply,
     ) -> Result<(), ActorProcessingErr> {
         if self.pending_acks.len() >= PENDING_ACKS_MAX {
@@ -516,6 +520,17 @@ impl PartitionState {
                 return Ok(());
             }
         };
+        if let Some((_, facts)) = views.iter().find(|(_, f)| f.transactional) {
+            let p = facts.producer;
+            if let Admission::Verify(guard) = self.txns.admit(p.producer_id, check) {
+                let _ = reply.send(Err(PartitionError::NeedsVerification {
+                    producer_id: p.producer_id,
+                    epoch: p.epoch,
+                    guard,
+                }));
+                return Ok(());
+            }
+        }
         let append_time =
             (self.args.config.timestamp_type == TimestampType::LogAppendTime).then(now_ms);
         let mut first = None;
@@ -816,7 +831,17 @@ impl PartitionState {
             return;
         }
         let now = now_ms();
-        let Some(job) = self.log.compaction_job(now) else {
+        let txns = CompactionTxns {
+            stable_offset: *self.last_stable.borrow(),
+            aborted: self
+                .txns
+                .aborted()
+                .all()
+                .into_iter()
+                .map(|t| (t.producer_id, t.first_offset, t.last_offset))
+                .collect(),
+        };
+        let Some(job) = self.log.compaction_job(now, txns) else {
             return;
         };
         let end = job.cleanable_end();

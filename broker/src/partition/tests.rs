@@ -72,6 +72,7 @@ pub(super) async fn append_records(
             |reply| PartitionMsg::Append {
                 records,
                 acks,
+                check: TxnCheck::Off,
                 reply,
             },
             Some(Duration::from_secs(10)),
@@ -125,6 +126,7 @@ async fn bad_batches_get_errors_and_the_actor_keeps_running() {
             |reply| PartitionMsg::Append {
                 records,
                 acks: 1,
+                check: TxnCheck::Off,
                 reply,
             },
             None,
@@ -141,6 +143,7 @@ async fn bad_batches_get_errors_and_the_actor_keeps_running() {
             |reply| PartitionMsg::Append {
                 records,
                 acks: 1,
+                check: TxnCheck::Off,
                 reply,
             },
             None,

@@ -21,6 +21,8 @@ use parking_lot::RwLock;
 use weir_client::protocol::batch_encoder::{put_varint, put_varint_bytes};
 use weir_client::protocol::records::{CONTROL_MASK, RecordBatchView, TRANSACTIONAL_MASK};
 
+use crate::limits::PRODUCERS_PER_PARTITION_MAX;
+
 /// Aborted transactions remembered per partition (oldest dropped first; Kafka
 /// keeps them per segment and drops them with the segment).
 pub const ABORTED_TXNS_MAX: usize = 100_000;
@@ -109,11 +111,43 @@ pub struct OpenTxn {
     pub started_ms: i64,
 }
 
+/// How an append's transactional batches are checked against their
+/// coordinator (KIP-890 part 1, Kafka's `transaction.partition.verification.enable`):
+/// a batch that would open a transaction on this partition is appended only
+/// once the coordinator confirmed the partition is in the producer's ongoing
+/// transaction, so a late or stray batch cannot open a transaction nothing
+/// will ever end (a hanging transaction holds the LSO back forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCheck {
+    /// Append without asking (verification off; tests of the partition alone).
+    Off,
+    /// Ask first: an opening batch is answered with a verification guard.
+    Required,
+    /// The coordinator confirmed the partition under this guard.
+    Verified(u64),
+}
+
+/// Whether a transactional batch may be appended now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Append it.
+    Append,
+    /// Verify with the coordinator, then append again under this guard.
+    Verify(u64),
+}
+
 /// Transactions of one partition.
 #[derive(Debug, Default)]
 pub struct TxnState {
     /// Open transactions by producer id.
     open: HashMap<i64, OpenTxn>,
+    /// Verifications under way, by producer id: the guard a verified append
+    /// must carry. A marker of the producer voids it (Kafka's
+    /// `VerificationGuard`: a transaction ended between the coordinator's
+    /// answer and the append must not be reopened by it).
+    verifying: HashMap<i64, u64>,
+    /// The last guard handed out.
+    last_guard: u64,
     /// Ended transactions whose marker the high watermark has not passed:
     /// first offset → marker offset (several may share a first offset only
     /// across producers, so the value keeps the largest marker).
@@ -141,8 +175,33 @@ impl TxnState {
         &self.open
     }
 
+    /// KIP-890: may a transactional batch of `producer_id` be appended under
+    /// `check`? A producer with a transaction open here needs no check.
+    pub fn admit(&mut self, producer_id: i64, check: TxnCheck) -> Admission {
+        if self.open.contains_key(&producer_id) {
+            return Admission::Append;
+        }
+        let pending = self.verifying.get(&producer_id).copied();
+        match (check, pending) {
+            (TxnCheck::Off, _) => Admission::Append,
+            (TxnCheck::Verified(guard), Some(current)) if guard == current => Admission::Append,
+            // Concurrent requests of one producer share a verification.
+            (_, Some(current)) => Admission::Verify(current),
+            (_, None) => {
+                if self.verifying.len() >= PRODUCERS_PER_PARTITION_MAX {
+                    // Bounded: voided guards only cost their holders a retry.
+                    self.verifying.clear();
+                }
+                self.last_guard += 1;
+                self.verifying.insert(producer_id, self.last_guard);
+                Admission::Verify(self.last_guard)
+            }
+        }
+    }
+
     /// A transactional data batch of `producer_id` was appended at `base_offset`.
     pub fn on_data(&mut self, producer_id: i64, epoch: i16, base_offset: i64, now_ms: i64) {
+        self.verifying.remove(&producer_id);
         self.open.entry(producer_id).or_insert(OpenTxn {
             first_offset: base_offset,
             epoch,
@@ -154,6 +213,7 @@ impl TxnState {
     /// open transaction here (a retried marker, or a partition added to a
     /// transaction that wrote nothing to it) ends nothing.
     pub fn on_marker(&mut self, producer_id: i64, marker: Marker, offset: i64) {
+        self.verifying.remove(&producer_id);
         let Some(txn) = self.open.remove(&producer_id) else {
             return;
         };
@@ -204,6 +264,7 @@ impl TxnState {
     pub fn reset(&mut self, replicated: i64) -> TxnReplay<'_> {
         self.open.clear();
         self.unreplicated.clear();
+        self.verifying.clear();
         TxnReplay {
             state: self,
             aborted: VecDeque::new(),
@@ -373,6 +434,32 @@ mod tests {
         s.on_marker(1, Marker::Abort, 3);
         assert!(s.aborted().all().is_empty());
         assert_eq!(s.last_stable_offset(4), 4);
+    }
+
+    #[test]
+    fn an_opening_batch_is_appended_only_under_a_live_verification_guard() {
+        let mut s = TxnState::default();
+        assert_eq!(s.admit(1, TxnCheck::Off), Admission::Append);
+        let Admission::Verify(guard) = s.admit(1, TxnCheck::Required) else {
+            panic!("an opening batch must be verified");
+        };
+        // A second request of the producer shares the verification.
+        assert_eq!(s.admit(1, TxnCheck::Required), Admission::Verify(guard));
+        assert_eq!(
+            s.admit(1, TxnCheck::Verified(guard + 7)),
+            Admission::Verify(guard)
+        );
+        assert_eq!(s.admit(1, TxnCheck::Verified(guard)), Admission::Append);
+        s.on_data(1, 0, 0, 0);
+        // Inside its transaction a producer's batches need no check.
+        assert_eq!(s.admit(1, TxnCheck::Required), Admission::Append);
+        s.on_marker(1, Marker::Commit, 1);
+        // A marker between the coordinator's answer and the append voids the guard.
+        let Admission::Verify(guard) = s.admit(1, TxnCheck::Required) else {
+            panic!("a new transaction must be verified");
+        };
+        s.on_marker(1, Marker::Abort, 2);
+        assert_ne!(s.admit(1, TxnCheck::Verified(guard)), Admission::Append);
     }
 
     #[test]

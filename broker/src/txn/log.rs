@@ -16,7 +16,7 @@ use weir_client::protocol::records::batches;
 
 use super::state::{TxnMetadata, codes};
 use crate::log::{LogReader, ReadError};
-use crate::partition::{PartitionEntry, PartitionMsg, PartitionRegistry};
+use crate::partition::{PartitionEntry, PartitionMsg, PartitionRegistry, TxnCheck};
 
 pub use crate::controller::TXN_STATE_TOPIC;
 
@@ -79,6 +79,7 @@ pub async fn store(
     let append = PartitionMsg::Append {
         records: batch,
         acks: -1,
+        check: TxnCheck::Off,
         reply: RpcReplyPort::from(tx),
     };
     if handle.actor.cast(append).is_err() {

@@ -16,9 +16,9 @@ use weir_client::protocol::requests::add_partitions_to_txn::AddPartitionsToTxnTr
 
 use super::dispatch::ResponseFuture;
 use super::encode::reply;
-use super::{BrokerCtx, errors, txn_route};
+use super::{BrokerCtx, errors, txn_route, txn_verify};
 use crate::txn::TxnMsg;
-use crate::txn::state::{Producer, TxnStatus, codes};
+use crate::txn::state::{Producer, codes};
 
 pub fn start(
     ctx: &Arc<BrokerCtx>,
@@ -76,7 +76,7 @@ async fn add(
             epoch: txn.producer_epoch,
         };
         if txn.verify_only {
-            verify(ctx, &txn.transactional_id, producer, &partitions).await
+            txn_verify::local(ctx, &txn.transactional_id, producer, &partitions).await
         } else {
             let list = partitions.clone();
             txn_route::ask(ctx, &txn.transactional_id, false, |reply| {
@@ -117,29 +117,4 @@ async fn add(
                 )
         })
         .collect()
-}
-
-/// KIP-890 verification: the partitions are in `producer`'s open transaction.
-async fn verify(
-    ctx: &Arc<BrokerCtx>,
-    transactional_id: &str,
-    producer: Producer,
-    partitions: &[(String, i32)],
-) -> i16 {
-    match txn_route::ask(ctx, transactional_id, false, |reply| TxnMsg::Describe {
-        reply,
-    })
-    .await
-    {
-        Ok(Some(m))
-            if m.producer_id == producer.id
-                && m.producer_epoch == producer.epoch
-                && m.status == TxnStatus::Ongoing
-                && partitions.iter().all(|p| m.partitions.contains(p)) =>
-        {
-            codes::NONE
-        }
-        Ok(_) => codes::INVALID_TXN_STATE,
-        Err(code) => code,
-    }
 }

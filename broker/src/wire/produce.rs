@@ -17,10 +17,11 @@ use weir_client::protocol::requests::ProduceRequest;
 
 use super::dispatch::{Outcome, ResponseFuture};
 use super::encode::{begin_frame, finish_frame, put_string, reply};
-use super::{BrokerCtx, errors};
+use super::{BrokerCtx, errors, txn_verify};
 use crate::limits::ACTOR_CALL_TIMEOUT_MS;
 use crate::metrics::record_count;
-use crate::partition::{AppendOutcome, PartitionEntry, PartitionError, PartitionMsg};
+use crate::partition::{AppendOutcome, PartitionEntry, PartitionError, PartitionMsg, TxnCheck};
+use crate::txn::state::Producer;
 
 /// Produce's API key.
 const API_KEY: i16 = 0;
@@ -77,6 +78,17 @@ enum Pending {
     Waiting(i32, OneshotReceiver<Result<AppendOutcome, PartitionError>>),
 }
 
+/// What an append needs to be sent again after its transaction is verified.
+struct Retry {
+    transactional_id: Option<String>,
+    records: bytes::Bytes,
+    acks: i16,
+}
+
+/// Rounds of verification one batch may take: a second guard means a marker
+/// ended the transaction meanwhile, and the producer retries.
+const VERIFICATION_ROUNDS: usize = 2;
+
 pub fn start(
     ctx: &Arc<BrokerCtx>,
     header: RequestHeader,
@@ -84,6 +96,12 @@ pub fn start(
 ) -> ResponseFuture {
     let acks = request.acks;
     let refusal = refusal(&request);
+    let check = if ctx.config.transaction_partition_verification_enable {
+        TxnCheck::Required
+    } else {
+        TxnCheck::Off
+    };
+    let transactional_id = request.transactional_id.clone();
     let image = ctx.image();
     let mut unknown_topics = Vec::new();
     let mut topics = Vec::with_capacity(request.topic_data.len());
@@ -99,6 +117,7 @@ pub fn start(
                 (Some(code), _) => (
                     Pending::Ready(PartitionResult::error(p.index, code, None)),
                     (0, 0),
+                    None,
                 ),
                 (None, None) => (
                     Pending::Ready(PartitionResult::error(
@@ -107,12 +126,19 @@ pub fn start(
                         Some("null record set".into()),
                     )),
                     (0, 0),
+                    None,
                 ),
                 (None, Some(records)) => {
                     // Counted once the append succeeds.
                     let appended = (record_count(&records), records.len() as u64);
-                    let pending = cast_append(ctx, &topic.name, known, p.index, records, acks);
-                    (pending, appended)
+                    let retry = Retry {
+                        transactional_id: transactional_id.clone(),
+                        records: records.clone(),
+                        acks,
+                    };
+                    let pending =
+                        cast_append(ctx, &topic.name, known, p.index, (records, acks), check);
+                    (pending, appended, Some(retry))
                 }
             })
             .collect::<Vec<_>>();
@@ -129,8 +155,8 @@ pub fn start(
         let mut results = Vec::with_capacity(topics.len());
         for (name, pending) in topics {
             let mut partitions = Vec::with_capacity(pending.len());
-            for (p, (records, bytes)) in pending {
-                let result = resolve(p).await;
+            for (p, (records, bytes), retry) in pending {
+                let result = resolve(&ctx, &name, p, retry).await;
                 if result.error_code == errors::NONE {
                     ctx.metrics.produced(&name, records, bytes);
                 } else {
@@ -157,8 +183,8 @@ fn cast_append(
     topic: &str,
     topic_known: bool,
     index: i32,
-    records: bytes::Bytes,
-    acks: i16,
+    (records, acks): (bytes::Bytes, i16),
+    check: TxnCheck,
 ) -> Pending {
     // Only the leader the image names takes writes: a broker fenced while
     // paused must not append to a partition it no longer leads.
@@ -197,6 +223,7 @@ fn cast_append(
     let msg = PartitionMsg::Append {
         records,
         acks,
+        check,
         reply: RpcReplyPort::from(tx),
     };
     match handle.actor.cast(msg) {
@@ -215,20 +242,90 @@ fn partition_exists(ctx: &BrokerCtx, topic: &str, index: i32) -> bool {
         .is_some_and(|t| index >= 0 && (index as usize) < t.partitions.len())
 }
 
-async fn resolve(pending: Pending) -> PartitionResult {
+/// Awaits an append; one whose batch would open a transaction is verified
+/// with the transaction's coordinator and sent again under its guard.
+async fn resolve(
+    ctx: &Arc<BrokerCtx>,
+    topic: &str,
+    mut pending: Pending,
+    retry: Option<Retry>,
+) -> PartitionResult {
+    let mut rounds = 0;
+    loop {
+        let (index, result) = match answer(pending).await {
+            Ok(answer) => answer,
+            Err(done) => return done,
+        };
+        let Err(PartitionError::NeedsVerification {
+            producer_id,
+            epoch,
+            guard,
+        }) = result
+        else {
+            return PartitionResult::from_append(index, result);
+        };
+        rounds += 1;
+        let retry = match retry.as_ref() {
+            Some(retry) if rounds <= VERIFICATION_ROUNDS => retry,
+            _ => {
+                return PartitionResult::error(
+                    index,
+                    ResponseError::NotEnoughReplicas.code(),
+                    Some("the transaction ended while the batch was verified".into()),
+                );
+            }
+        };
+        let Some(transactional_id) = retry.transactional_id.as_deref() else {
+            // Kafka refuses transactional records without a transactional id.
+            return PartitionResult::error(
+                index,
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                Some("transactional records need a transactional id".into()),
+            );
+        };
+        let producer = Producer {
+            id: producer_id,
+            epoch,
+        };
+        let code = txn_verify::partition(ctx, transactional_id, producer, topic, index).await;
+        if code != errors::NONE {
+            tracing::debug!(
+                topic,
+                partition = index,
+                producer_id,
+                code,
+                "transactional batch refused by its coordinator"
+            );
+            let message = (code == ResponseError::InvalidTxnState.code())
+                .then(|| "Partition was not added to the transaction".to_owned());
+            return PartitionResult::error(index, code, message);
+        }
+        let records = (retry.records.clone(), retry.acks);
+        pending = cast_append(ctx, topic, true, index, records, TxnCheck::Verified(guard));
+    }
+}
+
+/// An append's answer from its actor, or the result that stands for it.
+async fn answer(
+    pending: Pending,
+) -> Result<(i32, Result<AppendOutcome, PartitionError>), PartitionResult> {
     match pending {
-        Pending::Ready(result) => result,
+        Pending::Ready(result) => Err(result),
         Pending::Waiting(index, rx) => {
             let wait = tokio::time::timeout(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS), rx).await;
             match wait {
-                Ok(Ok(result)) => PartitionResult::from_append(index, result),
+                Ok(Ok(result)) => Ok((index, result)),
                 // The partition actor died with our reply port (it is restarting).
-                Ok(Err(_)) => {
-                    PartitionResult::error(index, ResponseError::NotLeaderOrFollower.code(), None)
-                }
-                Err(_) => {
-                    PartitionResult::error(index, ResponseError::RequestTimedOut.code(), None)
-                }
+                Ok(Err(_)) => Err(PartitionResult::error(
+                    index,
+                    ResponseError::NotLeaderOrFollower.code(),
+                    None,
+                )),
+                Err(_) => Err(PartitionResult::error(
+                    index,
+                    ResponseError::RequestTimedOut.code(),
+                    None,
+                )),
             }
         }
     }

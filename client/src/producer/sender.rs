@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProducerId, TopicName};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, ProduceRequest, ProducerId, TopicName, TransactionalId,
+};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
@@ -270,7 +272,14 @@ async fn start_request(
             ),
         }
     }
+    // A transactional producer names its id (Kafka refuses transactional
+    // records without it, and the leader verifies with its coordinator).
+    let transactional_id = config
+        .transactional_id
+        .as_ref()
+        .map(|id| TransactionalId(StrBytes::from_string(id.clone())));
     let request = ProduceRequest::default()
+        .with_transactional_id(transactional_id)
         .with_acks(config.acks)
         .with_timeout_ms(
             config

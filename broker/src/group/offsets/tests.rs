@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
-use crate::log::{Log, LogConfig, RealFs, SimFs};
+use crate::log::{CompactionTxns, Log, LogConfig, RealFs, SimFs};
 
 fn value(offset: i64, commit_timestamp_ms: i64) -> OffsetValue {
     OffsetValue {
@@ -164,7 +164,7 @@ fn compaction_keeps_every_groups_latest_offsets() {
     log.mark_flushed(end).unwrap();
     let before = load_partition(&log.reader(), None).unwrap();
     let size_before = log.reader().size_bytes();
-    let job = log.compaction_job(now()).unwrap();
+    let job = log.compaction_job(now(), CompactionTxns::none()).unwrap();
     let stats = log.finish_compaction(job.run().unwrap()).unwrap();
     assert!(stats.records_removed > 4_000, "{stats:?}");
     assert!(log.reader().size_bytes() < size_before / 4);

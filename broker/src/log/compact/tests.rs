@@ -10,7 +10,7 @@ use bytes::Bytes;
 use weir_client::protocol::batch_encoder::{NewRecord, encode_batch};
 use weir_client::protocol::records::batches;
 
-use crate::log::{Log, LogConfig, LogReader, SimFs};
+use crate::log::{CompactionTxns, Log, LogConfig, LogReader, SimFs};
 
 fn config() -> LogConfig {
     LogConfig {
@@ -66,7 +66,9 @@ fn read_everything(reader: &LogReader) -> (Vec<ReadRecord>, Vec<(i64, i64)>) {
 }
 
 fn compact(log: &mut Log, now_ms: i64) -> super::CompactionStats {
-    let job = log.compaction_job(now_ms).expect("something to compact");
+    let job = log
+        .compaction_job(now_ms, CompactionTxns::none())
+        .expect("something to compact");
     let done = job.run().unwrap();
     log.finish_compaction(done).unwrap()
 }
@@ -169,7 +171,10 @@ fn unflushed_and_active_segments_are_left_alone() {
         log.append(batch(&[("k", Some(&format!("v{i}")))], 1), None, 0)
             .unwrap();
     }
-    assert!(log.compaction_job(0).is_none(), "nothing flushed yet");
+    assert!(
+        log.compaction_job(0, CompactionTxns::none()).is_none(),
+        "nothing flushed yet"
+    );
     let not_compacted = Log::open(
         &PathBuf::from("/sim/c-2"),
         LogConfig {
@@ -179,7 +184,11 @@ fn unflushed_and_active_segments_are_left_alone() {
         Arc::new(SimFs::new()),
     )
     .unwrap();
-    assert!(not_compacted.compaction_job(0).is_none());
+    assert!(
+        not_compacted
+            .compaction_job(0, CompactionTxns::none())
+            .is_none()
+    );
 }
 
 #[test]
@@ -187,7 +196,11 @@ fn a_crash_before_the_swap_leaves_the_old_segments() {
     let fs = Arc::new(SimFs::new());
     let (log, _) = filled_log(fs.clone());
     let (before, _) = read_everything(&log.reader());
-    let done = log.compaction_job(3_000).unwrap().run().unwrap();
+    let done = log
+        .compaction_job(3_000, CompactionTxns::none())
+        .unwrap()
+        .run()
+        .unwrap();
     assert!(!done.groups.is_empty());
     let leftovers: Vec<PathBuf> = done.groups.iter().map(|c| c.path.clone()).collect();
     drop((done, log));
@@ -208,7 +221,11 @@ fn a_crash_after_the_commit_point_is_finished_on_open() {
     let fs = Arc::new(SimFs::new());
     let dir = PathBuf::from("/sim/c-0");
     let (log, _) = filled_log(fs.clone());
-    let done = log.compaction_job(3_000).unwrap().run().unwrap();
+    let done = log
+        .compaction_job(3_000, CompactionTxns::none())
+        .unwrap()
+        .run()
+        .unwrap();
     let group = done
         .groups
         .iter()
@@ -351,7 +368,7 @@ fn a_compaction_made_before_a_truncation_is_discarded() {
     let fs = Arc::new(SimFs::new());
     let dir = PathBuf::from("/sim/c-0");
     let (mut log, _) = filled_log(fs.clone());
-    let job = log.compaction_job(3_000).unwrap();
+    let job = log.compaction_job(3_000, CompactionTxns::none()).unwrap();
     // Inside the last segment the job cleans (one record per batch).
     let cut = job.cleanable_end() - 5;
     let done = job.run().unwrap();
@@ -385,4 +402,116 @@ fn a_compaction_made_before_a_truncation_is_discarded() {
     let reopened = Log::open(&dir, config(), fs).unwrap();
     let after = read_everything(&reopened.reader()).0;
     assert!(after.iter().all(|r| (r.0 < cut) != r.1.starts_with('n')));
+}
+
+/// A transactional batch of `producer` with one (key, value) record.
+fn txn_batch(producer: i64, key: &str, value: &str, ts: i64) -> Bytes {
+    let records = [NewRecord {
+        key: Some(Bytes::copy_from_slice(key.as_bytes())),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        timestamp_ms: ts,
+    }];
+    weir_client::protocol::batch_encoder::encode_transactional_batch(&records, producer, 0).unwrap()
+}
+
+/// Every batch readable: (base offset, control, the data records' values).
+fn batches_read(reader: &LogReader) -> Vec<(i64, bool, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut offset = reader.log_start_offset();
+    for _ in 0..100_000 {
+        let read = reader.read(offset, 1 << 20, i64::MAX, true).unwrap();
+        if read.records.is_empty() {
+            break;
+        }
+        for (view, _) in batches(&read.records).map(Result::unwrap) {
+            let values = if view.is_control() {
+                Vec::new()
+            } else {
+                view.records()
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .filter_map(|r| r.value)
+                    .map(|v| String::from_utf8(v.to_vec()).unwrap())
+                    .collect()
+            };
+            out.push((view.base_offset(), view.is_control(), values));
+            offset = view.base_offset() + i64::from(view.last_offset_delta()) + 1;
+        }
+    }
+    out
+}
+
+/// Kafka's cleaner on transactions: aborted records go and never supersede
+/// committed ones, committed records compact like any, a marker goes once its
+/// transaction has no record left and it is past `delete.retention.ms`, a
+/// marker with records left stays, and nothing at or above the last stable
+/// offset is touched.
+#[test]
+fn aborted_records_and_spent_markers_go_committed_records_compact() {
+    use crate::partition::txns::{Marker, marker_batch};
+    let fs = Arc::new(SimFs::new());
+    let mut log = Log::open(&PathBuf::from("/sim/t-0"), config(), fs).unwrap();
+    let mut append = |b: Bytes| log.append(b, None, 0).unwrap().base_offset;
+    // Producer 1 commits k1=a1, k2=a2; producer 2 aborts k1=b1; producer 3
+    // commits k2=c2 (superseding a2); producer 4 commits k3=d, superseded by
+    // a plain k3=e: its marker has nothing left.
+    append(txn_batch(1, "k1", "a1", 100));
+    append(txn_batch(1, "k2", "a2", 100));
+    let b1 = append(txn_batch(2, "k1", "b1", 100));
+    let commit_1 = append(marker_batch(1, 0, Marker::Commit, 0, 100));
+    let abort_2 = append(marker_batch(2, 0, Marker::Abort, 0, 100));
+    append(txn_batch(3, "k2", "c2", 100));
+    let commit_3 = append(marker_batch(3, 0, Marker::Commit, 0, 100));
+    append(txn_batch(4, "k3", "d", 100));
+    let commit_4 = append(marker_batch(4, 0, Marker::Commit, 0, 100));
+    append(batch(&[("k3", Some("e"))], 100));
+    for i in 0..80 {
+        let key = format!("f{}", i % 4);
+        append(batch(&[(&key, Some(&format!("filler{i}")))], 100));
+    }
+    // An open transaction near the end: the LSO stops cleaning before it.
+    let open = append(txn_batch(5, "k9", "open", 100));
+    for i in 0..40 {
+        append(batch(&[("g", Some(&format!("late{i}")))], 100));
+    }
+    let end = log.reader().log_end_offset();
+    log.mark_flushed(end).unwrap();
+    let aborted = vec![(2, b1, abort_2)];
+    let txns = |stable| CompactionTxns {
+        stable_offset: stable,
+        aborted: aborted.clone(),
+    };
+
+    // Within delete.retention.ms (1 s) every marker stays.
+    let job = log.compaction_job(500, txns(open)).unwrap();
+    log.finish_compaction(job.run().unwrap()).unwrap();
+    let read = batches_read(&log.reader());
+    let markers: Vec<i64> = read.iter().filter(|b| b.1).map(|b| b.0).collect();
+    assert_eq!(markers, vec![commit_1, abort_2, commit_3, commit_4]);
+    let values: Vec<&String> = read.iter().flat_map(|b| &b.2).collect();
+    assert!(!values.contains(&&"b1".to_owned()), "aborted record kept");
+    assert!(
+        values.contains(&&"a1".to_owned()),
+        "an aborted record superseded a committed one"
+    );
+    assert!(!values.contains(&&"a2".to_owned()) && values.contains(&&"c2".to_owned()));
+    assert!(!values.contains(&&"d".to_owned()) && values.contains(&&"e".to_owned()));
+
+    // Past it, the markers with nothing left go; producer 1's (a1) and
+    // producer 3's (c2) stay.
+    let job = log.compaction_job(10_000, txns(open)).unwrap();
+    log.finish_compaction(job.run().unwrap()).unwrap();
+    let read = batches_read(&log.reader());
+    let markers: Vec<i64> = read.iter().filter(|b| b.1).map(|b| b.0).collect();
+    assert_eq!(markers, vec![commit_1, commit_3]);
+    // Above the LSO nothing was cleaned: every late record is still there.
+    let late = read
+        .iter()
+        .flat_map(|b| &b.2)
+        .filter(|v| v.starts_with("late"))
+        .count();
+    assert_eq!(late, 40);
+    assert!(read.iter().any(|b| b.2 == ["open"]));
+    // Offsets are kept: the log still ends where it did.
+    assert_eq!(log.reader().log_end_offset(), end);
 }

@@ -136,6 +136,7 @@ async fn fixture() -> Fixture {
         producer_ids: Default::default(),
         readiness: Default::default(),
         metrics: Default::default(),
+        peers: Default::default(),
     });
     Fixture { ctx, _probe: probe }
 }

@@ -9,7 +9,7 @@ use crate::protocol::reader::Reader;
 /// Produce request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProduceRequest {
-    /// Transactional id (v3+); Weir refuses non-null ones (no transactions yet).
+    /// Transactional id (v3+) of a transactional producer.
     pub transactional_id: Option<String>,
     /// 0: no response; 1: leader wrote it; -1: all in-sync replicas have it.
     pub acks: i16,
