@@ -120,6 +120,7 @@ impl Broker {
             images: images.clone(),
             groups: groups.clone(),
             per_partition: config.http_metrics_partition_series,
+            committed: Default::default(),
         })));
         let flusher = Flusher::spawn_observed(Some(Box::new(metrics.fsync_observer())))
             .context("starting the flusher thread")?;

@@ -3,6 +3,7 @@
 
 pub mod actor;
 mod reader;
+mod request_log;
 mod writer;
 
 #[cfg(test)]

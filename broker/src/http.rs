@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Json;
@@ -17,7 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BrokerConfig;
 use crate::context::BrokerCtx;
+use crate::group::GroupMsg;
+use crate::metrics::CommittedOffset;
 use crate::readiness;
+use crate::wire::{GroupRoute, send_to_group};
+
+/// Running groups asked for their offsets per scrape.
+const LAG_GROUPS_ASKED_MAX: usize = 1_000;
+/// How long a scrape waits for a group coordinator's offsets.
+const LAG_ASK_WAIT_MS: u64 = 1_000;
 
 /// What `/healthz` and `/readyz` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +93,10 @@ async fn healthz(State(ctx): State<Arc<BrokerCtx>>) -> Json<Status> {
 }
 
 async fn metrics(State(ctx): State<Arc<BrokerCtx>>) -> impl axum::response::IntoResponse {
+    if ctx.metrics.wants_committed_offsets() && ctx.config.http_metrics_partition_series {
+        let offsets = committed_offsets(&ctx).await;
+        ctx.metrics.set_committed_offsets(offsets);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -91,6 +104,49 @@ async fn metrics(State(ctx): State<Arc<BrokerCtx>>) -> impl axum::response::Into
         )],
         ctx.metrics.render(),
     )
+}
+
+/// The committed offsets of every group this broker coordinates: dormant
+/// groups' from the directory, running groups' asked of their coordinators
+/// (at most [`LAG_GROUPS_ASKED_MAX`], each within [`LAG_ASK_WAIT_MS`]; a group
+/// that does not answer in time is left out of this scrape).
+async fn committed_offsets(ctx: &Arc<BrokerCtx>) -> Vec<CommittedOffset> {
+    let (running, dormant) = ctx.groups.offsets_view();
+    let mut out: Vec<CommittedOffset> = dormant
+        .into_iter()
+        .map(|(group, topic, partition, offset)| CommittedOffset {
+            group,
+            topic,
+            partition,
+            offset,
+        })
+        .collect();
+    let wait = Duration::from_millis(LAG_ASK_WAIT_MS);
+    let asks = running.into_iter().take(LAG_GROUPS_ASKED_MAX).map(|group| {
+        let call = send_to_group(ctx, &group, GroupRoute::Existing, |reply| {
+            GroupMsg::FetchOffsets {
+                partitions: None,
+                require_stable: false,
+                reply,
+            }
+        });
+        async move { (group, call.answer(wait).await) }
+    });
+    for (group, answer) in futures_util::future::join_all(asks).await {
+        let Ok(fetched) = answer else { continue };
+        for ((topic, partition), value) in fetched.offsets {
+            if let Some(value) = value {
+                out.push(CommittedOffset {
+                    group: group.clone(),
+                    topic,
+                    partition,
+                    offset: value.offset,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition)));
+    out
 }
 
 async fn readyz(State(ctx): State<Arc<BrokerCtx>>) -> (StatusCode, Json<Status>) {

@@ -79,6 +79,28 @@ struct PartitionLabels {
     partition: String,
 }
 
+/// Labels naming a group's partition.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupPartitionLabels {
+    group: String,
+    topic: String,
+    partition: String,
+}
+
+/// A group's committed offset for one partition, as the last scrape gathered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The committed offsets the HTTP handler gathers before each scrape (group
+/// coordinators are actors, asked asynchronously; a collector encodes
+/// synchronously).
+pub type CommittedOffsets = Arc<parking_lot::Mutex<Vec<CommittedOffset>>>;
+
 /// Upper bounds of [`LatencyHistogram`]'s buckets, in ms: 0.05 ms doubling
 /// to about 26 s (then +Inf).
 const LATENCY_BOUNDS_MS: [f64; 20] = {
@@ -175,6 +197,8 @@ pub struct Metrics {
     bytes_in: Family<TopicLabels, Counter>,
     bytes_out: Family<TopicLabels, Counter>,
     flushes_ms: LatencyHistogram,
+    /// Shared with the partition view; `None` without one.
+    committed: Option<CommittedOffsets>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -253,6 +277,7 @@ impl Metrics {
             "Milliseconds per fsync of a log file or directory by the flusher",
             flushes_ms.clone(),
         );
+        let committed = partitions.as_ref().map(|view| view.committed.clone());
         if let Some(view) = partitions {
             registry.register_collector(Box::new(view));
         }
@@ -269,6 +294,19 @@ impl Metrics {
             bytes_in,
             bytes_out,
             flushes_ms,
+            committed,
+        }
+    }
+
+    /// Whether the next render wants the groups' committed offsets.
+    pub fn wants_committed_offsets(&self) -> bool {
+        self.committed.is_some()
+    }
+
+    /// The committed offsets the next render reports (and computes lag from).
+    pub fn set_committed_offsets(&self, offsets: Vec<CommittedOffset>) {
+        if let Some(committed) = &self.committed {
+            *committed.lock() = offsets;
         }
     }
 
@@ -453,6 +491,8 @@ pub struct PartitionView {
     pub groups: Arc<GroupDirectory>,
     /// Whether to emit per-partition series.
     pub per_partition: bool,
+    /// The groups' committed offsets, refreshed before each scrape.
+    pub committed: CommittedOffsets,
 }
 
 impl std::fmt::Debug for PartitionView {
@@ -549,6 +589,42 @@ impl Collector for PartitionView {
         size.encode(encoder.encode_descriptor(
             "kafka_log_log_size",
             "A partition's log size in bytes.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        self.encode_group_offsets(&mut encoder)
+    }
+}
+
+impl PartitionView {
+    /// Committed offsets of the groups coordinated here, and their lag where
+    /// this broker holds the partition (high watermark minus committed).
+    fn encode_group_offsets(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let committed = Family::<GroupPartitionLabels, Gauge>::default();
+        let lag = Family::<GroupPartitionLabels, Gauge>::default();
+        for c in self.committed.lock().iter() {
+            let labels = GroupPartitionLabels {
+                group: c.group.clone(),
+                topic: c.topic.clone(),
+                partition: c.partition.to_string(),
+            };
+            committed.get_or_create(&labels).set(c.offset);
+            let tp = crate::partition::TopicPartition::new(&c.topic, c.partition);
+            if let Some(PartitionEntry::Online(handle)) = self.partitions.get(&tp) {
+                let high_watermark = *handle.high_watermark.borrow();
+                lag.get_or_create(&labels)
+                    .set((high_watermark - c.offset).max(0));
+            }
+        }
+        committed.encode(encoder.encode_descriptor(
+            "kafka_consumergroup_committed_offset",
+            "A group's committed offset for a partition (groups coordinated by this broker).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        lag.encode(encoder.encode_descriptor(
+            "kafka_consumergroup_lag",
+            "High watermark minus the group's committed offset, where this broker holds the partition.",
             None,
             MetricType::Gauge,
         )?)?;

@@ -63,6 +63,8 @@ def test_metrics_count_a_known_workload(broker_factory):
         for msg in consumer.consume(num_messages=1000, timeout=1.0):
             assert not msg.error(), msg.error()
             read += 1
+    # The group stops half-way: its lag is what it left unread.
+    consumer.commit(offsets=[TopicPartition(TOPIC, 0, RECORDS // 2)], asynchronous=False)
     consumer.close()
     assert read == RECORDS
 
@@ -83,6 +85,9 @@ def test_metrics_count_a_known_workload(broker_factory):
     # acks=all under the default fsync policy waits for the flusher.
     assert sample(m, "kafka_log_logflushstats_logflushrateandtimems", "_count") > 0
     assert sample(m, "kafka_coordinator_group_groupmetadatamanager_numgroups", state="Stable") >= 0
+    group = {"group": "metrics-reader", "topic": TOPIC, "partition": "0"}
+    assert sample(m, "kafka_consumergroup_committed_offset", **group) == RECORDS // 2
+    assert sample(m, "kafka_consumergroup_lag", **group) == RECORDS - RECORDS // 2
     # The admin client may still be connected; the closed consumer is not.
     assert sample(m, "kafka_server_socketservermetrics_connection_count") >= 0
 
@@ -98,4 +103,49 @@ def test_partition_series_can_be_turned_off(broker_factory):
     assert producer.flush(30) == 0
     m = scrape(http)
     assert "kafka_log_log_logendoffset" not in m
+    assert "kafka_consumergroup_lag" not in m
     assert sample(m, "kafka_server_brokertopicmetrics_messagesin", "_total", topic="auto-created") == 1
+
+
+def test_slow_requests_are_logged_with_client_and_api(broker_factory):
+    """A request slower than request.slow.threshold.ms is a warning naming the
+    client id, the API and the latency (JSON logs: one object per line)."""
+    import json
+
+    broker = broker_factory(
+        "--log-format", "json",
+        "--override", "request.slow.threshold.ms=1",
+    )
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap, "client.id": "slow-probe"})
+    # Creating a topic commits to the metadata log and starts a partition: > 1 ms.
+    admin.create_topics([NewTopic("slow-topic", 3, 1)])["slow-topic"].result(timeout=30)
+    deadline = time.monotonic() + DEADLINE_S
+    slow = []
+    while not slow and time.monotonic() < deadline:
+        for line in broker.log_path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            fields = entry.get("fields", entry)
+            if fields.get("message") == "slow request" and fields.get("api") == "CreateTopics":
+                slow.append(fields)
+        time.sleep(0.1)
+    assert slow, broker.log_tail()
+    assert slow[0]["client_id"] == "slow-probe"
+    assert slow[0]["latency_ms"] > 1
+    assert entry_level(broker, "slow request") == "WARN"
+
+
+def entry_level(broker, message: str) -> str:
+    """The level of the first JSON log line with `message`."""
+    import json
+
+    for line in broker.log_path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("fields", {}).get("message") == message:
+            return entry.get("level")
+    return ""

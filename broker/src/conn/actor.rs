@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::reader::read_frames;
+use super::request_log::{self, RequestHead};
 use super::writer::{Pending, write_responses};
 use crate::context::BrokerCtx;
 use crate::limits::SHUTDOWN_GRACE_MS;
@@ -163,8 +164,17 @@ impl ConnectionState {
         };
         // Dispatch runs here, in arrival order: casts it makes keep request order.
         let timer = self.ctx.metrics.request_started(&frame);
+        let logged = Logged {
+            started: Instant::now(),
+            peer: self.peer,
+            head: RequestHead::read(&frame),
+            slow: match self.ctx.config.request_slow_threshold_ms {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
+        };
         let response = dispatch::dispatch(&self.ctx, &self.listener, frame);
-        let response = tokio::spawn(timed(self.ctx.metrics.clone(), timer, response));
+        let response = tokio::spawn(timed(self.ctx.metrics.clone(), (timer, logged), response));
         // Capacity equals the permit count, so this cannot be full.
         if to_writer.try_send(Pending { response, permit }).is_err() {
             myself.stop(Some("writer gone".into()));
@@ -172,9 +182,21 @@ impl ConnectionState {
     }
 }
 
-/// Runs a request's second phase and records its latency and response size
-/// (dispatch to response ready).
-async fn timed(metrics: Arc<Metrics>, timer: RequestTimer, response: ResponseFuture) -> Outcome {
+/// What a request is logged with.
+struct Logged {
+    started: Instant,
+    peer: SocketAddr,
+    head: RequestHead,
+    slow: Option<Duration>,
+}
+
+/// Runs a request's second phase, records its latency and response size
+/// (dispatch to response ready) and logs it.
+async fn timed(
+    metrics: Arc<Metrics>,
+    (timer, logged): (RequestTimer, Logged),
+    response: ResponseFuture,
+) -> Outcome {
     let outcome = response.await;
     let (bytes, closed) = match &outcome {
         Outcome::Reply(out) => (out.len(), false),
@@ -183,5 +205,7 @@ async fn timed(metrics: Arc<Metrics>, timer: RequestTimer, response: ResponseFut
         Outcome::Close(_) => (0, true),
     };
     metrics.request_finished(timer, bytes, closed);
+    let took = logged.started.elapsed();
+    request_log::finished(logged.peer, &logged.head, took, bytes, logged.slow);
     outcome
 }

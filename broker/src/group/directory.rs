@@ -28,6 +28,9 @@ pub struct GroupListing {
     pub protocol_type: String,
 }
 
+/// A dormant group's committed offset: (group, topic, partition, offset).
+pub type DormantOffset = (String, String, i32, i64);
+
 /// The shared directory.
 #[derive(Debug, Default)]
 pub struct GroupDirectory {
@@ -235,6 +238,29 @@ impl GroupDirectory {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// The ids of the running groups (their offsets are with their
+    /// coordinators), and the dormant groups' committed offsets as
+    /// (group, topic, partition, offset).
+    pub fn offsets_view(&self) -> (Vec<String>, Vec<DormantOffset>) {
+        let inner = self.inner.lock();
+        let running = inner
+            .listings
+            .keys()
+            .filter(|id| !inner.dormant.contains_key(*id))
+            .cloned()
+            .collect();
+        let dormant = inner
+            .dormant
+            .iter()
+            .flat_map(|(group, (loaded, _))| {
+                loaded.offsets.iter().map(|((topic, partition), value)| {
+                    (group.clone(), topic.clone(), *partition, value.offset)
+                })
+            })
+            .collect();
+        (running, dormant)
     }
 
     /// Whether the group is known (running or dormant).
