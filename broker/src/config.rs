@@ -203,6 +203,8 @@ pub struct BrokerConfig {
     /// Whether `/metrics` has per-partition series (log start and end
     /// offsets, high watermark, size) (`http.metrics.partition.series`).
     pub http_metrics_partition_series: bool,
+    /// Whether the web console may create topics (`http.console.write`).
+    pub http_console_write: bool,
     /// A request slower than this is logged as a warning
     /// (`request.slow.threshold.ms`; 0 turns the warning off).
     pub request_slow_threshold_ms: u64,
@@ -253,6 +255,7 @@ impl Default for BrokerConfig {
                 explicit: false,
             }),
             http_metrics_partition_series: true,
+            http_console_write: false,
             request_slow_threshold_ms: 1_000,
             cluster: ClusterConfig::default(),
         }
@@ -440,6 +443,7 @@ impl BrokerConfig {
             }
             "http.metrics.partition.series" => self.http_metrics_partition_series = v.parse()?,
             "request.slow.threshold.ms" => self.request_slow_threshold_ms = v.parse()?,
+            "http.console.write" => self.http_console_write = v.parse()?,
             _ => return self.apply_cluster_property(key, &v),
         }
         Ok(())

@@ -2,7 +2,8 @@
 //! answers 200 while the process runs, `/readyz` 200 only while the broker is
 //! ready ([`crate::readiness`]) and 503 with the reason otherwise, both as
 //! JSON; `/metrics` the broker's metrics in Prometheus text format
-//! ([`crate::metrics`]). Served by axum on the broker's runtime, apart from the Kafka
+//! ([`crate::metrics`]); `/` and the pages under it the web console
+//! ([`crate::console`]). Served by axum on the broker's runtime, apart from the Kafka
 //! listeners: nothing here sits in a Kafka request's path.
 
 use std::net::SocketAddr;
@@ -75,6 +76,7 @@ pub fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::console::router())
         .with_state(ctx);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

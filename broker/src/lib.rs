@@ -4,6 +4,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod context;
 pub mod controller;
 pub mod errors;

@@ -199,6 +199,9 @@ pub struct Metrics {
     flushes_ms: LatencyHistogram,
     /// Shared with the partition view; `None` without one.
     committed: Option<CommittedOffsets>,
+    /// Record-set bytes in and out over every topic (the console's chart).
+    total_bytes_in: AtomicU64,
+    total_bytes_out: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -295,7 +298,17 @@ impl Metrics {
             bytes_out,
             flushes_ms,
             committed,
+            total_bytes_in: AtomicU64::new(0),
+            total_bytes_out: AtomicU64::new(0),
         }
+    }
+
+    /// Record-set bytes appended and fetched since the start, over every topic.
+    pub fn total_bytes(&self) -> (u64, u64) {
+        (
+            self.total_bytes_in.load(Ordering::Relaxed),
+            self.total_bytes_out.load(Ordering::Relaxed),
+        )
     }
 
     /// Whether the next render wants the groups' committed offsets.
@@ -407,6 +420,7 @@ impl Metrics {
         };
         self.messages_in.get_or_create(&labels).inc_by(records);
         self.bytes_in.get_or_create(&labels).inc_by(bytes);
+        self.total_bytes_in.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Fetch returned `bytes` bytes of `topic`.
@@ -418,6 +432,7 @@ impl Metrics {
             topic: topic.to_owned(),
         };
         self.bytes_out.get_or_create(&labels).inc_by(bytes);
+        self.total_bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// What the flusher calls after each fsync.
