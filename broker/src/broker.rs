@@ -121,6 +121,7 @@ impl Broker {
             groups: groups.clone(),
             per_partition: config.http_metrics_partition_series,
             committed: Default::default(),
+            default_min_isr: config.cluster.min_insync_replicas,
         })));
         let flusher = Flusher::spawn_observed(Some(Box::new(metrics.fsync_observer())))
             .context("starting the flusher thread")?;
@@ -541,11 +542,15 @@ fn isr_changes(ctx: &Arc<BrokerCtx>) -> IsrChanges {
                 partition: change.tp.partition,
                 leader: change.leader,
                 leader_epoch: change.leader_epoch,
-                expected_isr: change.expected_isr,
-                new_isr: change.new_isr,
+                expected_isr: change.expected_isr.clone(),
+                new_isr: change.new_isr.clone(),
             };
             match ctx.controller_request(request).await {
-                ControllerReply::Altered => Ok(()),
+                ControllerReply::Altered => {
+                    ctx.metrics
+                        .isr_changed(&change.expected_isr, &change.new_isr);
+                    Ok(())
+                }
                 ControllerReply::Refused(why) => Err(why),
                 other => Err(format!("{other:?}")),
             }

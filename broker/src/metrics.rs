@@ -199,6 +199,9 @@ pub struct Metrics {
     flushes_ms: LatencyHistogram,
     /// Shared with the partition view; `None` without one.
     committed: Option<CommittedOffsets>,
+    /// ISR changes of partitions this broker leads, committed by the controller.
+    isr_shrinks: Counter,
+    isr_expands: Counter,
     /// Record-set bytes in and out over every topic (the console's chart).
     total_bytes_in: AtomicU64,
     total_bytes_out: AtomicU64,
@@ -280,6 +283,18 @@ impl Metrics {
             "Milliseconds per fsync of a log file or directory by the flusher",
             flushes_ms.clone(),
         );
+        let isr_shrinks = Counter::default();
+        registry.register(
+            "kafka_server_replicamanager_isrshrinks",
+            "Replicas removed from the ISR of partitions this broker leads (committed changes)",
+            isr_shrinks.clone(),
+        );
+        let isr_expands = Counter::default();
+        registry.register(
+            "kafka_server_replicamanager_isrexpands",
+            "Replicas added to the ISR of partitions this broker leads (committed changes)",
+            isr_expands.clone(),
+        );
         let committed = partitions.as_ref().map(|view| view.committed.clone());
         if let Some(view) = partitions {
             registry.register_collector(Box::new(view));
@@ -298,9 +313,19 @@ impl Metrics {
             bytes_out,
             flushes_ms,
             committed,
+            isr_shrinks,
+            isr_expands,
             total_bytes_in: AtomicU64::new(0),
             total_bytes_out: AtomicU64::new(0),
         }
+    }
+
+    /// The controller committed an ISR change from `before` to `after`.
+    pub fn isr_changed(&self, before: &[i32], after: &[i32]) {
+        let removed = before.iter().filter(|r| !after.contains(r)).count();
+        let added = after.iter().filter(|r| !before.contains(r)).count();
+        self.isr_shrinks.inc_by(removed as u64);
+        self.isr_expands.inc_by(added as u64);
     }
 
     /// Record-set bytes appended and fetched since the start, over every topic.
@@ -508,6 +533,8 @@ pub struct PartitionView {
     pub per_partition: bool,
     /// The groups' committed offsets, refreshed before each scrape.
     pub committed: CommittedOffsets,
+    /// The broker's `min.insync.replicas` (topics may override it).
+    pub default_min_isr: i32,
 }
 
 impl std::fmt::Debug for PartitionView {
@@ -535,6 +562,7 @@ impl Collector for PartitionView {
             None,
             MetricType::Gauge,
         )?)?;
+        self.encode_cluster_gauges(&image, &mut encoder)?;
         let groups = Family::<StateLabels, Gauge>::default();
         for state in GROUP_STATES {
             groups
@@ -612,6 +640,55 @@ impl Collector for PartitionView {
 }
 
 impl PartitionView {
+    /// Under-min-ISR partitions led here; on the active controller, the
+    /// offline partitions of the cluster; the active controller's id.
+    fn encode_cluster_gauges(
+        &self,
+        image: &MetadataImage,
+        encoder: &mut DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut under_min_isr = 0i64;
+        let mut offline = 0i64;
+        for topic in image.topics.values() {
+            let min_isr = topic
+                .configs
+                .get("min.insync.replicas")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(self.default_min_isr.max(1) as usize);
+            for p in &topic.partitions {
+                if p.leader == self.node_id && p.isr.len() < min_isr {
+                    under_min_isr += 1;
+                }
+                if p.leader < 0 {
+                    offline += 1;
+                }
+            }
+        }
+        let controller = image.controller_id == self.node_id;
+        for (name, help, value) in [
+            (
+                "kafka_server_replicamanager_underminisrpartitioncount",
+                "Partitions this broker leads whose ISR is smaller than min.insync.replicas.",
+                under_min_isr,
+            ),
+            (
+                "kafka_controller_kafkacontroller_offlinepartitionscount",
+                "Partitions without a leader (reported by the active controller; 0 elsewhere).",
+                if controller { offline } else { 0 },
+            ),
+            (
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                "1 on the active controller (the metadata quorum's leader), else 0.",
+                i64::from(controller),
+            ),
+        ] {
+            let gauge = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+            gauge.set(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        Ok(())
+    }
+
     /// Committed offsets of the groups coordinated here, and their lag where
     /// this broker holds the partition (high watermark minus committed).
     fn encode_group_offsets(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {

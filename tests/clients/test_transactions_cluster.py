@@ -29,10 +29,14 @@ START_DEADLINE_S = 30
 class Cluster:
     """Three brokers on 127.0.0.1, each a voter, with their own ports and data."""
 
-    def __init__(self, root):
+    def __init__(self, root, overrides: tuple[str, ...] = (), http: bool = False):
         self.root = root
+        self.overrides = overrides
         self.nodes = {
-            i: {"port": free_port(), "internal": free_port(), "controller": free_port()}
+            i: {
+                "port": free_port(), "internal": free_port(), "controller": free_port(),
+                "http": f"127.0.0.1:{free_port()}" if http else "",
+            }
             for i in range(1, BROKERS + 1)
         }
         self.voters = ",".join(f"{i}@127.0.0.1:{n['controller']}" for i, n in self.nodes.items())
@@ -55,9 +59,10 @@ class Cluster:
                 f"CONTROLLER://127.0.0.1:{n['controller']}",
                 "--override", f"controller.quorum.voters={self.voters}",
                 "--override", "inter.broker.listener.name=INTERNAL",
-                "--override", "http.listener=",
+                "--override", f"http.listener={n['http']}",
                 "--override", "transaction.state.log.num.partitions=4",
                 "--override", "transaction.abort.timed.out.transaction.cleanup.interval.ms=500",
+                *[arg for o in self.overrides for arg in ("--override", o)],
             ],
             stdout=subprocess.DEVNULL, stderr=log,
         )
@@ -81,9 +86,8 @@ class Cluster:
         return "\n".join(out)
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(str(tmp_path))
+def start_cluster(c: "Cluster"):
+    """Starts every broker of `c` and waits for all to be registered."""
     for i in c.nodes:
         c.start(i)
     admin = AdminClient({"bootstrap.servers": c.bootstrap})
@@ -98,6 +102,12 @@ def cluster(tmp_path):
     else:
         c.stop_all()
         pytest.fail("the cluster did not form:\n" + c.log_tail())
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(str(tmp_path))
+    start_cluster(c)
     yield c
     c.stop_all()
 
