@@ -92,6 +92,10 @@ pub struct GaveUp {
 /// short: cast a message to the owner rather than doing the work here.
 pub type GaveUpFn = Arc<dyn Fn(GaveUp) + Send + Sync>;
 
+/// Called, inside the supervisor's handler, with a child's name each time a
+/// restart of it is scheduled (metrics); keep it short.
+pub type RestartFn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Supervisor settings and initial children.
 #[derive(Clone)]
 pub struct SupervisorArgs {
@@ -101,6 +105,8 @@ pub struct SupervisorArgs {
     pub policy: IntensityPolicy,
     /// Told about children given up on (only under `GiveUp`).
     pub on_gave_up: Option<GaveUpFn>,
+    /// Told about every restart scheduled.
+    pub on_restart: Option<RestartFn>,
     /// Time the children get, all together, to stop when the supervisor stops.
     pub shutdown_timeout: Duration,
     /// Children started in `pre_start`, in order; if one fails to start, so does
@@ -120,6 +126,7 @@ impl SupervisorArgs {
             },
             policy,
             on_gave_up: None,
+            on_restart: None,
             shutdown_timeout: SHUTDOWN_TIMEOUT_DEFAULT,
             children: Vec::new(),
         }
@@ -139,6 +146,14 @@ impl SupervisorArgs {
         }
     }
 
+    /// The same settings, telling `on_restart(child_name)` of every restart.
+    pub fn with_on_restart(self, on_restart: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Self {
+            on_restart: Some(Arc::new(on_restart)),
+            ..self
+        }
+    }
+
     /// The same settings with these initial children.
     pub fn with_children(self, children: Vec<ChildSpec>) -> Self {
         Self { children, ..self }
@@ -151,6 +166,7 @@ impl fmt::Debug for SupervisorArgs {
             .field("intensity", &self.intensity)
             .field("policy", &self.policy)
             .field("on_gave_up", &self.on_gave_up.is_some())
+            .field("on_restart", &self.on_restart.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("children", &self.children)
             .finish()
@@ -519,6 +535,9 @@ impl SupervisorState {
         child.restarts_total += 1;
         child.token = token;
         child.name_taken_retries = 0;
+        if let Some(on_restart) = &self.args.on_restart {
+            on_restart(name);
+        }
         schedule_restart(myself, delay, name, token);
         Ok(())
     }

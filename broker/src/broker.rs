@@ -141,7 +141,7 @@ impl Broker {
         let (supervisor, supervisor_done) = Actor::spawn(
             Some(format!("{prefix}supervisor")),
             Supervisor,
-            SupervisorArgs::escalate(),
+            SupervisorArgs::escalate().with_on_restart(ctx.metrics.restart_observer("broker")),
         )
         .await
         .context("starting the broker supervisor")?;
@@ -186,6 +186,7 @@ impl Broker {
             fs,
             name_prefix: prefix.clone(),
             isr_changes: isr_changes(&ctx),
+            metrics: ctx.metrics.clone(),
         };
         specs.push(ChildSpec::new(
             partitions_name.clone(),

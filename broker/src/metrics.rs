@@ -79,6 +79,12 @@ struct PartitionLabels {
     partition: String,
 }
 
+/// Labels naming a supervisor.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SupervisorLabels {
+    supervisor: String,
+}
+
 /// Labels naming a group's partition.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GroupPartitionLabels {
@@ -199,6 +205,8 @@ pub struct Metrics {
     flushes_ms: LatencyHistogram,
     /// Shared with the partition view; `None` without one.
     committed: Option<CommittedOffsets>,
+    /// Children restarted (or, for coordinators, failed), by supervisor.
+    actor_restarts: Family<SupervisorLabels, Counter>,
     /// ISR changes of partitions this broker leads, committed by the controller.
     isr_shrinks: Counter,
     isr_expands: Counter,
@@ -283,6 +291,12 @@ impl Metrics {
             "Milliseconds per fsync of a log file or directory by the flusher",
             flushes_ms.clone(),
         );
+        let actor_restarts = Family::<SupervisorLabels, Counter>::default();
+        registry.register(
+            "weir_actor_restarts",
+            "Actors that went down and are restarted, by supervisor (broker, partitions; group and transaction coordinators restart on their next request)",
+            actor_restarts.clone(),
+        );
         let isr_shrinks = Counter::default();
         registry.register(
             "kafka_server_replicamanager_isrshrinks",
@@ -313,11 +327,30 @@ impl Metrics {
             bytes_out,
             flushes_ms,
             committed,
+            actor_restarts,
             isr_shrinks,
             isr_expands,
             total_bytes_in: AtomicU64::new(0),
             total_bytes_out: AtomicU64::new(0),
         }
+    }
+
+    /// A child of `supervisor` went down and is restarted.
+    pub fn actor_restarted(&self, supervisor: &str) {
+        self.actor_restarts
+            .get_or_create(&SupervisorLabels {
+                supervisor: supervisor.to_owned(),
+            })
+            .inc();
+    }
+
+    /// What a supervisor calls on each restart it schedules.
+    pub fn restart_observer(
+        self: &Arc<Self>,
+        supervisor: &'static str,
+    ) -> impl Fn(&str) + Send + Sync + 'static {
+        let metrics = self.clone();
+        move |_child: &str| metrics.actor_restarted(supervisor)
     }
 
     /// The controller committed an ISR change from `before` to `after`.

@@ -220,6 +220,23 @@ async fn permanent_child_restarts_after_panic_err_and_normal_stop_under_its_name
 }
 
 #[tokio::test]
+async fn every_scheduled_restart_is_reported() {
+    let restarts = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = restarts.clone();
+    let args = fast(IntensityPolicy::Escalate, 10)
+        .with_on_restart(move |name: &str| seen.lock().push(name.to_owned()));
+    let sup = supervisor(args).await;
+    let c = Counters::default();
+    start(&sup, spec("reported-a", Restart::Permanent, &c))
+        .await
+        .unwrap();
+    crash_and_wait("reported-a", &c, ChildMsg::Panic, 2).await;
+    crash_and_wait("reported-a", &c, ChildMsg::Fail, 3).await;
+    assert_eq!(*restarts.lock(), vec!["reported-a", "reported-a"]);
+    sup.stop_and_wait(None, None).await.unwrap();
+}
+
+#[tokio::test]
 async fn backoff_grows_between_restarts() {
     let sup = supervisor(fast(IntensityPolicy::Escalate, 10)).await;
     let c = Counters::default();

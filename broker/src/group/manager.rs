@@ -253,6 +253,7 @@ impl Actor for GroupManager {
             SupervisionEvent::ActorTerminated(cell, ..) => (cell, false),
             SupervisionEvent::ActorFailed(cell, error) => {
                 tracing::warn!(actor = %cell.get_id(), %error, "group coordinator failed");
+                state.args.ctx.metrics.actor_restarted("group-coordinators");
                 (cell, true)
             }
             _ => return Ok(()),

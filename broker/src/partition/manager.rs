@@ -54,6 +54,8 @@ pub struct PartitionManagerArgs {
     pub name_prefix: String,
     /// Where leaders propose ISR changes.
     pub isr_changes: IsrChanges,
+    /// The broker's metrics (partition actor restarts).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The manager actor.
@@ -102,7 +104,8 @@ impl Actor for PartitionManager {
         let notify = myself.clone();
         let supervisor_args = SupervisorArgs::give_up(move |child: &str| {
             let _ = notify.cast(PartitionManagerMsg::GaveUp(child.to_owned()));
-        });
+        })
+        .with_on_restart(args.metrics.restart_observer("partitions"));
         let (supervisor, _) = Actor::spawn_linked(
             Some(format!("{}partitions", args.name_prefix)),
             Supervisor,

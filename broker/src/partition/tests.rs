@@ -176,6 +176,7 @@ async fn failing_storage_takes_the_partition_offline_not_the_broker() {
         data_dir: PathBuf::from("/sim/data"),
         ..BrokerConfig::default()
     };
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let args = PartitionManagerArgs {
         config: Arc::new(config),
         images,
@@ -184,6 +185,7 @@ async fn failing_storage_takes_the_partition_offline_not_the_broker() {
         fs: fs.clone(),
         name_prefix: "ptest.".into(),
         isr_changes: Arc::new(|_| Box::pin(async { Err("no controller here".to_string()) })),
+        metrics: metrics.clone(),
     };
     let (manager, _) = Actor::spawn(None, PartitionManager, args).await.unwrap();
     let online = wait_for(&registry, |e| matches!(e, Some(PartitionEntry::Online(_)))).await;
@@ -198,6 +200,14 @@ async fn failing_storage_takes_the_partition_offline_not_the_broker() {
     );
     wait_for(&registry, |e| matches!(e, Some(PartitionEntry::Offline))).await;
     assert_eq!(manager.get_status(), ractor::ActorStatus::Running);
+    // Each restart the supervisor scheduled before giving up is counted.
+    let rendered = metrics.render();
+    let restarts = rendered
+        .lines()
+        .find(|l| l.starts_with("weir_actor_restarts_total{supervisor=\"partitions\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(restarts.is_some_and(|n| n >= 1), "{rendered}");
     manager.stop(None);
     flusher.shutdown();
 }

@@ -161,6 +161,7 @@ impl Actor for TxnManager {
                 }
             }
             SupervisionEvent::ActorFailed(cell, error) => {
+                state.ctx.metrics.actor_restarted("txn-coordinators");
                 // Its metadata in memory is lost: replay its partition.
                 if let Some(id) = state.by_actor.remove(&cell.get_id()) {
                     tracing::warn!(transactional_id = id, %error, "transaction coordinator failed; replaying its partition");
