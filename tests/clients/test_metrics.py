@@ -149,3 +149,19 @@ def entry_level(broker, message: str) -> str:
         if entry.get("fields", {}).get("message") == message:
             return entry.get("level")
     return ""
+
+
+def test_group_api_errors_are_counted_by_kafka_name(broker_factory):
+    """A heartbeat for a member the group does not know is UNKNOWN_MEMBER_ID,
+    counted under Heartbeat by Kafka's error name."""
+    import kafka_wire as kw
+
+    http = f"127.0.0.1:{free_port()}"
+    broker = broker_factory("--override", f"http.listener={http}")
+    cur = kw.simple_call(broker.bootstrap, kw.HEARTBEAT, 0, kw.heartbeat_v0("no-such-group", 1, "ghost"))
+    assert cur is not None
+    assert kw.parse_heartbeat_v0(cur) == 25  # UNKNOWN_MEMBER_ID
+    m = scrape(http)
+    assert sample(
+        m, "kafka_network_requestmetrics_errors", "_total", request="Heartbeat", error="UNKNOWN_MEMBER_ID",
+    ) == 1

@@ -42,6 +42,7 @@ pub fn start(
         } else {
             errors::INVALID_GROUP_ID
         };
+        ctx.metrics.error(header.api_key, code);
         reply(
             &header,
             &AddOffsetsToTxnResponse::default().with_error_code(code),

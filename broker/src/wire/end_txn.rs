@@ -35,6 +35,7 @@ pub fn start(
         })
         .await
         .unwrap_or_else(|code| code);
+        ctx.metrics.error(header.api_key, code);
         reply(&header, &EndTxnResponse::default().with_error_code(code))
     })
 }

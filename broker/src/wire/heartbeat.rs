@@ -28,9 +28,11 @@ pub fn start(
             reply,
         }
     });
+    let metrics = ctx.metrics.clone();
     Box::pin(async move {
         let wait = Duration::from_millis(ACTOR_CALL_TIMEOUT_MS);
         let code = call.answer(wait).await.unwrap_or_else(|code| code);
+        metrics.error(header.api_key, code);
         reply(&header, &HeartbeatResponse::default().with_error_code(code))
     })
 }

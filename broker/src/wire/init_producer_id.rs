@@ -68,6 +68,7 @@ pub fn start(
                 None => answer(ResponseError::CoordinatorNotAvailable.code(), (-1, -1)),
             }
         };
+        ctx.metrics.error(header.api_key, body.error_code);
         reply(&header, &body)
     })
 }

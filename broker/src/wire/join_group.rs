@@ -41,6 +41,7 @@ pub fn start(
     let call = send_to_group(ctx, &request.group_id, GroupRoute::Create, |reply| {
         GroupMsg::Join { req, reply }
     });
+    let metrics = ctx.metrics.clone();
     Box::pin(async move {
         let result = call.answer(wait).await;
         let response = result.unwrap_or_else(|code| state::JoinResponse {
@@ -52,6 +53,9 @@ pub fn start(
             member_id: request.member_id,
             members: Vec::new(),
         });
+        // MEMBER_ID_REQUIRED is the first step of a join, not a failure, but
+        // Kafka counts it too.
+        metrics.error(header.api_key, response.error_code);
         reply(&header, &encode(response, v))
     })
 }

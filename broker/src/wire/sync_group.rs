@@ -36,6 +36,7 @@ pub fn start(
             reply,
         }
     });
+    let metrics = ctx.metrics.clone();
     Box::pin(async move {
         let result = call.answer(SYNC_WAIT).await;
         let mut body = SyncGroupResponse::default();
@@ -52,6 +53,7 @@ pub fn start(
             }
             Err(code) => body = body.with_error_code(code),
         }
+        metrics.error(header.api_key, body.error_code);
         reply(&header, &body)
     })
 }
