@@ -122,7 +122,9 @@ impl Broker {
             per_partition: config.http_metrics_partition_series,
             committed: Default::default(),
             default_min_isr: config.cluster.min_insync_replicas,
+            quorum: Some(quorum.clone()),
         })));
+        quorum.observe_commits(Box::new(metrics.raft_commit_observer()));
         let flusher = Flusher::spawn_observed(Some(Box::new(metrics.fsync_observer())))
             .context("starting the flusher thread")?;
         let ctx = Arc::new(BrokerCtx {

@@ -207,6 +207,8 @@ pub struct Metrics {
     committed: Option<CommittedOffsets>,
     /// Children restarted (or, for coordinators, failed), by supervisor.
     actor_restarts: Family<SupervisorLabels, Counter>,
+    /// Milliseconds per metadata proposal committed by this member (leader).
+    raft_commits_ms: LatencyHistogram,
     /// ISR changes of partitions this broker leads, committed by the controller.
     isr_shrinks: Counter,
     isr_expands: Counter,
@@ -291,6 +293,12 @@ impl Metrics {
             "Milliseconds per fsync of a log file or directory by the flusher",
             flushes_ms.clone(),
         );
+        let raft_commits_ms = LatencyHistogram::default();
+        registry.register(
+            "kafka_server_raftmetrics_commit_latency_ms",
+            "Milliseconds from proposing a metadata record batch until it is committed and applied here (on the active controller)",
+            raft_commits_ms.clone(),
+        );
         let actor_restarts = Family::<SupervisorLabels, Counter>::default();
         registry.register(
             "weir_actor_restarts",
@@ -327,12 +335,19 @@ impl Metrics {
             bytes_out,
             flushes_ms,
             committed,
+            raft_commits_ms,
             actor_restarts,
             isr_shrinks,
             isr_expands,
             total_bytes_in: AtomicU64::new(0),
             total_bytes_out: AtomicU64::new(0),
         }
+    }
+
+    /// What the metadata quorum calls with each commit's latency.
+    pub fn raft_commit_observer(&self) -> impl Fn(Duration) + Send + Sync + 'static {
+        let histogram = self.raft_commits_ms.clone();
+        move |took| histogram.observe(took)
     }
 
     /// A child of `supervisor` went down and is restarted.
@@ -568,6 +583,8 @@ pub struct PartitionView {
     pub committed: CommittedOffsets,
     /// The broker's `min.insync.replicas` (topics may override it).
     pub default_min_isr: i32,
+    /// This broker's member of the metadata quorum.
+    pub quorum: Option<crate::controller::quorum::Quorum>,
 }
 
 impl std::fmt::Debug for PartitionView {
@@ -698,7 +715,32 @@ impl PartitionView {
             }
         }
         let controller = image.controller_id == self.node_id;
-        for (name, help, value) in [
+        let raft = self.quorum.as_ref().map(|q| q.state());
+        let raft_gauges = raft.into_iter().flat_map(|r| {
+            [
+                (
+                    "kafka_server_raftmetrics_current_epoch",
+                    "The metadata quorum's term as this member sees it (one more per election).",
+                    r.term as i64,
+                ),
+                (
+                    "kafka_server_raftmetrics_current_leader",
+                    "The metadata quorum's leader (the active controller), -1 while there is none.",
+                    i64::from(r.leader),
+                ),
+                (
+                    "kafka_server_raftmetrics_log_end_offset",
+                    "Index of the last entry of this member's metadata log.",
+                    r.last_log_index as i64,
+                ),
+                (
+                    "kafka_server_raftmetrics_last_applied_offset",
+                    "Index of the last metadata log entry applied to this broker's image.",
+                    r.last_applied_index as i64,
+                ),
+            ]
+        });
+        for (name, help, value) in raft_gauges.chain([
             (
                 "kafka_server_replicamanager_underminisrpartitioncount",
                 "Partitions this broker leads whose ISR is smaller than min.insync.replicas.",
@@ -714,7 +756,7 @@ impl PartitionView {
                 "1 on the active controller (the metadata quorum's leader), else 0.",
                 i64::from(controller),
             ),
-        ] {
+        ]) {
             let gauge = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
             gauge.set(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;

@@ -1,6 +1,7 @@
 """/metrics on a cluster of three local broker processes (the Cluster of
 test_transactions_cluster.py with HTTP ports): exactly one broker reports
-itself the active controller; a follower killed -9 shrinks its partition's
+itself the active controller, every member names it the quorum's leader and
+it times its commits; a follower killed -9 shrinks its partition's
 ISR (counted by the leader, which then reports the partition under-replicated
 and under min.insync.replicas), and its restart expands the ISR again."""
 
@@ -55,6 +56,13 @@ def test_isr_shrinks_and_expands_and_one_active_controller(tmp_path):
             "one active controller", cluster, lambda m: len(m) == 3 and controllers(m) == 1
         )
         assert all(sample(s, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0 for s in m.values())
+        # Every member names the same quorum leader: the active controller,
+        # which timed the commits of the topic's creation.
+        active = next(i for i, s in m.items() if sample(s, "kafka_controller_kafkacontroller_activecontrollercount") == 1)
+        assert {sample(s, "kafka_server_raftmetrics_current_leader") for s in m.values()} == {active}
+        assert all(sample(s, "kafka_server_raftmetrics_current_epoch") >= 1 for s in m.values())
+        assert sample(m[active], "kafka_server_raftmetrics_commit_latency_ms", "_count") > 0
+        assert all(sample(s, "kafka_server_raftmetrics_last_applied_offset") > 0 for s in m.values())
         deadline = time.monotonic() + DEADLINE_S
         while True:
             part = admin.list_topics(TOPIC, timeout=5).topics[TOPIC].partitions[0]

@@ -13,7 +13,7 @@ pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
@@ -91,6 +91,24 @@ pub struct Quorum {
     leader: watch::Receiver<Option<i32>>,
     /// The task that follows leadership changes.
     watcher: Arc<tokio::task::JoinHandle<()>>,
+    /// Told how long each committed proposal took (metrics), once set.
+    commit_observer: Arc<OnceLock<CommitObserver>>,
+}
+
+/// What [`Quorum::observe_commits`] is given.
+pub type CommitObserver = Box<dyn Fn(Duration) + Send + Sync>;
+
+/// The quorum as this member sees it (Kafka's `raft-metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftState {
+    /// The Raft term (Kafka's epoch): one more per election.
+    pub term: u64,
+    /// The leader, -1 while there is none.
+    pub leader: i32,
+    /// Index of the last entry in this member's log.
+    pub last_log_index: u64,
+    /// Index of the last entry applied to this member's image.
+    pub last_applied_index: u64,
 }
 
 impl Quorum {
@@ -159,6 +177,7 @@ impl Quorum {
             node_id,
             leader,
             watcher: Arc::new(watcher),
+            commit_observer: Arc::new(OnceLock::new()),
         })
     }
 
@@ -196,8 +215,14 @@ impl Quorum {
     /// Commits `records` as one entry and waits until it is applied here (the
     /// published image then holds them).
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<(), ProposeError> {
+        let started = std::time::Instant::now();
         match self.raft.client_write(MetadataBatch(records)).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if let Some(observe) = self.commit_observer.get() {
+                    observe(started.elapsed());
+                }
+                Ok(())
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(ProposeError::NotLeader(f.leader_id.map(|id| id as i32)))
             }
@@ -209,6 +234,23 @@ impl Quorum {
     /// Answers a Raft RPC another voter sent (encoded), encoded.
     pub async fn serve_rpc(&self, bytes: &[u8]) -> Vec<u8> {
         network::serve(&self.raft, bytes).await
+    }
+
+    /// Has every committed proposal's latency reported to `observe` (the
+    /// first observer set stays).
+    pub fn observe_commits(&self, observe: CommitObserver) {
+        let _ = self.commit_observer.set(observe);
+    }
+
+    /// Term, leader and log positions as this member sees them.
+    pub fn state(&self) -> RaftState {
+        let metrics = self.raft.metrics().borrow().clone();
+        RaftState {
+            term: metrics.current_term,
+            leader: metrics.current_leader.map_or(-1, |id| id as i32),
+            last_log_index: metrics.last_log_index.unwrap_or(0),
+            last_applied_index: metrics.last_applied.map_or(0, |id| id.index),
+        }
     }
 
     /// The voters and the learners of the quorum, by broker id.
