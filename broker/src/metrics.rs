@@ -202,6 +202,7 @@ pub struct Metrics {
     messages_in: Family<TopicLabels, Counter>,
     bytes_in: Family<TopicLabels, Counter>,
     bytes_out: Family<TopicLabels, Counter>,
+    messages_out: Family<TopicLabels, Counter>,
     flushes_ms: LatencyHistogram,
     /// Shared with the partition view; `None` without one.
     committed: Option<CommittedOffsets>,
@@ -287,6 +288,12 @@ impl Metrics {
             "Record-set bytes returned by Fetch (consumers and followers), by topic",
             bytes_out.clone(),
         );
+        let messages_out = Family::<TopicLabels, Counter>::default();
+        registry.register(
+            "weir_brokertopicmetrics_messagesout",
+            "Records returned by Fetch (consumers and followers; whole batches, as sent), by topic",
+            messages_out.clone(),
+        );
         let flushes_ms = LatencyHistogram::default();
         registry.register(
             "kafka_log_logflushstats_logflushrateandtimems",
@@ -333,6 +340,7 @@ impl Metrics {
             messages_in,
             bytes_in,
             bytes_out,
+            messages_out,
             flushes_ms,
             committed,
             raft_commits_ms,
@@ -496,8 +504,8 @@ impl Metrics {
         self.total_bytes_in.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Fetch returned `bytes` bytes of `topic`.
-    pub fn fetched(&self, topic: &str, bytes: u64) {
+    /// Fetch returned `bytes` bytes holding `records` records of `topic`.
+    pub fn fetched(&self, topic: &str, records: u64, bytes: u64) {
         if bytes == 0 {
             return;
         }
@@ -505,6 +513,7 @@ impl Metrics {
             topic: topic.to_owned(),
         };
         self.bytes_out.get_or_create(&labels).inc_by(bytes);
+        self.messages_out.get_or_create(&labels).inc_by(records);
         self.total_bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
 
@@ -641,6 +650,8 @@ impl Collector for PartitionView {
         let end = Family::<PartitionLabels, Gauge>::default();
         let high_watermark = Family::<PartitionLabels, Gauge>::default();
         let size = Family::<PartitionLabels, Gauge<u64, AtomicU64>>::default();
+        let producer_ids = Family::<PartitionLabels, Gauge>::default();
+        let follower_lag = Family::<PartitionLabels, Gauge>::default();
         let mut keys = self.partitions.keys();
         keys.sort();
         for tp in keys {
@@ -660,6 +671,13 @@ impl Collector for PartitionView {
                 .get_or_create(&labels)
                 .set(*handle.high_watermark.borrow());
             size.get_or_create(&labels).set(handle.reader.size_bytes());
+            producer_ids
+                .get_or_create(&labels)
+                .set(handle.stats.producer_ids.load(Ordering::Relaxed) as i64);
+            let lag = handle.stats.max_follower_lag.load(Ordering::Relaxed);
+            if lag >= 0 {
+                follower_lag.get_or_create(&labels).set(lag);
+            }
         }
         start.encode(encoder.encode_descriptor(
             "kafka_log_log_logstartoffset",
@@ -682,6 +700,18 @@ impl Collector for PartitionView {
         size.encode(encoder.encode_descriptor(
             "kafka_log_log_size",
             "A partition's log size in bytes.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        producer_ids.encode(encoder.encode_descriptor(
+            "weir_partition_producer_ids",
+            "Producer ids whose state (sequences, epoch) a partition keeps.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        follower_lag.encode(encoder.encode_descriptor(
+            "weir_partition_max_follower_lag",
+            "Partitions this broker leads: offsets the furthest-behind follower lacks of the log end.",
             None,
             MetricType::Gauge,
         )?)?;

@@ -16,7 +16,9 @@ pub use actor::{
     AppendOutcome, Partition, PartitionArgs, PartitionMsg, ProducerDescription, ReplicaReset,
 };
 pub use manager::{PartitionManager, PartitionManagerArgs};
-pub use registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
+pub use registry::{
+    PartitionEntry, PartitionHandle, PartitionRegistry, PartitionStats, TopicPartition,
+};
 pub use replication::{IsrChange, IsrChanges};
 pub use txns::TxnCheck;
 

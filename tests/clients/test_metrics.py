@@ -44,7 +44,9 @@ def test_metrics_count_a_known_workload(broker_factory):
     admin.create_topics([NewTopic(TOPIC, 1, 1)])[TOPIC].result(timeout=30)
 
     errors = []
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 5})
+    producer = Producer({
+        "bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True,
+    })
     for i in range(RECORDS):
         value = f"{i:08d}".encode().ljust(VALUE_BYTES, b"x")
         producer.produce(TOPIC, value=value, on_delivery=lambda err, _m: err and errors.append(err))
@@ -72,6 +74,10 @@ def test_metrics_count_a_known_workload(broker_factory):
     assert sample(m, "kafka_server_brokertopicmetrics_messagesin", "_total", topic=TOPIC) == RECORDS
     assert sample(m, "kafka_server_brokertopicmetrics_bytesin", "_total", topic=TOPIC) >= RECORDS * VALUE_BYTES
     assert sample(m, "kafka_server_brokertopicmetrics_bytesout", "_total", topic=TOPIC) >= RECORDS * VALUE_BYTES
+    assert sample(m, "weir_brokertopicmetrics_messagesout", "_total", topic=TOPIC) >= RECORDS
+    assert sample(m, "weir_partition_producer_ids", topic=TOPIC, partition="0") == 1
+    # A leader without followers has none behind it.
+    assert sample(m, "weir_partition_max_follower_lag", topic=TOPIC, partition="0") == 0
     assert sample(m, "kafka_network_requestmetrics_requests", "_total", request="Produce") > 0
     assert sample(m, "kafka_network_requestmetrics_requestbytes", "_total", request="Produce") >= RECORDS * VALUE_BYTES
     assert sample(m, "kafka_network_requestmetrics_totaltimems", "_count", request="Produce") > 0

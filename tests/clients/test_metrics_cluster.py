@@ -9,6 +9,7 @@ import time
 import urllib.error
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from test_metrics import scrape, sample
@@ -81,6 +82,15 @@ def test_isr_shrinks_and_expands_and_one_active_controller(tmp_path):
         )
         assert sample(m[leader], "kafka_server_replicamanager_underreplicatedpartitions") >= 1
         assert sample(m[leader], "kafka_server_replicamanager_underminisrpartitioncount") == 1
+        # Records the dead follower misses are its lag, as the leader sees it.
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "1"})
+        for i in range(10):
+            producer.produce(TOPIC, value=f"while-down-{i}".encode(), partition=0)
+        assert producer.flush(30) == 0
+        wait_for(
+            "the leader sees the follower's lag", cluster,
+            lambda m: sample(m[leader], "weir_partition_max_follower_lag", topic=TOPIC, partition="0") >= 10,
+        )
 
         expands = sample(m[leader], "kafka_server_replicamanager_isrexpands", "_total")
         cluster.start(follower)

@@ -145,6 +145,7 @@ async fn context(probe: &Probe<PartitionMsg>) -> Arc<BrokerCtx> {
             log_end: high_watermark.clone(),
             last_stable: high_watermark.clone(),
             aborted: Default::default(),
+            stats: Default::default(),
             epoch_start_offset: Default::default(),
             high_watermark,
         }),

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -28,7 +28,9 @@ use weir_client::protocol::records::{
 
 use super::PartitionError;
 use super::producers::{ProducerBatch, ProducerStates, SequenceCheck};
-use super::registry::{PartitionEntry, PartitionHandle, PartitionRegistry, TopicPartition};
+use super::registry::{
+    PartitionEntry, PartitionHandle, PartitionRegistry, PartitionStats, TopicPartition,
+};
 use super::replication::{IsrChanges, Role};
 use super::txns::{AbortedIndex, Admission, Marker, TxnCheck, TxnState, marker_batch, marker_of};
 use crate::controller::topic_config::TimestampType;
@@ -290,6 +292,8 @@ pub struct PartitionState {
     pub(super) txns: TxnState,
     /// Publishes the last stable offset (wakes parked read_committed fetches).
     pub(super) last_stable: watch::Sender<i64>,
+    /// Figures for `/metrics`, shared with the handle.
+    pub(super) stats: Arc<PartitionStats>,
 }
 
 impl Actor for Partition {
@@ -328,6 +332,7 @@ impl Actor for Partition {
         let epoch_start_offset = Arc::new(AtomicI64::new(-1));
         txns.on_high_watermark(initial_hw);
         let (last_stable, last_stable_rx) = watch::channel(txns.last_stable_offset(initial_hw));
+        let stats = Arc::new(PartitionStats::default());
         let handle = PartitionHandle {
             actor: myself.clone(),
             reader,
@@ -336,6 +341,7 @@ impl Actor for Partition {
             epoch_start_offset: epoch_start_offset.clone(),
             last_stable: last_stable_rx,
             aborted: txns.aborted().clone(),
+            stats: stats.clone(),
         };
         args.registry
             .set(args.tp.clone(), PartitionEntry::Online(handle));
@@ -363,6 +369,7 @@ impl Actor for Partition {
             producers,
             txns,
             last_stable,
+            stats,
         };
         state.on_assignment(&myself, assignment);
         Ok(state)
@@ -631,6 +638,9 @@ impl PartitionState {
             *current = lso;
             changed
         });
+        self.stats
+            .producer_ids
+            .store(self.producers.len(), Ordering::Relaxed);
     }
 
     /// The idempotence verdict on a record set.

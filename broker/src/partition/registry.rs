@@ -60,6 +60,27 @@ pub struct PartitionHandle {
     pub last_stable: watch::Receiver<i64>,
     /// The aborted transactions read_committed fetches are told of.
     pub aborted: AbortedIndex,
+    /// Figures the actor publishes for `/metrics`.
+    pub stats: Arc<PartitionStats>,
+}
+
+/// Figures a partition actor publishes for `/metrics` (read when scraped).
+#[derive(Debug)]
+pub struct PartitionStats {
+    /// Producer ids whose state (sequences, epoch) the partition keeps.
+    pub producer_ids: std::sync::atomic::AtomicUsize,
+    /// While leading: how many offsets the furthest-behind follower lacks of
+    /// the log end; -1 otherwise.
+    pub max_follower_lag: AtomicI64,
+}
+
+impl Default for PartitionStats {
+    fn default() -> Self {
+        Self {
+            producer_ids: Default::default(),
+            max_follower_lag: AtomicI64::new(-1),
+        }
+    }
 }
 
 /// A partition's state in the registry.

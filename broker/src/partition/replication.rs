@@ -341,6 +341,17 @@ impl PartitionState {
 
     pub(super) fn on_isr_tick(&mut self, myself: &ActorRef<PartitionMsg>) {
         self.maybe_change_isr(myself);
+        let end = self.log.reader().log_end_offset();
+        let lag = match &self.role {
+            Role::Leader(leader) => leader
+                .followers
+                .values()
+                .map(|f| (end - f.log_end).max(0))
+                .max()
+                .unwrap_or(0),
+            _ => -1,
+        };
+        self.stats.max_follower_lag.store(lag, Ordering::Relaxed);
     }
 
     /// Leader: proposes dropping ISR members that fell behind for

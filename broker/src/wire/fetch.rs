@@ -27,6 +27,7 @@ use super::encode::reply;
 use super::{BrokerCtx, errors};
 use crate::limits::FETCH_WAIT_MS_MAX;
 use crate::log::ReadError;
+use crate::metrics::record_count;
 use crate::partition::{PartitionEntry, PartitionMsg};
 
 /// One partition's read, before encoding.
@@ -84,7 +85,8 @@ pub fn start(ctx: &Arc<BrokerCtx>, header: RequestHeader, request: FetchRequest)
             if satisfied || Instant::now() >= deadline || watches.is_empty() {
                 for (topic, partitions) in &reads {
                     let bytes = partitions.iter().map(|p| p.records.len() as u64).sum();
-                    ctx.metrics.fetched(topic, bytes);
+                    let records = partitions.iter().map(|p| record_count(&p.records)).sum();
+                    ctx.metrics.fetched(topic, records, bytes);
                     for p in partitions {
                         ctx.metrics.error(API_KEY, p.error_code);
                     }

@@ -91,6 +91,7 @@ async fn spawn_coordinator(
             log_end: high_watermark.clone(),
             last_stable: high_watermark.clone(),
             aborted: Default::default(),
+            stats: Default::default(),
             epoch_start_offset: Default::default(),
             high_watermark,
         }),
