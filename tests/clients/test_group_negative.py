@@ -258,6 +258,7 @@ def test_a_member_heartbeats_on_after_kill_9_restart(broker_factory):
     and restart the member keeps its id and generation instead of rejoining;
     an unknown member is still refused."""
     broker = broker_factory("--fsync", "always")
+    create_topic(broker.bootstrap, "t", 1)  # commits to a missing topic are refused
     gen, me = kw.join_and_sync_v0(broker.bootstrap, "restored-g")
     assert heartbeat(broker, "restored-g", gen, me) == kw.NONE
     # The metadata record was appended when the generation settled; a commit of
