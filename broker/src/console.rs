@@ -24,7 +24,7 @@ use serde::Deserialize;
 use crate::context::BrokerCtx;
 use crate::controller::TopicSpec;
 use crate::group::GroupMsg;
-use crate::partition::{PartitionEntry, PartitionHandle, TopicPartition};
+use crate::partition::{PartitionEntry, PartitionHandle};
 use crate::wire::{GroupRoute, send_to_group};
 
 /// How long a page waits for a group coordinator.
@@ -95,7 +95,7 @@ fn page(ctx: &BrokerCtx, title: &str, body: Markup) -> Html<String> {
 }
 
 fn local(ctx: &BrokerCtx, topic: &str, partition: i32) -> Option<PartitionHandle> {
-    match ctx.partitions.get(&TopicPartition::new(topic, partition)) {
+    match ctx.partitions.lookup(topic, partition) {
         Some(PartitionEntry::Online(handle)) => Some(handle),
         _ => None,
     }

@@ -806,8 +806,9 @@ impl PartitionView {
                 partition: c.partition.to_string(),
             };
             committed.get_or_create(&labels).set(c.offset);
-            let tp = crate::partition::TopicPartition::new(&c.topic, c.partition);
-            if let Some(PartitionEntry::Online(handle)) = self.partitions.get(&tp) {
+            if let Some(PartitionEntry::Online(handle)) =
+                self.partitions.lookup(&c.topic, c.partition)
+            {
                 let high_watermark = *handle.high_watermark.borrow();
                 lag.get_or_create(&labels)
                     .set((high_watermark - c.offset).max(0));

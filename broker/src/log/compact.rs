@@ -355,14 +355,16 @@ impl CompactionJob {
             records_removed: 0,
             truncations_seen: self.truncations_seen,
         };
-        let Some(latest) = self.latest_offsets().map_err(io(&self.dir))? else {
+        let Some((latest, markers)) = self.latest_offsets().map_err(io(&self.dir))? else {
             tracing::warn!(dir = %self.dir.display(), "too many keys to compact; skipped");
             return Ok(done);
         };
-        let latest = Cleaning {
-            spent: self.spent_markers(&latest).map_err(io(&self.dir))?,
-            latest,
+        let spent = if markers {
+            self.spent_markers(&latest).map_err(io(&self.dir))?
+        } else {
+            HashSet::new()
         };
+        let latest = Cleaning { spent, latest };
         let cleanable = &self.segments[..self.cleanable];
         let mut plans = Vec::with_capacity(cleanable.len());
         for segment in cleanable {
@@ -474,13 +476,17 @@ impl CompactionJob {
         }))
     }
 
-    /// Latest offset per key over the whole snapshot; `None` past the bounds.
-    fn latest_offsets(&self) -> io::Result<Option<HashMap<Bytes, i64>>> {
+    /// Latest offset per key over the whole snapshot, and whether the
+    /// cleanable segments hold a marker at all (the pre-pass over them is
+    /// skipped when not); `None` past the bounds.
+    fn latest_offsets(&self) -> io::Result<Option<(HashMap<Bytes, i64>, bool)>> {
         let mut latest = HashMap::new();
         let mut key_bytes = 0usize;
-        for segment in &self.segments {
+        let mut markers = false;
+        for (i, segment) in self.segments.iter().enumerate() {
             let mut overflow = false;
             for_each_batch(segment, |header, bytes| {
+                markers |= i < self.cleanable && header.attributes & CONTROL_BIT != 0;
                 // An aborted record never supersedes anything.
                 let aborted = header.attributes & TRANSACTIONAL_BIT != 0 && self.is_aborted(header);
                 let records = raw_records(header, bytes)
@@ -501,7 +507,7 @@ impl CompactionJob {
                 return Ok(None);
             }
         }
-        Ok(Some(latest))
+        Ok(Some((latest, markers)))
     }
 
     /// Emits `segment`'s batches as they come out of cleaning; returns how many

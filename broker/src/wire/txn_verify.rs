@@ -85,8 +85,10 @@ pub async fn partition(
         codes::COORDINATOR_NOT_AVAILABLE
     };
     match code {
-        codes::NONE | codes::INVALID_TXN_STATE => code,
-        codes::INVALID_PRODUCER_EPOCH | codes::PRODUCER_FENCED => code,
+        codes::NONE
+        | codes::INVALID_TXN_STATE
+        | codes::INVALID_PRODUCER_EPOCH
+        | codes::PRODUCER_FENCED => code,
         other => {
             tracing::debug!(
                 transactional_id,
